@@ -20,7 +20,7 @@ internal static class CausalAttention
     /// 0..firstPosition+t into output[t, h·ValueLength …]. The cache must already hold those positions.
     /// </summary>
     public static void Compute(IKvCache cache, int layer, ReadOnlySpan<float> q, int tokens, int firstPosition,
-        AttentionShape shape, Span<float> output, Models.Compute compute)
+        AttentionShape shape, Span<float> output, Threading.WorkerPool? pool)
     {
         int qWidth = shape.Heads * shape.KeyLength, oWidth = shape.Heads * shape.ValueLength;
         if (q.Length < tokens * qWidth || output.Length < tokens * oWidth)
@@ -33,7 +33,7 @@ internal static class CausalAttention
             fixed (float* op = output)
             {
                 float* qs = qp, os = op;
-                compute.For(tokens * shape.Heads, (i0, i1) =>
+                Action<int, int> body = (i0, i1) =>
                 {
                     float[] scores = ArrayPool<float>.Shared.Rent(firstPosition + tokens);
                     try
@@ -50,7 +50,11 @@ internal static class CausalAttention
                     {
                         ArrayPool<float>.Shared.Return(scores);
                     }
-                });
+                };
+                if (pool is null)
+                    body(0, tokens * shape.Heads);
+                else
+                    pool.For(tokens * shape.Heads, body);
             }
         }
     }

@@ -1,16 +1,19 @@
 using Fathom.Attention;
+using Fathom.Threading;
 
 namespace Fathom.Models;
 
 /// <summary>
 /// One sequence being run through a <see cref="Model"/>: its KV cache, its position and the scratch of
 /// the forward pass. A batch of tokens (a prompt) goes through in one <see cref="Forward"/> call; decoding
-/// is the same call with one token. Not thread-safe; it parallelises internally.
+/// is the same call with one token. Not thread-safe; it parallelises internally on its own worker
+/// threads, which <see cref="Dispose"/> stops.
 /// </summary>
-public sealed class ModelSession
+public sealed class ModelSession : IDisposable
 {
     private readonly Model _model;
     private readonly TransformerBlocks _blocks;
+    private readonly WorkerPool? _pool;
     private float[] _logits = [];
 
     internal ModelSession(Model model, int contextLength, int threads)
@@ -18,7 +21,7 @@ public sealed class ModelSession
         _model = model;
         var c = model.Config;
         Cache = new ContiguousKvCache(c.BlockCount, contextLength, c.HeadCountKv * c.KeyLength, c.HeadCountKv * c.ValueLength);
-        _blocks = new TransformerBlocks(c, model.Weights, Cache, new Compute(threads));
+        _blocks = new TransformerBlocks(c, model.Weights, Cache, _pool = threads > 1 ? new WorkerPool(threads) : null);
     }
 
     public ModelConfig Config => _model.Config;
@@ -37,6 +40,9 @@ public sealed class ModelSession
         get => _blocks.Tap;
         set => _blocks.Tap = value;
     }
+
+    /// <summary>Stops the session's worker threads.</summary>
+    public void Dispose() => _pool?.Dispose();
 
     /// <summary>Forgets every cached position.</summary>
     public void Reset() => Position = 0;

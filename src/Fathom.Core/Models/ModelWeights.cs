@@ -85,7 +85,7 @@ internal sealed unsafe class WeightBinder(GgufFile file, ModelConfig config)
         var t = Tensor(name);
         CheckShape(t, [columns, rows]);
         CheckType(t);
-        return new Linear(name, t.Type, t.Data, rows, columns);
+        return new Linear(t);
     }
 
     /// <summary>A stack of expert matrices, ggml shape [columns, rows, experts].</summary>
@@ -97,7 +97,7 @@ internal sealed unsafe class WeightBinder(GgufFile file, ModelConfig config)
         long bytes = GgmlTypeInfo.RowSize(t.Type, columns) * rows;
         var result = new Linear[experts];
         for (int e = 0; e < experts; e++)
-            result[e] = new Linear($"{name}[{e}]", t.Type, t.Data + e * bytes, rows, columns);
+            result[e] = new Linear(new TensorView($"{name}[{e}]", t.Type, [columns, rows], t.Data + e * bytes, bytes));
         return result;
     }
 
@@ -123,6 +123,8 @@ internal sealed unsafe class WeightBinder(GgufFile file, ModelConfig config)
         var c = Config;
         var embd = Tensor("token_embd.weight");
         CheckShape(embd, [c.EmbeddingLength, c.VocabSize]);
+        if (!Tensors.Quants.Dequantize.IsSupported(embd.Type))
+            throw new ModelFormatException($"{_where}: tensor 'token_embd.weight' has type {embd.Type}, which the forward pass does not support yet");
         bool tied = !Has("output.weight");
         var layers = new LayerWeights[c.BlockCount];
         for (int il = 0; il < layers.Length; il++)

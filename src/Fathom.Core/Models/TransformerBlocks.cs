@@ -1,5 +1,7 @@
 using Fathom.Attention;
 using Fathom.Gguf;
+using Fathom.Tensors;
+using Fathom.Threading;
 
 namespace Fathom.Models;
 
@@ -11,24 +13,27 @@ namespace Fathom.Models;
 internal sealed unsafe class TransformerBlocks
 {
     private readonly ModelWeights _model;
-    private readonly Rope _rope;
+    private readonly Tensors.Rope _rope;
     private readonly AttentionShape _shape;
     private int _capacity;
 
-    public TransformerBlocks(ModelConfig config, ModelWeights weights, IKvCache cache, Compute compute)
+    public TransformerBlocks(ModelConfig config, ModelWeights weights, IKvCache cache, WorkerPool? pool)
     {
         Config = config;
         _model = weights;
         Cache = cache;
-        Compute = compute;
-        _rope = new Rope(config, weights.RopeFreqs is { } f ? f.Span : default);
+        Pool = pool;
+        _rope = new Tensors.Rope(config.RopeDimensionCount, config.RopeFreqBase,
+            config.RopeStyle == RopeStyle.NeoX ? RopeLayout.NeoX : RopeLayout.Normal, config.RopeFreqScale,
+            config.YarnExtFactor, config.YarnAttnFactor, config.YarnBetaFast, config.YarnBetaSlow,
+            config.RopeOriginalContextLength, weights.RopeFreqs is { } f ? f.Span : default);
         _shape = new AttentionShape(config.HeadCount, config.HeadCountKv, config.KeyLength, config.ValueLength,
             1f / MathF.Sqrt(config.KeyLength));
     }
 
     public ModelConfig Config { get; }
     public IKvCache Cache { get; }
-    public Compute Compute { get; }
+    public WorkerPool? Pool { get; }
     public ActivationTap? Tap { get; set; }
 
     /// <summary>Tokens in the current batch and the position of the first.</summary>
@@ -60,7 +65,6 @@ internal sealed unsafe class TransformerBlocks
         FirstPosition = firstPosition;
         if (tokens > _capacity)
             Allocate(tokens);
-        _rope.Prepare(firstPosition, tokens);
     }
 
     private void Allocate(int n)
@@ -111,19 +115,10 @@ internal sealed unsafe class TransformerBlocks
         {
             var dst = X.AsSpan(t * e, e);
             var row = emb.Row(tokens[t]);
-            switch (emb.Type)
-            {
-                case GgmlType.F32:
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row).CopyTo(dst);
-                    break;
-                case GgmlType.F16:
-                    var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(row);
-                    for (int i = 0; i < e; i++)
-                        dst[i] = (float)h[i];
-                    break;
-                default:
-                    throw new ModelFormatException($"token embedding type {emb.Type} is not supported yet");
-            }
+            if (emb.Type == GgmlType.F32)
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row).CopyTo(dst);
+            else
+                Tensors.Quants.Dequantize.Row(emb.Type, row, dst);
         }
     }
 
@@ -132,7 +127,7 @@ internal sealed unsafe class TransformerBlocks
     {
         int e = Config.EmbeddingLength;
         for (int t = 0; t < Tokens; t++)
-            Ops.RmsNorm(X.AsSpan(t * e, e), weight.Span, Config.RmsEpsilon, Cur.AsSpan(t * e, e));
+            Elementwise.RmsNorm(X.AsSpan(t * e, e), weight.Span, Cur.AsSpan(t * e, e), Config.RmsEpsilon);
         Emit(name, layer, Cur, e);
     }
 
@@ -142,11 +137,14 @@ internal sealed unsafe class TransformerBlocks
 
     private void Project(Linear w, Vec? bias, float[] source, float[] destination, string name, int layer)
     {
-        w.Apply(source, Tokens, destination, Compute);
+        w.Apply(source, Tokens, destination, Pool);
         if (bias is not null)
         {
             for (int t = 0; t < Tokens; t++)
-                Ops.Add(destination.AsSpan(t * w.Rows, w.Rows), bias.Span);
+            {
+                var row = destination.AsSpan(t * w.Rows, w.Rows);
+                Elementwise.Add(row, bias.Span, row);
+            }
         }
         Emit(name, layer, destination, w.Rows);
     }
@@ -156,14 +154,16 @@ internal sealed unsafe class TransformerBlocks
     {
         int d = weight.Length;
         for (int r = 0; r < Tokens * heads; r++)
-            Ops.RmsNorm(x.AsSpan(r * d, d), weight.Span, Config.RmsEpsilon, x.AsSpan(r * d, d));
+            Elementwise.RmsNorm(x.AsSpan(r * d, d), weight.Span, x.AsSpan(r * d, d), Config.RmsEpsilon);
         Emit(name, layer, x, heads * d);
     }
 
     /// <summary>Rotates every head of x by its token's position.</summary>
     public void Rope(float[] x, int heads, string name, int layer)
     {
-        _rope.Apply(x, Tokens, heads, Config.KeyLength);
+        int width = heads * Config.KeyLength;
+        for (int t = 0; t < Tokens; t++)
+            _rope.Apply(x.AsSpan(t * width, width), Config.KeyLength, FirstPosition + t);
         Emit(name, layer, x, heads * Config.KeyLength);
     }
 
@@ -173,7 +173,7 @@ internal sealed unsafe class TransformerBlocks
         int kw = Config.HeadCountKv * Config.KeyLength, vw = Config.HeadCountKv * Config.ValueLength;
         for (int t = 0; t < Tokens; t++)
             Cache.Store(layer, FirstPosition + t, K.AsSpan(t * kw, kw), V.AsSpan(t * vw, vw));
-        CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Compute);
+        CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool);
         Emit("kqv_out", layer, Kqv, Config.HeadCount * Config.ValueLength);
     }
 
@@ -183,7 +183,8 @@ internal sealed unsafe class TransformerBlocks
     /// <summary>X += Out.</summary>
     public void Residual(string name, int layer)
     {
-        Ops.Add(X.AsSpan(0, Tokens * Config.EmbeddingLength), Out);
+        var x = X.AsSpan(0, Tokens * Config.EmbeddingLength);
+        Elementwise.Add(x, Out.AsSpan(0, x.Length), x);
         Emit(name, layer, X, Config.EmbeddingLength);
     }
 
@@ -192,7 +193,8 @@ internal sealed unsafe class TransformerBlocks
     {
         Project(gate, null, Cur, _gate, "ffn_gate", layer);
         Project(up, null, Cur, _up, "ffn_up", layer);
-        Ops.SwiGlu(_gate.AsSpan(0, Tokens * gate.Rows), _up);
+        var g = _gate.AsSpan(0, Tokens * gate.Rows);
+        Elementwise.SwiGlu(g, _up.AsSpan(0, g.Length), g);
         Project(down, null, _gate, Out, "ffn_out", layer);
     }
 
@@ -210,7 +212,7 @@ internal sealed unsafe class TransformerBlocks
         for (int t = 0; t < Tokens; t++)
         {
             var probs = _router.AsSpan(t * nExp, nExp);
-            Ops.Softmax(probs);
+            Elementwise.Softmax(probs, probs);
             TopK(probs, chosen.Slice(t * k, k));
             double sum = 0;
             for (int s = 0; s < k; s++)
@@ -237,10 +239,11 @@ internal sealed unsafe class TransformerBlocks
             }
             if (n == 0)
                 continue;
-            gates[x].Apply(_expertIn, n, _expertGate, Compute);
-            ups[x].Apply(_expertIn, n, _expertUp, Compute);
-            Ops.SwiGlu(_expertGate.AsSpan(0, n * gates[x].Rows), _expertUp);
-            downs[x].Apply(_expertGate, n, _expertOut, Compute);
+            gates[x].Apply(_expertIn, n, _expertGate, Pool);
+            ups[x].Apply(_expertIn, n, _expertUp, Pool);
+            var g = _expertGate.AsSpan(0, n * gates[x].Rows);
+            Elementwise.SwiGlu(g, _expertUp.AsSpan(0, g.Length), g);
+            downs[x].Apply(_expertGate, n, _expertOut, Pool);
             for (int i = 0; i < n; i++)
             {
                 float w = weights[members[i]];
@@ -256,7 +259,7 @@ internal sealed unsafe class TransformerBlocks
             var o = Out.AsSpan(t * e, e);
             _slots.AsSpan(t * k * e, e).CopyTo(o);
             for (int s = 1; s < k; s++)
-                Ops.Add(o, _slots.AsSpan((t * k + s) * e, e));
+                Elementwise.Add(o, _slots.AsSpan((t * k + s) * e, e), o);
         }
         Emit("ffn_moe_out", layer, Out, e);
     }
@@ -283,16 +286,16 @@ internal sealed unsafe class TransformerBlocks
     {
         int e = Config.EmbeddingLength;
         for (int t = 0; t < Tokens; t++)
-            Ops.RmsNorm(X.AsSpan(t * e, e), _model.OutputNorm.Span, Config.RmsEpsilon, Cur.AsSpan(t * e, e));
+            Elementwise.RmsNorm(X.AsSpan(t * e, e), _model.OutputNorm.Span, Cur.AsSpan(t * e, e), Config.RmsEpsilon);
         Emit("result_norm", -1, Cur, e);
         if (allRows)
         {
-            _model.Output.Apply(Cur, Tokens, logits, Compute);
+            _model.Output.Apply(Cur, Tokens, logits, Pool);
             Emit("result_output", -1, logits, Config.VocabSize);
         }
         else
         {
-            _model.Output.Apply(Cur.AsSpan((Tokens - 1) * e, e), 1, logits, Compute);
+            _model.Output.Apply(Cur.AsSpan((Tokens - 1) * e, e), 1, logits, Pool);
         }
     }
 }

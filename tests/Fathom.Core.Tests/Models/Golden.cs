@@ -20,6 +20,19 @@ internal sealed class Golden
         MirroredMeanAbs = tol.GetProperty("mirrored_mean_abs").GetDouble();
         MustMatchFreeRunning = tol.GetProperty("greedy_tokens_must_match_free_running").GetBoolean();
         Logits = logits;
+        TensorTypes = [.. json.GetProperty("tensor_types").EnumerateObject().Select(p => p.Name)];
+    }
+
+    public string[] TensorTypes { get; }
+
+    /// <summary>Skips (visibly) while a tensor type of the model has no mat-mul kernel yet.</summary>
+    public void SkipUnlessKernelsExist()
+    {
+        foreach (string type in TensorTypes)
+        {
+            Assert.True(Gguf.GgmlTypeInfo.TryParse(type, out var t), $"unknown type {type}");
+            Assert.SkipUnless(Tensors.Kernels.Supports(t), $"no mat-mul kernel for {type} yet");
+        }
     }
 
     public string Name { get; }
