@@ -27,10 +27,13 @@ public static unsafe class Kernels
     /// Batched product for prefill: x holds <paramref name="n"/> rows of w.Columns values, y receives
     /// <paramref name="n"/> rows of w.Rows values (y[j, r] = Σ_c w[r, c]·x[j, c]).
     /// </summary>
-    public static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool = null)
+    public static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool = null) =>
+        MatMul(w, x, n, y, pool, VecDot.For(w.Type));
+
+    /// <summary>As the public overload with a chosen dot-product table (the scalar references, in tests and benchmarks).</summary>
+    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, VecDot vd)
     {
         long cols = w.Columns, rows = w.Rows;
-        var vd = VecDot.For(w.Type);
         if (vd.Dot == null)
             throw new NotSupportedException($"Tensor {w.Name}: no dot-product kernel for {w.Type}.");
         if (w.Data == null)
