@@ -7,6 +7,8 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
-        yield break;
+        yield return RunCommand.Create();
+        yield return LogitsCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
