@@ -37,10 +37,9 @@ public sealed class ChatTemplate
     public string Render(object? messages, ChatTemplateOptions? options = null)
     {
         options ??= new ChatTemplateOptions();
-        var vars = new Dictionary<string, object?>(StringComparer.Ordinal)
-        {
-            ["messages"] = ToValue(messages, 0),
-        };
+        var vars = new Dictionary<string, object?>(StringComparer.Ordinal);
+        if (messages is not UndefinedMarker)
+            vars["messages"] = ToValue(messages, 0);
         if (options.Tools is not UndefinedMarker)
             vars["tools"] = ToValue(options.Tools, 0);
         if (options.Documents is not UndefinedMarker)

@@ -263,7 +263,7 @@ internal sealed class Lexer
         while (true)
         {
             if (_pos >= _src.Length)
-                throw Error(block ? "unexpected end of template, expected end of statement block" : "unexpected end of template, expected end of print statement");
+                throw Error(block ? "unexpected end of template, expected 'end of statement block'." : "unexpected end of template, expected 'end of print statement'.");
             if (balance.Count == 0 && TryTagEnd(block))
                 return;
             char c = _src[_pos];
@@ -301,7 +301,7 @@ internal sealed class Lexer
                 }
             }
             if (op is null)
-                throw Error($"unexpected char '{c}' at {_pos}");
+                throw Error($"unexpected char {Py.Repr(c.ToString())} at {_pos}");
             switch (op)
             {
                 case "{": balance.Push('}'); break;
@@ -445,7 +445,7 @@ internal sealed class Lexer
         while (true)
         {
             if (p >= _src.Length)
-                throw Error("unexpected char '" + quote + "' at " + _pos);
+                throw Error($"unexpected char {Py.Repr(quote.ToString())} at {_pos}");
             char c = _src[p];
             if (c == quote)
                 break;
@@ -456,7 +456,7 @@ internal sealed class Lexer
                 continue;
             }
             if (p + 1 >= _src.Length)
-                throw Error("unexpected char '" + quote + "' at " + _pos);
+                throw Error($"unexpected char {Py.Repr(quote.ToString())} at {_pos}");
             char e = _src[p + 1];
             p += 2;
             switch (e)

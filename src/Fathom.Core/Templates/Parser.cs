@@ -142,7 +142,7 @@ internal sealed class Parser
                 case "break" or "continue":
                     Next();
                     if (_loopDepth == 0)
-                        throw Error($"'{t.Text}' outside of a loop", t);
+                        throw Error($"'{t.Text}' outside loop", t);
                     return new LoopControlStmt(t.Line, t.Column, t.Text == "break");
                 default:
                     string msg = $"Encountered unknown tag '{t.Text}'.";
@@ -318,7 +318,7 @@ internal sealed class Parser
         if (!isTuple)
         {
             if (items.Count == 0)
-                throw Error($"expected an expression, got '{Current.Describe()}'");
+                throw Error($"Expected an expression, got '{Current.Describe()}'");
             return items[0];
         }
         return new Target(at.Line, at.Column, null, null, [.. items]);

@@ -8,7 +8,7 @@ internal static class Tests
     private static readonly Dictionary<string, Test> All = new(StringComparer.Ordinal)
     {
         ["boolean"] = (_, v, _) => v is bool,
-        ["callable"] = (_, v, _) => v is PyCallable,
+        ["callable"] = (_, v, _) => v is PyCallable or Undefined,
         ["defined"] = (_, v, _) => v is not Undefined,
         ["divisibleby"] = (ev, v, a) => Py.Eq(Operators.Binary(ev, "%", v, a.Required(0, "num")), 0L),
         ["eq"] = Eq,
