@@ -383,6 +383,8 @@ internal sealed class Evaluator
             }
             if (kw.Remove("caller", out object? caller))
                 scope.Set("caller", caller);
+            else if (def.Referenced.Contains("caller"))
+                scope.Set("caller", new Undefined("No caller defined", "caller", false));
             foreach (var (k, v) in kw)
             {
                 if (!def.Referenced.Contains("kwargs"))
