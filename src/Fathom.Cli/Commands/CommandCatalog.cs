@@ -7,6 +7,9 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return RunCommand.Create();
+        yield return LogitsCommand.Create();
+        yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
     }
 }
