@@ -41,5 +41,21 @@ internal static unsafe class QuickKernelCheck
             System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)mem);
         }
         bw.Cleanup();
+        foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q8_0 })
+        {
+            const int n = 512;
+            var w = KernelBenchData.Weights(type, 2048, 2048, out var mem);
+            var x = KernelBenchData.Activations(2048 * n);
+            var y = new float[2048 * n];
+            double best = double.MaxValue;
+            for (int rep = 0; rep < 3; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                Kernels.MatMul(w, x, n, y, pool);
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            Console.WriteLine($"{type,-6} matmul 2048x2048 x {n}: {2.0 * 2048 * 2048 * n / best / 1e9,6:F1} GFLOP/s ({best * 1e3:F0} ms)");
+            System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)mem);
+        }
     }
 }
