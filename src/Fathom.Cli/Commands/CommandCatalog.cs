@@ -12,5 +12,7 @@ internal static class CommandCatalog
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
         yield return InspectCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DetokenizeCommand.Create();
     }
 }
