@@ -14,5 +14,6 @@ internal static class CommandCatalog
         yield return InspectCommand.Create();
         yield return TokenizeCommand.Create();
         yield return DetokenizeCommand.Create();
+        yield return TemplateCommand.Create();
     }
 }
