@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return LogitsCommand.Create();
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return PerplexityCommand.Create();
     }
 }
