@@ -15,5 +15,6 @@ internal static class CommandCatalog
         yield return TokenizeCommand.Create();
         yield return DetokenizeCommand.Create();
         yield return TemplateCommand.Create();
+        yield return PerplexityCommand.Create();
     }
 }
