@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Fathom.Gguf;
 using Fathom.Tensors;
 using Fathom.Threading;
@@ -6,20 +7,109 @@ namespace Fathom.Models;
 
 /// <summary>
 /// A weight matrix of <see cref="Rows"/> outputs × <see cref="Columns"/> inputs (ggml [Columns, Rows])
-/// viewed in the mapped file; y = W·x over a batch through <see cref="Kernels.MatMul"/>, which rounds
-/// the activations to the weight type's vec-dot type as llama.cpp does.
+/// viewed in the mapped file; y = W·x over a batch. Quantized weights go through
+/// <see cref="Kernels.MatMul"/> (activations rounded to the vec-dot type as llama.cpp does). F32 and F16
+/// weights are summed in the order llama.cpp's CPU build sums them, because float order decides f16/Q8
+/// rounding flips downstream: llamafile's tinyBLAS for mul_mat (one 16-lane FMA chain, then
+/// _mm512_reduce_add_ps) and ggml_vec_dot_f32 for the experts of mul_mat_id (four 16-lane chains).
 /// </summary>
-internal sealed class Linear(TensorView weight)
+internal sealed unsafe class Linear(TensorView weight, bool expert = false)
 {
+    private const int Lanes = GgmlMath.Lanes;
+
+    [ThreadStatic] private static float[]? t_half;
+
     public TensorView Weight { get; } = weight;
     public string Name => Weight.Name;
     public GgmlType Type => Weight.Type;
     public int Rows { get; } = checked((int)weight.Rows);
     public int Columns { get; } = checked((int)weight.Columns);
 
+    /// <summary>A slice of a stacked expert tensor (llama.cpp multiplies those with mul_mat_id).</summary>
+    public bool Expert { get; } = expert;
+
     public static bool Supports(GgmlType type) => Kernels.Supports(type);
 
     /// <summary>y[t, r] = Σ_c W[r, c]·x[t, c] for t in [0, n).</summary>
-    public void Apply(ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool) =>
-        Kernels.MatMul(Weight, x[..(n * Columns)], n, y[..(n * Rows)], pool);
+    public void Apply(ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool)
+    {
+        bool mirrored = Columns % Lanes == 0 && (Type == GgmlType.F32 || (Type == GgmlType.F16 && !Expert));
+        if (!mirrored)
+        {
+            Kernels.MatMul(Weight, x[..(n * Columns)], n, y[..(n * Rows)], pool);
+            return;
+        }
+        if (x.Length < n * Columns || y.Length < n * Rows)
+            throw new ArgumentException($"{Name}: buffers too small for {n} rows");
+        ReadOnlySpan<float> xs = x[..(n * Columns)];
+        if (Type == GgmlType.F16)
+        {
+            // F16 weights see f16 activations (ggml's vec-dot type).
+            if (t_half is null || t_half.Length < xs.Length)
+                t_half = new float[xs.Length];
+            for (int i = 0; i < xs.Length; i++)
+                t_half[i] = (float)(Half)xs[i];
+            xs = t_half.AsSpan(0, xs.Length);
+        }
+        fixed (float* py = y)
+        fixed (float* pxs = xs)
+        {
+            float* ys = py, px = pxs;
+            Action<int, int> rows = (r0, r1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                {
+                    for (int t = 0; t < n; t++)
+                    {
+                        float* xr = px + (long)t * Columns;
+                        ys[(long)t * Rows + r] = Type == GgmlType.F16 ? TinyBlasF16(r, xr)
+                            : Expert ? VecDotF32((float*)Weight.Data + (long)r * Columns, xr) : TinyBlasF32((float*)Weight.Data + (long)r * Columns, xr);
+                    }
+                }
+            };
+            if (pool is null)
+                rows(0, Rows);
+            else
+                pool.For(Rows, rows);
+        }
+    }
+
+    private float TinyBlasF32(float* w, float* x)
+    {
+        var acc = Vector512<float>.Zero;
+        for (int c = 0; c < Columns; c += Lanes)
+            acc = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), acc);
+        return GgmlMath.Sum(acc);
+    }
+
+    private float TinyBlasF16(int r, float* x)
+    {
+        var w = (ushort*)Weight.Data + (long)r * Columns;
+        var acc = Vector512<float>.Zero;
+        for (int c = 0; c < Columns; c += Lanes)
+        {
+            var h = Vector256.Load(w + c);
+            var wf = F16.ToFloat(Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h)));
+            acc = Vector512.FusedMultiplyAdd(wf, Vector512.Load(x + c), acc);
+        }
+        return GgmlMath.Sum(acc);
+    }
+
+    // ggml_vec_dot_f32 (AVX-512): four 16-lane accumulators over 64-wide steps, folded 0+2, 1+3, 0+1, then a float tail.
+    private float VecDotF32(float* w, float* x)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        int c = 0;
+        for (; c + 4 * Lanes <= Columns; c += 4 * Lanes)
+        {
+            s0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c), Vector512.Load(w + c), s0);
+            s1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c + Lanes), Vector512.Load(w + c + Lanes), s1);
+            s2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c + 2 * Lanes), Vector512.Load(w + c + 2 * Lanes), s2);
+            s3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c + 3 * Lanes), Vector512.Load(w + c + 3 * Lanes), s3);
+        }
+        float sum = GgmlMath.Sum((s0 + s2) + (s1 + s3));
+        for (; c < Columns; c++)
+            sum += w[c] * x[c];
+        return sum;
+    }
 }

@@ -97,7 +97,7 @@ internal sealed unsafe class WeightBinder(GgufFile file, ModelConfig config)
         long bytes = GgmlTypeInfo.RowSize(t.Type, columns) * rows;
         var result = new Linear[experts];
         for (int e = 0; e < experts; e++)
-            result[e] = new Linear(new TensorView($"{name}[{e}]", t.Type, [columns, rows], t.Data + e * bytes, bytes));
+            result[e] = new Linear(new TensorView($"{name}[{e}]", t.Type, [columns, rows], t.Data + e * bytes, bytes), expert: true);
         return result;
     }
 

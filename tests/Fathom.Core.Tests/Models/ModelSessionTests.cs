@@ -112,7 +112,11 @@ public class ModelSessionTests
         using var a = Random(moe);
         using var b = Random(dense);
         int[] tokens = [1, 2, 3, 40, 7];
-        Assert.Equal(b.CreateSession(8).Forward(tokens, true).ToArray(), a.CreateSession(8).Forward(tokens, true).ToArray());
+        var denseLogits = b.CreateSession(8).Forward(tokens, true).ToArray();
+        var moeLogits = a.CreateSession(8).Forward(tokens, true).ToArray();
+        // Experts are summed in mul_mat_id's order, dense weights in mul_mat's: equal up to float rounding.
+        for (int i = 0; i < denseLogits.Length; i++)
+            Assert.True(Math.Abs(denseLogits[i] - moeLogits[i]) <= 1e-4f, $"logit {i}: {denseLogits[i]} vs {moeLogits[i]}");
     }
 
     [Fact]
