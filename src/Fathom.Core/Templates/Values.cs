@@ -356,7 +356,6 @@ internal static class Py
             return d > 0 ? "inf" : "-inf";
         if (d == 0)
             return double.IsNegative(d) ? "-0.0" : "0.0";
-        string r = d.ToString("E16", CultureInfo.InvariantCulture);
         string shortest = d.ToString("R", CultureInfo.InvariantCulture);
         // Extract digits and decimal exponent from the shortest round-trip form.
         bool neg = shortest.StartsWith('-');
@@ -377,7 +376,6 @@ internal static class Py
         digits = digits.TrimEnd('0');
         if (digits.Length == 0)
             digits = "0";
-        _ = r;
         int decExp = pointPos - 1;
         var sb = new StringBuilder();
         if (neg)

@@ -42,6 +42,12 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void Generation_block_renders_its_body_like_transformers()
+    {
+        Assert.Equal("<a>hi</a>", Render("{% for m in messages %}<a>{% generation %}{{ m.content }}{% set x = 1 %}{% endgeneration %}</a>{{ x }}{% endfor %}"));
+    }
+
+    [Fact]
     public void Strftime_now_reads_the_injected_clock()
     {
         var clock = new FixedClock(new DateTimeOffset(2025, 3, 9, 23, 5, 7, TimeSpan.Zero));
