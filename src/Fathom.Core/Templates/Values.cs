@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace Fathom.Templates;
@@ -180,7 +181,7 @@ internal static class Py
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         Markup => "Markup",
@@ -205,6 +206,7 @@ internal static class Py
         null => false,
         bool b => b,
         long l => l != 0,
+        BigInteger b => !b.IsZero,
         double d => d != 0,
         string s => s.Length != 0,
         PyList l => l.Count != 0,
@@ -220,6 +222,7 @@ internal static class Py
         null => "None",
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger b => b.ToString(CultureInfo.InvariantCulture),
         double d => FloatRepr(d),
         Undefined => "",
         _ => Repr(v),
@@ -443,6 +446,7 @@ internal static class Py
                 }
                 return true;
             case Undefined: return b is Undefined;
+            case BigInteger x: return b is BigInteger y && x == y;
             default: return ReferenceEquals(a, b);
         }
     }

@@ -26,6 +26,14 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void Integers_past_64_bits_print_exactly()
+    {
+        using var doc = JsonDocument.Parse("""{"id": 18446744073709551616, "small": -5}""");
+        var options = new ChatTemplateOptions { Variables = new Dictionary<string, object?> { ["v"] = doc.RootElement } };
+        Assert.Equal("18446744073709551616 {\"id\": 18446744073709551616, \"small\": -5} True", Render("{{ v.id }} {{ v | tojson }} {{ v.id is integer }}", options));
+    }
+
+    [Fact]
     public void Passes_tools_tool_choice_and_documents_like_transformers()
     {
         Assert.Equal("True|True|False", Render("{{ tools is defined }}|{{ tools is none }}|{{ documents is undefined }}"));
