@@ -17,5 +17,6 @@ internal static class CommandCatalog
         yield return DetokenizeCommand.Create();
         yield return TemplateCommand.Create();
         yield return PerplexityCommand.Create();
+        yield return SynthCommand.Create();
     }
 }
