@@ -11,5 +11,7 @@ internal static class CommandCatalog
         yield return LogitsCommand.Create();
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return PackCommand.Create();
+        yield return CostCommand.Create();
     }
 }
