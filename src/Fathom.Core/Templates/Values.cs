@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace Fathom.Templates;
@@ -73,6 +74,35 @@ internal sealed class PyList(List<object?> items, bool isTuple = false)
     public object? this[int i] => Items[i];
 
     public static PyList Tuple(params object?[] items) => new([.. items], true);
+}
+
+/// <summary>A one-shot Python iterator (what Jinja's map/select/unique/... filters return): truthy, no len, consumed by iteration.</summary>
+internal sealed class PyIterator(IEnumerable<object?> source, string kind = "generator")
+{
+    private IEnumerator<object?>? _it = source.GetEnumerator();
+
+    public string Kind { get; } = kind;
+
+    public bool MoveNext(out object? value)
+    {
+        if (_it is not null && _it.MoveNext())
+        {
+            value = _it.Current;
+            return true;
+        }
+        _it?.Dispose();
+        _it = null;
+        value = null;
+        return false;
+    }
+
+    public List<object?> Drain()
+    {
+        var items = new List<object?>();
+        while (MoveNext(out object? v))
+            items.Add(v);
+        return items;
+    }
 }
 
 /// <summary>A Python dict: insertion-ordered, keys compared with Python equality (1 == 1.0 == True).</summary>
@@ -151,13 +181,14 @@ internal static class Py
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         Markup => "Markup",
         PyList l => l.IsTuple ? "tuple" : "list",
         PyDict => "dict",
         Undefined => "Undefined",
+        PyIterator it => it.Kind,
         Namespace => "Namespace",
         Macro => "Macro",
         LoopContext => "LoopContext",
@@ -175,6 +206,7 @@ internal static class Py
         null => false,
         bool b => b,
         long l => l != 0,
+        BigInteger b => !b.IsZero,
         double d => d != 0,
         string s => s.Length != 0,
         PyList l => l.Count != 0,
@@ -190,6 +222,7 @@ internal static class Py
         null => "None",
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger b => b.ToString(CultureInfo.InvariantCulture),
         double d => FloatRepr(d),
         Undefined => "",
         _ => Repr(v),
@@ -241,6 +274,9 @@ internal static class Py
                     AppendRepr(sb, kv.Value, depth + 1);
                 }
                 sb.Append('}');
+                break;
+            case PyIterator it:
+                sb.Append('<').Append(it.Kind).Append(" object>");
                 break;
             case Namespace ns:
                 sb.Append("<Namespace {");
@@ -323,7 +359,6 @@ internal static class Py
             return d > 0 ? "inf" : "-inf";
         if (d == 0)
             return double.IsNegative(d) ? "-0.0" : "0.0";
-        string r = d.ToString("E16", CultureInfo.InvariantCulture);
         string shortest = d.ToString("R", CultureInfo.InvariantCulture);
         // Extract digits and decimal exponent from the shortest round-trip form.
         bool neg = shortest.StartsWith('-');
@@ -344,7 +379,6 @@ internal static class Py
         digits = digits.TrimEnd('0');
         if (digits.Length == 0)
             digits = "0";
-        _ = r;
         int decExp = pointPos - 1;
         var sb = new StringBuilder();
         if (neg)
@@ -412,6 +446,7 @@ internal static class Py
                 }
                 return true;
             case Undefined: return b is Undefined;
+            case BigInteger x: return b is BigInteger y && x == y;
             default: return ReferenceEquals(a, b);
         }
     }
@@ -478,6 +513,13 @@ internal static class Py
                 return d.ContainsKey(item);
             case Undefined:
                 return false;
+            case PyIterator it:
+                while (it.MoveNext(out object? x))
+                {
+                    if (Eq(x, item))
+                        return true;
+                }
+                return false;
             case Namespace:
                 throw new PyException("TypeError: argument of type 'Namespace' is not iterable");
             default:
@@ -492,6 +534,7 @@ internal static class Py
         PyDict d => [.. d.Keys],
         string s => PyStr.CodePoints(s),
         Markup m => PyStr.CodePoints(m.Value),
+        PyIterator it => it.Drain(),
         Undefined u => u.IsUnsafe ? throw u.Fail() : [],
         _ => throw new PyException($"TypeError: '{TypeName(v)}' object is not iterable"),
     };

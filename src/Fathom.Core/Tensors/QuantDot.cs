@@ -21,9 +21,9 @@ internal static unsafe class QuantDot
     public static float IQ4_NL(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? IQ4_NLAvx2((BlockIQ4_NL*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.IQ4_NL(x, y, n);
     public static float Q2_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q2_KAvx2((BlockQ2_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q2_K(x, y, n);
     public static float Q3_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q3_KAvx2((BlockQ3_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q3_K(x, y, n);
-    public static float Q4_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q4_KAvx2((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q4_K(x, y, n);
+    public static float Q4_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q4_KOne((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q4_K(x, y, n);
     public static float Q5_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q5_KAvx2((BlockQ5_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q5_K(x, y, n);
-    public static float Q6_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q6_KAvx2((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q6_K(x, y, n);
+    public static float Q6_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q6_KOne((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q6_K(x, y, n);
     public static float IQ4_XS(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? IQ4_XSAvx2((BlockIQ4_XS*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.IQ4_XS(x, y, n);
 
     private static float Q4_0Avx2(BlockQ4_0* x, BlockQ8_0* y, int nb)
@@ -32,7 +32,7 @@ internal static unsafe class QuantDot
         var eight = Vector256.Create((sbyte)8);
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
             var qx = Nibbles(x->Qs).AsSByte() - eight;
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
@@ -45,7 +45,7 @@ internal static unsafe class QuantDot
         var acc = Vector256<float>.Zero;
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
             var q = Vector256.ConvertToSingle(DotSigned(Vector256.Load(x->Qs), Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
@@ -58,8 +58,8 @@ internal static unsafe class QuantDot
         float summs = 0;
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
-            summs += Fp16.ToFloat(x->M) * Fp16.ToFloat(y->S);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
+            summs += F16.Lookup(x->M) * F16.Lookup(y->S);
             var q = Vector256.ConvertToSingle(DotUnsigned(Nibbles(x->Qs), Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
@@ -72,7 +72,7 @@ internal static unsafe class QuantDot
         var sixteen = Vector256.Create((sbyte)16);
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
             var qx = (Nibbles(x->Qs) | HighBits(Unsafe.ReadUnaligned<uint>(x->Qh))).AsSByte() - sixteen;
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
@@ -86,8 +86,8 @@ internal static unsafe class QuantDot
         float summs = 0;
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
-            summs += Fp16.ToFloat(x->M) * Fp16.ToFloat(y->S);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
+            summs += F16.Lookup(x->M) * F16.Lookup(y->S);
             var ux = Nibbles(x->Qs) | HighBits(Unsafe.ReadUnaligned<uint>(x->Qh));
             var q = Vector256.ConvertToSingle(DotUnsigned(ux, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
@@ -101,7 +101,7 @@ internal static unsafe class QuantDot
         var table = IQ4Table();
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(y->D) * Fp16.ToFloat(x->D);
+            float d = F16.Lookup(y->D) * F16.Lookup(x->D);
             var qx = Avx2.Shuffle(table, Nibbles(x->Qs).AsSByte());
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
@@ -131,8 +131,8 @@ internal static unsafe class QuantDot
                     sumi += ScaledDot(u, Vector256.Load(q8), sc[j] & 0xF, sc[j + 1] & 0xF);
                 }
             }
-            float dall = y->D * Fp16.ToFloat(x->D);
-            float dmin = y->D * Fp16.ToFloat(x->DMin);
+            float dall = y->D * F16.Lookup(x->D);
+            float dmin = y->D * F16.Lookup(x->DMin);
             sumf += dall * Vector256.Sum(sumi) - dmin * summs;
         }
         return sumf;
@@ -167,33 +167,8 @@ internal static unsafe class QuantDot
                     sumi += ScaledDot(u, Vector256.Load(q8), sc[j], sc[j + 1]);
                 }
             }
-            float d = Fp16.ToFloat(x->D) * y->D;
+            float d = F16.Lookup(x->D) * y->D;
             sumf += d * (Vector256.Sum(sumi) - 4 * corr);
-        }
-        return sumf;
-    }
-
-    private static float Q4_KAvx2(BlockQ4_K* x, BlockQ8_K* y, int nb)
-    {
-        float sumf = 0;
-        var low = Vector256.Create((byte)0x0F);
-        for (int i = 0; i < nb; i++, x++, y++)
-        {
-            var sumi = Vector256<int>.Zero;
-            int summs = 0;
-            sbyte* q8 = y->Qs;
-            for (int k = 0; k < 4; k++, q8 += 64)
-            {
-                Dequantize.ScaleMinK4(2 * k, x->Scales, out int sc0, out int m0);
-                Dequantize.ScaleMinK4(2 * k + 1, x->Scales, out int sc1, out int m1);
-                summs += m0 * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + m1 * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
-                var q = Vector256.Load(x->Qs + 32 * k);
-                sumi += ScaledDot(q & low, Vector256.Load(q8), sc0, sc0);
-                sumi += ScaledDot(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 32), sc1, sc1);
-            }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            float dmin = Fp16.ToFloat(x->DMin) * y->D;
-            sumf += d * Vector256.Sum(sumi) - dmin * summs;
         }
         return sumf;
     }
@@ -222,43 +197,9 @@ internal static unsafe class QuantDot
                 sumi += ScaledDot(ulo, Vector256.Load(q8), sc0, sc0);
                 sumi += ScaledDot(uhi, Vector256.Load(q8 + 32), sc1, sc1);
             }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            float dmin = Fp16.ToFloat(x->DMin) * y->D;
+            float d = F16.Lookup(x->D) * y->D;
+            float dmin = F16.Lookup(x->DMin) * y->D;
             sumf += d * Vector256.Sum(sumi) - dmin * summs;
-        }
-        return sumf;
-    }
-
-    private static float Q6_KAvx2(BlockQ6_K* x, BlockQ8_K* y, int nb)
-    {
-        float sumf = 0;
-        var low = Vector256.Create((byte)0x0F);
-        var mask30 = Vector256.Create((byte)0x30);
-        for (int i = 0; i < nb; i++, x++, y++)
-        {
-            sbyte* sc = x->Scales;
-            int corr = 0;
-            for (int j = 0; j < 16; j++)
-                corr += sc[j] * y->BSums[j];
-            var sumi = Vector256<int>.Zero;
-            sbyte* q8 = y->Qs;
-            for (int half = 0; half < 2; half++, q8 += 128)
-            {
-                var qa = Vector256.Load(x->Ql + 64 * half);
-                var qb = Vector256.Load(x->Ql + 64 * half + 32);
-                var h = Vector256.Load(x->Qh + 32 * half).AsUInt16();
-                var u0 = (qa & low) | (Vector256.ShiftLeft(h, 4).AsByte() & mask30);
-                var u1 = (qb & low) | (Vector256.ShiftLeft(h, 2).AsByte() & mask30);
-                var u2 = (Vector256.ShiftRightLogical(qa.AsUInt16(), 4).AsByte() & low) | (h.AsByte() & mask30);
-                var u3 = (Vector256.ShiftRightLogical(qb.AsUInt16(), 4).AsByte() & low) | (Vector256.ShiftRightLogical(h, 2).AsByte() & mask30);
-                int j = 8 * half;
-                sumi += ScaledDot(u0, Vector256.Load(q8), sc[j], sc[j + 1]);
-                sumi += ScaledDot(u1, Vector256.Load(q8 + 32), sc[j + 2], sc[j + 3]);
-                sumi += ScaledDot(u2, Vector256.Load(q8 + 64), sc[j + 4], sc[j + 5]);
-                sumi += ScaledDot(u3, Vector256.Load(q8 + 96), sc[j + 6], sc[j + 7]);
-            }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            sumf += d * (Vector256.Sum(sumi) - 32 * corr);
         }
         return sumf;
     }
@@ -279,7 +220,7 @@ internal static unsafe class QuantDot
                 var p = Avx2.MultiplyAddAdjacent(Avx2.Sign(qx, qx).AsByte(), Avx2.Sign(qy, qx));
                 sumi += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(ls - 32)));
             }
-            sumf += Fp16.ToFloat(x->D) * y->D * Vector256.Sum(sumi);
+            sumf += F16.Lookup(x->D) * y->D * Vector256.Sum(sumi);
         }
         return sumf;
     }

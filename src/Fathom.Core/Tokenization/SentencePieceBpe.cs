@@ -5,7 +5,7 @@ namespace Fathom.Tokenization;
 /// concatenation is the highest-scoring token (ties: leftmost), via a priority queue over a linked list of symbols;
 /// symbols that are not tokens fall back to byte tokens &lt;0xNN&gt;.
 /// </summary>
-internal sealed class SentencePieceBpe(Vocabulary vocab)
+internal sealed class SentencePieceBpe
 {
     internal struct Symbol
     {
@@ -26,16 +26,118 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
         public int CompareTo(Bigram other) => Score != other.Score ? other.Score.CompareTo(Score) : Left.CompareTo(other.Left);
     }
 
-    private readonly int[] _byteTokens = BuildByteTokens(vocab);
+    private const int MaxCachedBytes = 64;
+    private const int MaxCacheEntries = 1 << 16;
+
+    private readonly Vocabulary _vocab;
+    private readonly int[] _byteTokens;
+
+    public SentencePieceBpe(Vocabulary vocabulary)
+    {
+        _vocab = vocabulary;
+        _byteTokens = BuildByteTokens(vocabulary);
+        _pairs = BuildPairs(vocabulary);
+        for (uint a = 0; a < 128; a++)
+            for (uint b = 0; b < 128; b++)
+                _asciiPairs[(a << 7) | b] = _pairs.Contains(((ulong)a << 32) | b);
+    }
+
+    // Adjacent character pairs that occur inside some token. Between two characters that never do, no merge
+    // can ever happen, so the text is merged piece by piece with the same result, and repeated pieces are cached.
+    private readonly bool[] _asciiPairs = new bool[128 * 128];
+    private readonly HashSet<ulong> _pairs;
+
+    private static HashSet<ulong> BuildPairs(Vocabulary vocab)
+    {
+        var pairs = new HashSet<ulong>(PairComparer.Instance);
+        foreach (byte[] token in vocab.Bytes)
+        {
+            uint prev = 0;
+            for (int i = 0; i < token.Length;)
+            {
+                int len = Math.Min(Unicode.Utf8Length(token[i]), token.Length - i);
+                uint cur = Pack(token.AsSpan(i, len));
+                if (i > 0)
+                    pairs.Add(((ulong)prev << 32) | cur);
+                prev = cur;
+                i += len;
+            }
+        }
+        return pairs;
+    }
+
+    private static uint Pack(ReadOnlySpan<byte> ch)
+    {
+        uint v = 0;
+        foreach (byte b in ch)
+            v = (v << 8) | b;
+        return v;
+    }
+
+    private sealed class PairComparer : IEqualityComparer<ulong>
+    {
+        public static readonly PairComparer Instance = new();
+
+        public bool Equals(ulong x, ulong y) => x == y;
+
+        public int GetHashCode(ulong key)
+        {
+            ulong h = key * 0x9E3779B97F4A7C15UL;
+            return (int)(h >> 32) ^ (int)h;
+        }
+    }
+
+    private bool MayMerge(uint a, uint b)
+        => a < 128 && b < 128 ? _asciiPairs[(a << 7) | b] : _pairs.Contains(((ulong)a << 32) | b);
+
 
     /// <summary>A session holds the reusable buffers of one thread.</summary>
     internal sealed class Session
     {
         public Symbol[] Symbols = new Symbol[256];
         public readonly MinHeap<Bigram> Heap = new();
+        public readonly ByteMap<int[]> Cache = new(1024);
     }
 
     public void Encode(ReadOnlySpan<byte> text, Session s, List<int> output)
+    {
+        int start = 0;
+        uint prev = 0;
+        for (int i = 0; i < text.Length;)
+        {
+            int len = Math.Min(Unicode.Utf8Length(text[i]), text.Length - i);
+            uint cur = len == 1 ? text[i] : Pack(text.Slice(i, len));
+            if (i > 0 && !MayMerge(prev, cur))
+            {
+                EncodeCached(text[start..i], s, output);
+                start = i;
+            }
+            prev = cur;
+            i += len;
+        }
+        EncodeCached(text[start..], s, output);
+    }
+
+    private void EncodeCached(ReadOnlySpan<byte> segment, Session s, List<int> output)
+    {
+        if (segment.Length > MaxCachedBytes)
+        {
+            EncodeSegment(segment, s, output);
+            return;
+        }
+        if (s.Cache.TryGetValue(segment, out int[]? ids))
+        {
+            output.AddRange(ids);
+            return;
+        }
+        int before = output.Count;
+        EncodeSegment(segment, s, output);
+        if (s.Cache.Count >= MaxCacheEntries)
+            s.Cache.Clear();
+        s.Cache.TryAdd(segment, output.GetRange(before, output.Count - before).ToArray());
+    }
+
+    private void EncodeSegment(ReadOnlySpan<byte> text, Session s, List<int> output)
     {
         if (text.IsEmpty)
             return;
@@ -76,7 +178,7 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
         {
             var sym = symbols[i];
             var piece = text.Slice(sym.Start, sym.Length);
-            if (vocab.TextToId.TryGetValue(piece, out int id))
+            if (_vocab.TextToId.TryGetValue(piece, out int id))
             {
                 output.Add(id);
                 continue;
@@ -97,9 +199,9 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
             return;
         int start = symbols[left].Start;
         int size = symbols[left].Length + symbols[right].Length;
-        if (!vocab.TextToId.TryGetValue(text.Slice(start, size), out int id))
+        if (!_vocab.TextToId.TryGetValue(text.Slice(start, size), out int id))
             return;
-        heap.Push(new Bigram(vocab.Scores[id], left, right, size));
+        heap.Push(new Bigram(_vocab.Scores[id], left, right, size));
     }
 
     private static int[] BuildByteTokens(Vocabulary vocab)
