@@ -44,6 +44,11 @@ internal static class PackCommand
                 throw new CliUsageException($"--max-file-bytes {maxFileBytes} must be positive");
             var (counter, tokens) = LoadCounter(parse.GetValue(model), parse.GetValue(vocab), parse.GetValue(budget), parse.GetValue(reserve));
 
+            var file = parse.GetValue(output);
+            var excludes = (parse.GetValue(exclude) ?? []).ToList();
+            // An earlier pack written inside the tree must not be packed again.
+            if (file is not null && OutputInside(root.FullName, file.FullName) is { } self)
+                excludes.Add(self);
             var options = new PackOptions
             {
                 Budget = tokens,
@@ -52,7 +57,7 @@ internal static class PackCommand
                 Walk = new WalkOptions
                 {
                     Include = parse.GetValue(include) ?? [],
-                    Exclude = parse.GetValue(exclude) ?? [],
+                    Exclude = excludes,
                     MaxFileBytes = maxFileBytes,
                 },
             };
@@ -72,7 +77,6 @@ internal static class PackCommand
             {
                 progress?.Clear();
             }
-            var file = parse.GetValue(output);
             if (file is null)
             {
                 parse.InvocationConfiguration.Output.Write(result.Output);
@@ -85,6 +89,22 @@ internal static class PackCommand
             return CliHost.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>The output file as an anchored, escaped exclude glob when it lies inside the packed tree.</summary>
+    private static string? OutputInside(string root, string output)
+    {
+        string relative = Path.GetRelativePath(root, output);
+        if (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+            return null;
+        var sb = new StringBuilder("/");
+        foreach (char c in relative.Replace(Path.DirectorySeparatorChar, '/'))
+        {
+            if (c is '*' or '?' or '[' or '\\' or '!' or '#' or ' ')
+                sb.Append('\\');
+            sb.Append(c);
+        }
+        return sb.ToString();
     }
 
     private static (ITokenCounter Counter, int Budget) LoadCounter(FileInfo? model, FileInfo? vocab, int? budget, int? reserve)

@@ -41,6 +41,19 @@ public class PackCommandTests
     }
 
     [Fact]
+    public void An_output_file_inside_the_tree_is_not_packed_again()
+    {
+        using var tree = new TempTree().Write("a.txt", "hello\n");
+        string output = Path.Combine(tree.Root, "pack [1].xml");
+        Assert.Equal(0, CliRunner.Run("pack", tree.Root, "--vocab", Vocab, "--budget", "300", "-o", output).Code);
+        byte[] first = File.ReadAllBytes(output);
+        var (code, _, err) = CliRunner.Run("pack", tree.Root, "--vocab", Vocab, "--budget", "300", "-o", output);
+        Assert.True(code == 0, err);
+        Assert.Equal(first, File.ReadAllBytes(output));
+        Assert.Contains("--exclude", err);
+    }
+
+    [Fact]
     public void The_model_context_is_the_default_budget()
     {
         using var tree = new TempTree().Write("a.txt", "hello\n");

@@ -65,6 +65,8 @@ public class RepoWalkerTests
         var scan = RepoWalker.Walk(tree.Root, options, cancellation: TestContext.Current.CancellationToken);
         Assert.Equal(["a.cs", "tests/c.cs"], scan.Files.Select(f => f.Path));
         Assert.Contains(scan.Skipped, s => s.Id == "docs/" && s.Reason == "--exclude");
+        var inTests = RepoWalker.Walk(tree.Root, new WalkOptions { Include = ["tests/"] }, cancellation: TestContext.Current.CancellationToken);
+        Assert.Equal(["tests/c.cs"], inTests.Files.Select(f => f.Path));
     }
 
     [Fact]
