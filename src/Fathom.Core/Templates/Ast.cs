@@ -182,6 +182,12 @@ internal sealed class WithStmt(int l, int c, Target[] targets, Expr[] values, St
     public Stmt[] Body { get; } = body;
 }
 
+/// <summary>transformers' `{% generation %}` block: marks assistant tokens for training masks; renders its body unchanged.</summary>
+internal sealed class GenerationStmt(int l, int c, Stmt[] body) : Stmt(l, c)
+{
+    public Stmt[] Body { get; } = body;
+}
+
 internal sealed class LoopControlStmt(int l, int c, bool isBreak) : Stmt(l, c)
 {
     public bool IsBreak { get; } = isBreak;

@@ -197,7 +197,7 @@ internal sealed class Evaluator
             case IfStmt i:
                 return Exec(Py.Truthy(Eval(i.Test, scope)) ? i.Body : i.Else, scope);
             case ForStmt f:
-                RunLoop(f, scope, Eval(f.Iter, scope), 1, null);
+                RunLoop(f, scope, Eval(f.Iter, scope), 1);
                 return Flow.Normal;
             case SetStmt set:
                 Assign(set.Target, Eval(set.Value, scope), scope);
@@ -223,6 +223,9 @@ internal sealed class Evaluator
                 Write(Py.Str(Invoke(callee, args, kwargs)));
                 return Flow.Normal;
             }
+            case GenerationStmt g:
+                Write(Capture(g.Body, new Scope(scope)));
+                return Flow.Normal;
             case FilterBlockStmt fb:
             {
                 string body = Capture(fb.Body, new Scope(scope));
@@ -274,9 +277,8 @@ internal sealed class Evaluator
         scope.Set(t.Name!, value);
     }
 
-    private void RunLoop(ForStmt f, Scope scope, object? iterable, int depth, LoopContext? unused)
+    private void RunLoop(ForStmt f, Scope scope, object? iterable, int depth)
     {
-        _ = unused;
         IReadOnlyList<object?> source = Py.Iterate(iterable);
         List<object?> items;
         if (f.Filter is null)
@@ -320,7 +322,7 @@ internal sealed class Evaluator
             _out = new StringBuilder();
             try
             {
-                RunLoop(f, scope, iterable, depth, null);
+                RunLoop(f, scope, iterable, depth);
                 return _out.ToString();
             }
             finally

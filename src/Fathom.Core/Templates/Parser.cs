@@ -139,6 +139,15 @@ internal sealed class Parser
                 case "call": return ParseCallBlock();
                 case "filter": return ParseFilterBlock();
                 case "with": return ParseWith();
+                case "generation":
+                {
+                    Next();
+                    int savedLoop = _loopDepth;
+                    _loopDepth = 0;
+                    Stmt[] body = ParseStatements(["endgeneration"], true);
+                    _loopDepth = savedLoop;
+                    return new GenerationStmt(t.Line, t.Column, body);
+                }
                 case "break" or "continue":
                     Next();
                     if (_loopDepth == 0)
@@ -813,6 +822,7 @@ internal sealed class Parser
                 case CallBlockStmt s: Visit(s.Call); Visit(s.Caller); return;
                 case FilterBlockStmt s: Visit(s.Filter); All(s.Body); return;
                 case WithStmt s: foreach (var v in s.Values) Visit(v); All(s.Body); return;
+                case GenerationStmt s: All(s.Body); return;
                 default: return;
             }
         }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace Fathom.Templates;
@@ -180,7 +181,7 @@ internal static class Py
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         Markup => "Markup",
@@ -205,6 +206,7 @@ internal static class Py
         null => false,
         bool b => b,
         long l => l != 0,
+        BigInteger b => !b.IsZero,
         double d => d != 0,
         string s => s.Length != 0,
         PyList l => l.Count != 0,
@@ -220,6 +222,7 @@ internal static class Py
         null => "None",
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger b => b.ToString(CultureInfo.InvariantCulture),
         double d => FloatRepr(d),
         Undefined => "",
         _ => Repr(v),
@@ -356,7 +359,6 @@ internal static class Py
             return d > 0 ? "inf" : "-inf";
         if (d == 0)
             return double.IsNegative(d) ? "-0.0" : "0.0";
-        string r = d.ToString("E16", CultureInfo.InvariantCulture);
         string shortest = d.ToString("R", CultureInfo.InvariantCulture);
         // Extract digits and decimal exponent from the shortest round-trip form.
         bool neg = shortest.StartsWith('-');
@@ -377,7 +379,6 @@ internal static class Py
         digits = digits.TrimEnd('0');
         if (digits.Length == 0)
             digits = "0";
-        _ = r;
         int decExp = pointPos - 1;
         var sb = new StringBuilder();
         if (neg)
@@ -445,6 +446,7 @@ internal static class Py
                 }
                 return true;
             case Undefined: return b is Undefined;
+            case BigInteger x: return b is BigInteger y && x == y;
             default: return ReferenceEquals(a, b);
         }
     }

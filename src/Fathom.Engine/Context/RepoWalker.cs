@@ -118,7 +118,7 @@ public static class RepoWalker
             reason = "binary file (NUL byte)";
             return null;
         }
-        if (bytes.StartsWith("\xEF\xBB\xBF"u8))
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
             bytes = bytes[3..];
         if (!System.Text.Unicode.Utf8.IsValid(bytes))
         {
@@ -172,7 +172,7 @@ public static class RepoWalker
             {
                 string path = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
                 bool isDir = entry is DirectoryInfo;
-                if (isDir && entry.Name == ".git")
+                if (entry.Name == ".git")
                     continue;
                 if (entry.LinkTarget is not null)
                 {

@@ -26,6 +26,14 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void Integers_past_64_bits_print_exactly()
+    {
+        using var doc = JsonDocument.Parse("""{"id": 18446744073709551616, "small": -5}""");
+        var options = new ChatTemplateOptions { Variables = new Dictionary<string, object?> { ["v"] = doc.RootElement } };
+        Assert.Equal("18446744073709551616 {\"id\": 18446744073709551616, \"small\": -5} True", Render("{{ v.id }} {{ v | tojson }} {{ v.id is integer }}", options));
+    }
+
+    [Fact]
     public void Passes_tools_tool_choice_and_documents_like_transformers()
     {
         Assert.Equal("True|True|False", Render("{{ tools is defined }}|{{ tools is none }}|{{ documents is undefined }}"));
@@ -39,6 +47,12 @@ public class ChatTemplateTests
     {
         var options = new ChatTemplateOptions { BosToken = "<s>", EosToken = "</s>", AddGenerationPrompt = true };
         Assert.Equal("<s>|</s>|True", Render("{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}", options));
+    }
+
+    [Fact]
+    public void Generation_block_renders_its_body_like_transformers()
+    {
+        Assert.Equal("<a>hi</a>", Render("{% for m in messages %}<a>{% generation %}{{ m.content }}{% set x = 1 %}{% endgeneration %}</a>{{ x }}{% endfor %}"));
     }
 
     [Fact]
