@@ -11,6 +11,7 @@ internal sealed class Parser
     private int _depth;
     private int _loopDepth;
     private int _macroDepth;
+    private int _slices;
 
     private Parser(List<Token> tokens) => _tokens = tokens;
 
@@ -93,7 +94,8 @@ internal sealed class Parser
                     break;
                 case TokenKind.VarBegin:
                     Next();
-                    body.Add(new PrintStmt(t.Line, t.Column, ParseTuple(false, true, null, false)));
+                    int slicesBefore = _slices;
+                    body.Add(new PrintStmt(t.Line, t.Column, ParseTuple(false, true, null, false), _slices != slicesBefore));
                     Expect(TokenKind.VarEnd);
                     break;
                 case TokenKind.BlockBegin:
@@ -691,6 +693,7 @@ internal sealed class Parser
             stop = ParseExpression(true);
         if (SkipOp(":") && !Current.IsOp("]") && !Current.IsOp(","))
             step = ParseExpression(true);
+        _slices++;
         return new SliceExpr(at.Line, at.Column, start, stop, step);
     }
 
