@@ -5,15 +5,18 @@ using Fathom.Templates;
 namespace Fathom.Tests.Templates;
 
 /// <summary>
-/// Randomly generated expressions (Data/gen_jinja_fuzz.py, fixed seed) with the output or error Python Jinja2 gave:
-/// operators, filters, tests, methods, slicing and loops over mixed values must agree, errors included.
+/// Randomly generated templates with the output or error Python Jinja2 gave (fixed seeds, see Data/README.md):
+/// expressions (operators, filters, tests, methods, slicing over mixed values) and whitespace control around nested
+/// blocks, comments, macros, raw and block sets.
 /// </summary>
 public class JinjaFuzzTests
 {
-    [Fact]
-    public void Random_expressions_match_jinja2()
+    [Theory]
+    [InlineData("jinja-fuzz.json")]
+    [InlineData("jinja-whitespace-fuzz.json")]
+    public void Random_templates_match_jinja2(string file)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Templates", "Data", "jinja-fuzz.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Templates", "Data", file)));
         var vars = new Dictionary<string, object?>();
         foreach (JsonProperty p in doc.RootElement.GetProperty("variables").EnumerateObject())
             vars[p.Name] = p.Value;
