@@ -7,6 +7,17 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return RunCommand.Create();
+        yield return LogitsCommand.Create();
+        yield return BenchCommand.Create();
+        yield return QuantizeCommand.Create();
+        yield return InspectCommand.Create();
+        yield return SynthCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DetokenizeCommand.Create();
         yield return TemplateCommand.Create();
+        yield return PerplexityCommand.Create();
+        yield return PackCommand.Create();
+        yield return CostCommand.Create();
     }
 }

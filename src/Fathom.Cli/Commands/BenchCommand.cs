@@ -1,0 +1,141 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Fathom.Models;
+
+namespace Fathom.Cli.Commands;
+
+/// <summary>
+/// `fathom bench`: prompt processing (p tokens in one batch) and generation (n single-token steps)
+/// speed after d tokens already in the cache, mean ± stdev over r runs, like llama-bench.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = CliModel.ModelOption();
+        var prompt = new Option<string>("--n-prompt", "-p") { Description = "Prompt sizes to test (comma list; 0 skips).", DefaultValueFactory = _ => "512" };
+        var gen = new Option<string>("--n-gen", "-n") { Description = "Generation lengths to test (comma list; 0 skips).", DefaultValueFactory = _ => "128" };
+        var depth = new Option<string>("--n-depth", "-d") { Description = "Tokens already in the cache before each test (comma list).", DefaultValueFactory = _ => "0" };
+        var threads = CliModel.ThreadsOption(2);
+        var reps = new Option<int>("--repetitions", "-r") { Description = "Runs per test.", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "One JSON object per test (JSON Lines) instead of a table." };
+        var command = new Command("bench", "Measure prompt-processing and generation speed (tokens/s), like llama-bench.")
+        {
+            model, prompt, gen, depth, threads, reps, json,
+        };
+        command.SetAction(parse =>
+        {
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            int t = parse.GetValue(threads), r = parse.GetValue(reps);
+            CliModel.CheckThreads(t);
+            if (r < 1)
+                throw new CliUsageException($"--repetitions {r} must be at least 1");
+            int[] prompts = Sizes(parse.GetValue(prompt)!, "--n-prompt"), gens = Sizes(parse.GetValue(gen)!, "--n-gen"), depths = Sizes(parse.GetValue(depth)!, "--n-depth");
+            string path = CliModel.CheckModel(parse.GetValue(model));
+            using var m = Model.Load(path);
+            var tests = new List<(int P, int N, int D)>();
+            foreach (int d in depths)
+            {
+                tests.AddRange(prompts.Where(p => p > 0).Select(p => (p, 0, d)));
+                tests.AddRange(gens.Where(n => n > 0).Select(n => (0, n, d)));
+            }
+            if (tests.Count == 0)
+                throw new CliUsageException("nothing to test: every --n-prompt and --n-gen is 0");
+            int ctx = tests.Max(x => x.D + x.P + x.N);
+            if (ctx > m.Config.ContextLength)
+                stderr.WriteLine($"fathom: note: testing {ctx} positions, beyond the model's trained context of {m.Config.ContextLength}");
+
+            string name = Path.GetFileNameWithoutExtension(path);
+            double sizeMiB = new FileInfo(path).Length / (1024.0 * 1024.0);
+            long parameters = m.File.ParameterCount;
+            bool progress = !Console.IsErrorRedirected;
+            if (!parse.GetValue(json))
+            {
+                stdout.WriteLine("| model | size | params | backend | threads | test | t/s |");
+                stdout.WriteLine("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
+            }
+
+            using var session = m.CreateSession(ctx, t);
+            var random = new Random(42);
+            int vocab = m.Config.VocabSize;
+            int[] Tokens(int count)
+            {
+                var ids = new int[count];
+                for (int i = 0; i < count; i++)
+                    ids[i] = random.Next(vocab);
+                return ids;
+            }
+
+            // Warm-up: JIT, worker threads and page faults of the mapped weights, not timed.
+            session.Forward(Tokens(Math.Min(32, ctx)));
+            session.Reset();
+
+            foreach (var (p, n, d) in tests)
+            {
+                string label = (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "");
+                var speeds = new double[r];
+                for (int run = 0; run < r; run++)
+                {
+                    if (progress)
+                        stderr.Write($"\r{label}: run {run + 1}/{r}…   ");
+                    session.Reset();
+                    for (int i = 0; i < d; i += 512)
+                        session.Forward(Tokens(Math.Min(512, d - i)));
+                    var clock = Stopwatch.StartNew();
+                    if (p > 0)
+                        session.Forward(Tokens(p));
+                    else
+                    {
+                        foreach (int id in Tokens(n))
+                            session.Forward([id]);
+                    }
+                    speeds[run] = (p + n) / clock.Elapsed.TotalSeconds;
+                }
+                if (progress)
+                    stderr.Write("\r" + new string(' ', label.Length + 20) + "\r");
+                double mean = speeds.Average();
+                double stdev = r > 1 ? Math.Sqrt(speeds.Sum(s => (s - mean) * (s - mean)) / (r - 1)) : 0;
+                if (parse.GetValue(json))
+                {
+                    stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                    {
+                        ["model"] = name,
+                        ["model_size"] = new FileInfo(path).Length,
+                        ["model_n_params"] = parameters,
+                        ["n_threads"] = t,
+                        ["n_prompt"] = p,
+                        ["n_gen"] = n,
+                        ["n_depth"] = d,
+                        ["avg_ts"] = Math.Round(mean, 3),
+                        ["stddev_ts"] = Math.Round(stdev, 3),
+                    }));
+                }
+                else
+                {
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {name} | {sizeMiB:F2} MiB | {parameters / 1e6:F2} M | CPU | {t} | {label} | {mean:F2} ± {stdev:F2} |"));
+                }
+                stdout.Flush();
+            }
+            return CliHost.ExitOk;
+        });
+        return command;
+    }
+
+    private static int[] Sizes(string text, string option)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0)
+            throw new CliUsageException($"{option} needs at least one number");
+        var sizes = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] > 1 << 20)
+                throw new CliUsageException($"{option}: '{parts[i]}' is not a count between 0 and {1 << 20}");
+        }
+        return sizes;
+    }
+}

@@ -1,0 +1,232 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using Fathom.Models;
+using Fathom.Templates;
+using Fathom.Tokenization;
+
+namespace Fathom.Cli.Commands;
+
+/// <summary>`fathom run`: generate text from a prompt, streaming it as it is produced.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var model = CliModel.ModelOption();
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text." };
+        var file = new Option<FileInfo>("--file", "-f") { Description = "Read the prompt from a file." };
+        var tokens = new Option<string>("--tokens") { Description = "Prompt as token ids (1,2,3) instead of text." };
+        var count = new Option<int>("--n-predict", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => 128 };
+        var temp = new Option<float>("--temp") { Description = "Temperature; 0 = greedy.", DefaultValueFactory = _ => 0.8f };
+        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 40 };
+        var topP = new Option<float>("--top-p") { Description = "Keep the smallest set of tokens with this total probability.", DefaultValueFactory = _ => 0.95f };
+        var minP = new Option<float>("--min-p") { Description = "Drop tokens less likely than this fraction of the most likely.", DefaultValueFactory = _ => 0.05f };
+        var repeat = new Option<float>("--repeat-penalty") { Description = "Penalty for the last 64 tokens (1 = off).", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int?>("--seed", "-s") { Description = "Random seed (default: time)." };
+        var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
+        var context = new Option<int>("--ctx-size", "-c") { Description = "Context length (default: the model's, at most 4096)." };
+        var chat = new Option<bool>("--chat") { Description = "Wrap the prompt as a user turn in the model's chat template (or a built-in fallback)." };
+        var system = new Option<string>("--system") { Description = "System message for --chat." };
+        var command = new Command("run", "Generate text from a prompt with a GGUF model; prints prompt and generation speed on stderr.")
+        {
+            model, prompt, file, tokens, count, temp, topK, topP, minP, repeat, seed, threads, context, chat, system,
+        };
+        command.SetAction(parse =>
+        {
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            int t = parse.GetValue(threads), n = parse.GetValue(count), ctx = parse.GetValue(context);
+            CliModel.CheckThreads(t);
+            if (n < 0)
+                throw new CliUsageException($"--n-predict {n} must not be negative");
+            if (ctx < 0)
+                throw new CliUsageException($"--ctx-size {ctx} must not be negative");
+            var sampler = new SimpleSampler(parse.GetValue(temp), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(minP),
+                parse.GetValue(repeat), parse.GetValue(seed) ?? Environment.TickCount);
+
+            using var m = Model.Load(CliModel.CheckModel(parse.GetValue(model)));
+            var tokenizer = Tokenizer.FromGguf(m.File);
+            string? text = PromptText(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(tokens));
+            if (parse.GetValue(system) is not null && !parse.GetValue(chat))
+                throw new CliUsageException("--system needs --chat");
+            if (parse.GetValue(chat))
+            {
+                if (text is null)
+                    throw new CliUsageException("--chat needs a text prompt (--prompt or --file), not --tokens");
+                text = ChatPrompt(m, tokenizer, text, parse.GetValue(system), stderr);
+            }
+            int[] ids = text is null ? CliModel.ParseTokens(parse.GetValue(tokens)!, m.Config.VocabSize) : Encode(tokenizer, text);
+            int contextLength = ctx > 0 ? ctx : Math.Min(m.Config.ContextLength, 4096);
+            if (ids.Length > contextLength)
+                throw new CliUsageException($"the prompt is {ids.Length} tokens but the context is {contextLength} (raise --ctx-size)");
+
+            using var session = m.CreateSession(contextLength, t);
+            using var stop = new CancelOnCtrlC();
+            var clock = Stopwatch.StartNew();
+            var logits = session.Forward(ids);
+            double promptSeconds = clock.Elapsed.TotalSeconds;
+
+            var decoder = new UTF8Encoding(false).GetDecoder();
+            var chars = new char[64];
+            var history = new List<int>(ids);
+            int generated = 0;
+            clock.Restart();
+            while (generated < n && !stop.Requested)
+            {
+                int next = sampler.Sample(logits, history);
+                generated++;
+                history.Add(next);
+                if (tokenizer.IsEndOfGeneration(next))
+                    break;
+                var piece = tokenizer.TokenToPiece(next, renderSpecial: false);
+                int written = decoder.GetChars(piece, 0, piece.Length, chars.Length < piece.Length * 2 ? chars = new char[piece.Length * 2] : chars, 0);
+                stdout.Write(chars, 0, written);
+                stdout.Flush();
+                if (session.Position >= session.ContextLength)
+                {
+                    stderr.WriteLine();
+                    stderr.WriteLine($"fathom: context of {session.ContextLength} tokens is full");
+                    break;
+                }
+                if (generated < n)
+                    logits = session.Forward([next]);
+            }
+            double genSeconds = clock.Elapsed.TotalSeconds;
+            stdout.WriteLine();
+            stderr.WriteLine($"prompt: {ids.Length} tokens in {promptSeconds * 1000:F1} ms ({ids.Length / promptSeconds:F1} t/s); " +
+                $"generation: {generated} tokens in {genSeconds * 1000:F1} ms ({(generated > 0 ? generated / genSeconds : 0):F1} t/s)");
+            return CliHost.ExitOk;
+        });
+        return command;
+    }
+
+    private static string? PromptText(string? prompt, FileInfo? file, string? tokens)
+    {
+        int given = (prompt is null ? 0 : 1) + (file is null ? 0 : 1) + (tokens is null ? 0 : 1);
+        if (given != 1)
+            throw new CliUsageException("give exactly one of --prompt, --file or --tokens");
+        return tokens is not null ? null : prompt ?? File.ReadAllText(file!.FullName);
+    }
+
+    private static int[] Encode(Tokenizer tokenizer, string text)
+    {
+        // A rendered chat prompt that already starts with BOS must not get a second one.
+        bool hasBos = tokenizer.Bos >= 0 && text.StartsWith(tokenizer.TokenText(tokenizer.Bos), StringComparison.Ordinal);
+        var ids = tokenizer.Encode(text, addSpecial: !hasBos, parseSpecial: true);
+        if (ids.Length == 0)
+            throw new CliUsageException("the prompt is empty");
+        return ids;
+    }
+
+    private static string ChatPrompt(Model model, Tokenizer tokenizer, string user, string? system, TextWriter stderr)
+    {
+        var selection = ChatTemplateFallbacks.Select(model.File);
+        if (selection.IsFallback)
+            stderr.WriteLine($"fathom: the model has no chat template; using the built-in '{selection.Name}' template");
+        var messages = new List<Dictionary<string, object?>>();
+        if (system is not null)
+            messages.Add(new() { ["role"] = "system", ["content"] = system });
+        messages.Add(new() { ["role"] = "user", ["content"] = user });
+        return selection.Template.Render(messages, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = tokenizer.Bos >= 0 ? tokenizer.TokenText(tokenizer.Bos) : "",
+            EosToken = tokenizer.Eos >= 0 ? tokenizer.TokenText(tokenizer.Eos) : "",
+        });
+    }
+
+    /// <summary>Ctrl-C ends generation after the current token instead of killing the process.</summary>
+    private sealed class CancelOnCtrlC : IDisposable
+    {
+        private volatile bool _requested;
+
+        public CancelOnCtrlC() => Console.CancelKeyPress += OnCancel;
+
+        public bool Requested => _requested;
+
+        private void OnCancel(object? sender, ConsoleCancelEventArgs e)
+        {
+            e.Cancel = true;
+            _requested = true;
+        }
+
+        public void Dispose() => Console.CancelKeyPress -= OnCancel;
+    }
+}
+
+/// <summary>
+/// llama.cpp's default sampling, simplified: repeat penalty, top-k, temperature, top-p, min-p, then a
+/// seeded draw; temperature 0 is greedy (lowest id on ties). The full sampler chain replaces it.
+/// </summary>
+internal sealed class SimpleSampler(float temperature, int topK, float topP, float minP, float repeatPenalty, int seed)
+{
+    private readonly Random _random = new(seed);
+    private (int Id, float Logit)[] _candidates = [];
+
+    public int Sample(ReadOnlySpan<float> logits, IReadOnlyList<int> history)
+    {
+        if (temperature <= 0 && repeatPenalty == 1f)
+            return ArgMax(logits);
+        if (_candidates.Length < logits.Length)
+            _candidates = new (int, float)[logits.Length];
+        var c = _candidates.AsSpan(0, logits.Length);
+        for (int i = 0; i < c.Length; i++)
+            c[i] = (i, logits[i]);
+        if (repeatPenalty != 1f)
+        {
+            for (int h = Math.Max(0, history.Count - 64); h < history.Count; h++)
+            {
+                ref var x = ref c[history[h]];
+                if (x.Logit == logits[x.Id])
+                    x.Logit = x.Logit > 0 ? x.Logit / repeatPenalty : x.Logit * repeatPenalty;
+            }
+        }
+        c.Sort((a, b) => b.Logit != a.Logit ? b.Logit.CompareTo(a.Logit) : a.Id.CompareTo(b.Id));
+        if (temperature <= 0)
+            return c[0].Id;
+        int keep = topK > 0 ? Math.Min(topK, c.Length) : c.Length;
+        var probs = new double[keep];
+        double max = c[0].Logit / temperature, sum = 0;
+        for (int i = 0; i < keep; i++)
+            sum += probs[i] = Math.Exp(c[i].Logit / temperature - max);
+        double cumulative = 0;
+        int cut = keep;
+        for (int i = 0; i < keep; i++)
+        {
+            probs[i] /= sum;
+            if (probs[i] < minP * probs[0])
+            {
+                cut = Math.Max(1, i);
+                break;
+            }
+            cumulative += probs[i];
+            if (cumulative >= topP)
+            {
+                cut = i + 1;
+                break;
+            }
+        }
+        double total = 0;
+        for (int i = 0; i < cut; i++)
+            total += probs[i];
+        double r = _random.NextDouble() * total;
+        for (int i = 0; i < cut; i++)
+        {
+            r -= probs[i];
+            if (r <= 0)
+                return c[i].Id;
+        }
+        return c[cut - 1].Id;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++)
+        {
+            if (row[i] > row[best])
+                best = i;
+        }
+        return best;
+    }
+}

@@ -1,0 +1,73 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Fathom.Tensors;
+
+/// <summary>IEEE half conversions as ggml does them (round to nearest even), scalar and vector.</summary>
+internal static class F16
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToFloat(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+
+    // Every half as float (256 KiB, like ggml's table on CPUs without F16C): a load instead of a
+    // software conversion in the per-block scale products of the quantized kernels.
+    private static readonly float[] s_table = BuildTable();
+
+    private static float[] BuildTable()
+    {
+        var t = new float[65536];
+        for (int i = 0; i < t.Length; i++)
+            t[i] = ToFloat((ushort)i);
+        return t;
+    }
+
+    /// <summary>The same value as <see cref="ToFloat(ushort)"/>, by table lookup.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Lookup(ushort h) => Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s_table), (nint)h);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort FromFloat(float f) => BitConverter.HalfToUInt16Bits((Half)f);
+
+    // Exact widening of halves held in 32-bit lanes: rebias the exponent for normals, convert
+    // subnormals through int→float (no denormal float operands, which trap to microcode), Inf/NaN → 0xFF.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToFloat(Vector512<uint> h)
+    {
+        Vector512<uint> e = h & Vector512.Create(0x7C00u);
+        Vector512<uint> abs = (h & Vector512.Create(0x7FFFu)) << 13;
+        Vector512<uint> normal = abs + Vector512.Create(112u << 23);
+        Vector512<uint> sub = (Vector512.ConvertToSingle((h & Vector512.Create(0x3FFu)).AsInt32()) * Vector512.Create(5.9604645e-8f)).AsUInt32();
+        Vector512<uint> bits = Vector512.ConditionalSelect(Vector512.Equals(e, Vector512<uint>.Zero), sub,
+            Vector512.ConditionalSelect(Vector512.Equals(e, Vector512.Create(0x7C00u)), abs | Vector512.Create(0x7F800000u), normal));
+        return (bits | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    // Exact widening of halves held in 32-bit lanes: rebias the exponent for normals, convert
+    // subnormals through int→float (no denormal float operands, which trap to microcode), Inf/NaN → 0xFF.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToFloat(Vector256<uint> h)
+    {
+        Vector256<uint> e = h & Vector256.Create(0x7C00u);
+        Vector256<uint> abs = (h & Vector256.Create(0x7FFFu)) << 13;
+        Vector256<uint> normal = abs + Vector256.Create(112u << 23);
+        Vector256<uint> sub = (Vector256.ConvertToSingle((h & Vector256.Create(0x3FFu)).AsInt32()) * Vector256.Create(5.9604645e-8f)).AsUInt32();
+        Vector256<uint> bits = Vector256.ConditionalSelect(Vector256.Equals(e, Vector256<uint>.Zero), sub,
+            Vector256.ConditionalSelect(Vector256.Equals(e, Vector256.Create(0x7C00u)), abs | Vector256.Create(0x7F800000u), normal));
+        return (bits | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    // Exact widening of halves held in 32-bit lanes: rebias the exponent for normals, convert
+    // subnormals through int→float (no denormal float operands, which trap to microcode), Inf/NaN → 0xFF.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ToFloat(Vector128<uint> h)
+    {
+        Vector128<uint> e = h & Vector128.Create(0x7C00u);
+        Vector128<uint> abs = (h & Vector128.Create(0x7FFFu)) << 13;
+        Vector128<uint> normal = abs + Vector128.Create(112u << 23);
+        Vector128<uint> sub = (Vector128.ConvertToSingle((h & Vector128.Create(0x3FFu)).AsInt32()) * Vector128.Create(5.9604645e-8f)).AsUInt32();
+        Vector128<uint> bits = Vector128.ConditionalSelect(Vector128.Equals(e, Vector128<uint>.Zero), sub,
+            Vector128.ConditionalSelect(Vector128.Equals(e, Vector128.Create(0x7C00u)), abs | Vector128.Create(0x7F800000u), normal));
+        return (bits | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
+    }
+}

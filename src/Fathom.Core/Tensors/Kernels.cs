@@ -1,0 +1,124 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Fathom.Gguf;
+using Fathom.Threading;
+
+namespace Fathom.Tensors;
+
+/// <summary>
+/// Matrix kernels of the forward pass: weights (a <see cref="TensorView"/> of any supported type,
+/// row-major, ne0 = columns) times float32 activations. Activations are first converted to the
+/// weight type's dot-product format exactly as llama.cpp's CPU backend does (F16 for F16 weights,
+/// Q8_0/Q8_1/Q8_K blocks for quantized ones), once per call, into a reused per-thread buffer;
+/// a call allocates nothing once warm.
+/// </summary>
+public static unsafe class Kernels
+{
+    [ThreadStatic] private static byte[]? t_scratch;
+
+    /// <summary>True when <see cref="MatVec"/>/<see cref="MatMul"/> accept weights of this type.</summary>
+    public static bool Supports(GgmlType type) => VecDot.For(type).Dot != null;
+
+    /// <summary>Σ a[i]·b[i] over float32 vectors (SIMD; b may be longer than a).</summary>
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => FloatDot.F32(a, b);
+
+    /// <summary>y[r] = Σ_c w[r, c]·x[c] for every row r of <paramref name="w"/>.</summary>
+    public static void MatVec(TensorView w, ReadOnlySpan<float> x, Span<float> y, WorkerPool? pool = null) =>
+        MatMul(w, x, 1, y, pool);
+
+    /// <summary>
+    /// Batched product for prefill: x holds <paramref name="n"/> rows of w.Columns values, y receives
+    /// <paramref name="n"/> rows of w.Rows values (y[j, r] = Σ_c w[r, c]·x[j, c]).
+    /// </summary>
+    public static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool = null) =>
+        MatMul(w, x, n, y, pool, VecDot.For(w.Type));
+
+    /// <summary>As the public overload with a chosen dot-product table (the scalar references, in tests and benchmarks).</summary>
+    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, VecDot vd)
+    {
+        long cols = w.Columns, rows = w.Rows;
+        if (vd.Dot == null)
+            throw new NotSupportedException($"Tensor {w.Name}: no dot-product kernel for {w.Type}.");
+        if (w.Data == null)
+            throw new ArgumentException($"Tensor {w.Name} has no data.", nameof(w));
+        if (cols % vd.BlockSize != 0 || cols > int.MaxValue || rows > int.MaxValue)
+            throw new ArgumentException($"Tensor {w.Name}: {cols} columns is not a whole number of {w.Type} blocks.", nameof(w));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        if ((long)x.Length != n * cols)
+            throw new ArgumentException($"x has {x.Length} values; expected {n} × {cols}.", nameof(x));
+        if ((long)y.Length != n * rows)
+            throw new ArgumentException($"y has {y.Length} values; expected {n} × {rows}.", nameof(y));
+
+        int c = (int)cols;
+        int actRowBytes = vd.ActivationRowBytes(c);
+        long need = (long)actRowBytes * n;
+        byte[] scratch = t_scratch is { } s && s.Length >= need ? s : (t_scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, 4096)), pinned: true));
+        fixed (float* px = x)
+        fixed (float* py = y)
+        {
+            byte* act = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
+            for (int j = 0; j < n; j++)
+                vd.Quantize(px + (long)j * c, act + (long)j * actRowBytes, c);
+            var body = new MatMulBody
+            {
+                Weights = w.Data,
+                WeightRowBytes = w.RowBytes,
+                Activations = act,
+                ActivationRowBytes = actRowBytes,
+                Output = py,
+                Columns = c,
+                Rows = (int)rows,
+                Batch = n,
+                Dot = vd.Dot,
+                Dot4 = vd.Dot4,
+            };
+            int tiles = (int)((rows + MatMulBody.RowTile - 1) / MatMulBody.RowTile);
+            if (pool is null || pool.ThreadCount == 1)
+                body.Invoke(0, tiles);
+            else
+                pool.For(tiles, ref body, Math.Max(1, tiles / (pool.ThreadCount * 8)));
+        }
+    }
+
+    private struct MatMulBody : IParallelBody
+    {
+        public const int RowTile = 16;
+        private const int BatchTile = 32;
+
+        public byte* Weights;
+        public long WeightRowBytes;
+        public byte* Activations;
+        public int ActivationRowBytes;
+        public float* Output;
+        public int Columns, Rows, Batch;
+        public delegate*<byte*, byte*, int, float> Dot;
+        public delegate*<byte*, byte*, int, int, float*, void> Dot4;
+
+        // Weight rows of one tile stay in cache while a tile of activation rows streams past them.
+        public readonly void Invoke(int start, int end)
+        {
+            int r0 = start * RowTile, r1 = Math.Min(Rows, end * RowTile);
+            float* four = stackalloc float[4];
+            for (int j0 = 0; j0 < Batch; j0 += BatchTile)
+            {
+                int j1 = Math.Min(Batch, j0 + BatchTile);
+                for (int r = r0; r < r1; r++)
+                {
+                    byte* wr = Weights + r * WeightRowBytes;
+                    int j = j0;
+                    if (Dot4 != null)
+                    {
+                        for (; j + 4 <= j1; j += 4)
+                        {
+                            Dot4(wr, Activations + (long)j * ActivationRowBytes, ActivationRowBytes, Columns, four);
+                            for (int k = 0; k < 4; k++)
+                                Output[(long)(j + k) * Rows + r] = four[k];
+                        }
+                    }
+                    for (; j < j1; j++)
+                        Output[(long)j * Rows + r] = Dot(wr, Activations + (long)j * ActivationRowBytes, Columns);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Fathom.Tensors;
+
+/// <summary>
+/// The one place that decides which vector width the kernels use. Each property is a JIT-time
+/// constant, so the branches on it vanish; IsHardwareAccelerated honours DOTNET_EnableAVX512F=0,
+/// DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0.
+/// </summary>
+internal static class Simd
+{
+    /// <summary>512-bit vectors are accelerated: the widest path.</summary>
+    public static bool Use512
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.IsHardwareAccelerated;
+    }
+
+    /// <summary>256-bit vectors are the widest accelerated ones.</summary>
+    public static bool Use256
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => !Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated;
+    }
+
+    /// <summary>128-bit vectors are the widest accelerated ones.</summary>
+    public static bool Use128
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => !Vector512.IsHardwareAccelerated && !Vector256.IsHardwareAccelerated && Vector128.IsHardwareAccelerated;
+    }
+
+    /// <summary>x86 byte multiply-add kernels (vpmaddubsw) at 512 bits.</summary>
+    public static bool UseAvx512BW
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
+    }
+
+    /// <summary>x86 byte multiply-add kernels at 256 bits (used when 512 is off).</summary>
+    public static bool UseAvx2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => !UseAvx512BW && Vector256.IsHardwareAccelerated && Avx2.IsSupported;
+    }
+
+    /// <summary>The quantized dot kernels' path: 256-bit byte multiply-adds (vpmaddubsw/vpsignb); else the scalar reference.</summary>
+    public static bool UseAvx2Kernels
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector256.IsHardwareAccelerated && Avx2.IsSupported;
+    }
+
+    /// <summary>A short name of the chosen path, for benchmarks and logs.</summary>
+    public static string Describe() =>
+        UseAvx512BW ? "avx512bw" : Use512 ? "vector512" : UseAvx2 ? "avx2" : Use256 ? "vector256" : Use128 ? "vector128" : "scalar";
+}

@@ -1,0 +1,29 @@
+using System.Text.Json;
+
+namespace Fathom.Tests.Cli;
+
+public class BenchCommandTests
+{
+    [Fact]
+    public void Json_prints_one_object_per_test()
+    {
+        var (code, output, err) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-qwen3-f32.gguf"), "-p", "8", "-n", "2", "-d", "0,4", "-r", "2", "-t", "1", "--json");
+        Assert.True(code == 0, err);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(4, lines.Length);
+        var tests = lines.Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([(8, 0, 0), (0, 2, 0), (8, 0, 4), (0, 2, 4)],
+            tests.Select(t => (t.GetProperty("n_prompt").GetInt32(), t.GetProperty("n_gen").GetInt32(), t.GetProperty("n_depth").GetInt32())));
+        Assert.All(tests, t => Assert.True(t.GetProperty("avg_ts").GetDouble() > 0 && t.GetProperty("stddev_ts").GetDouble() >= 0));
+    }
+
+    [Fact]
+    public void Table_names_pp_and_tg_tests()
+    {
+        var (code, output, _) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "4", "-n", "2", "-r", "1", "-t", "1");
+        Assert.Equal(0, code);
+        Assert.Contains("| pp4 |", output);
+        Assert.Contains("| tg2 |", output);
+        Assert.Equal(2, CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "0", "-n", "0").Code);
+    }
+}
