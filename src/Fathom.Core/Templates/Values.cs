@@ -31,7 +31,7 @@ internal sealed class Undefined
     public static Undefined NoItem(object? obj, object? key) =>
         new($"{Py.TypeDescription(obj)} has no element {Py.Repr(key)}", key as string, false);
 
-    public PyException Fail() => new(IsUnsafe ? $"SecurityError: {Hint}" : Hint ?? "value is undefined");
+    public PyException Fail() => new(IsUnsafe ? $"SecurityError: {Hint}" : $"UndefinedError: {Hint ?? "value is undefined"}");
 }
 
 /// <summary>markupsafe.Markup: a string marked safe (`|safe`, `|e`); `+` and `%` with it HTML-escape the other operand.</summary>
