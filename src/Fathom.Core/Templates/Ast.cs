@@ -24,7 +24,7 @@ internal abstract class Expr(int line, int column) : Node(line, column)
         }
     }
 
-    private bool ComputeHasSlice() => this switch
+    private bool ComputeHasSlice() => System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack() ? this switch
     {
         SliceExpr => true,
         ListExpr l => l.Items.Any(i => i.HasSlice),
@@ -39,7 +39,7 @@ internal abstract class Expr(int line, int column) : Node(line, column)
         CompareExpr c => c.First.HasSlice || c.Rest.Any(r => r.Operand.HasSlice),
         CondExpr c => c.Test.HasSlice || c.Then.HasSlice || (c.Otherwise?.HasSlice ?? false),
         _ => false,
-    };
+    } : throw new InsufficientExecutionStackException();
 
     private static bool ArgsHaveSlice(CallArgs a) => a.Positional.Any(p => p.HasSlice) || a.Keywords.Any(k => k.Value.HasSlice)
         || (a.StarArgs?.HasSlice ?? false) || (a.StarKwargs?.HasSlice ?? false);
@@ -174,10 +174,11 @@ internal sealed class ForStmt(int l, int c, Target target, Expr iter, Expr? filt
     public Stmt[] Else { get; } = orElse;
 }
 
-internal sealed class IfStmt(int l, int c, Expr test, Stmt[] body, Stmt[] orElse) : Stmt(l, c)
+/// <summary>`if` with its `elif` branches flattened (a long chain must not nest), then `else`.</summary>
+internal sealed class IfStmt(int l, int c, Expr[] tests, Stmt[][] bodies, Stmt[] orElse) : Stmt(l, c)
 {
-    public Expr Test { get; } = test;
-    public Stmt[] Body { get; } = body;
+    public Expr[] Tests { get; } = tests;
+    public Stmt[][] Bodies { get; } = bodies;
     public Stmt[] Else { get; } = orElse;
 }
 

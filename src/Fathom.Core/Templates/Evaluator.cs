@@ -186,6 +186,7 @@ internal sealed class Evaluator
 
     private Flow Exec(Stmt s, Scope scope)
     {
+        EnsureStack();
         At(s);
         switch (s)
         {
@@ -196,7 +197,12 @@ internal sealed class Evaluator
                 Write(Py.Str(p.HasSlice && TryEvalConstant(p.Value, scope, out object? folded) ? folded : Eval(p.Value, scope)));
                 return Flow.Normal;
             case IfStmt i:
-                return Exec(Py.Truthy(Eval(i.Test, scope)) ? i.Body : i.Else, scope);
+                for (int k = 0; k < i.Tests.Length; k++)
+                {
+                    if (Py.Truthy(Eval(i.Tests[k], scope)))
+                        return Exec(i.Bodies[k], scope);
+                }
+                return Exec(i.Else, scope);
             case ForStmt f:
                 RunLoop(f, scope, Eval(f.Iter, scope), 1);
                 return Flow.Normal;
@@ -440,6 +446,7 @@ internal sealed class Evaluator
 
     public object? Eval(Expr e, Scope scope)
     {
+        EnsureStack();
         if (!_constMode && e.HasSlice && e is not SliceExpr)
         {
             // Jinja's optimizer folds a constant subexpression when its value has a safe repr (not Undefined).
