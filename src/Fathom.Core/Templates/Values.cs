@@ -31,7 +31,7 @@ internal sealed class Undefined
     public static Undefined NoItem(object? obj, object? key) =>
         new($"{Py.TypeDescription(obj)} has no element {Py.Repr(key)}", key as string, false);
 
-    public PyException Fail() => new(IsUnsafe ? $"SecurityError: {Hint}" : Hint ?? "value is undefined");
+    public PyException Fail() => new(IsUnsafe ? $"SecurityError: {Hint}" : $"UndefinedError: {Hint ?? "value is undefined"}");
 }
 
 /// <summary>markupsafe.Markup: a string marked safe (`|safe`, `|e`); `+` and `%` with it HTML-escape the other operand.</summary>
@@ -140,7 +140,9 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
         long l => l.GetHashCode(),
         double d => d == Math.Floor(d) && Math.Abs(d) < 9e18 ? ((long)d).GetHashCode() : d.GetHashCode(),
         string s => StringComparer.Ordinal.GetHashCode(s),
-        PyList l when l.IsTuple => l.Items.Aggregate(17, (h, v) => h * 31 + GetHashCode(PyDict.Key(v))),
+        PyList l when l.IsTuple => System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack()
+            ? l.Items.Aggregate(17, (h, v) => h * 31 + GetHashCode(PyDict.Key(v)))
+            : throw new PyException("RecursionError: maximum recursion depth exceeded while hashing"),
         PyList or PyDict => throw new PyException($"TypeError: unhashable type: '{Py.TypeName(obj)}'"),
         _ => obj.GetHashCode(),
     };
@@ -417,6 +419,8 @@ internal static class Py
 
     public static bool Eq(object? a, object? b)
     {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw new PyException("RecursionError: maximum recursion depth exceeded in comparison");
         a = Plain(a);
         b = Plain(b);
         switch (a)
@@ -463,6 +467,8 @@ internal static class Py
     /// <summary>Python ordering: numbers with numbers, strings with strings, sequences lexicographically.</summary>
     public static int Compare(object? a, object? b, string op = "<")
     {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw new PyException("RecursionError: maximum recursion depth exceeded in comparison");
         a = Plain(a);
         b = Plain(b);
         if (a is Undefined u)

@@ -146,6 +146,19 @@ public class ChatTemplateTests
         string deepIf = string.Concat(Enumerable.Repeat("{% if true %}", 5000)) + string.Concat(Enumerable.Repeat("{% endif %}", 5000));
         Assert.Throws<TemplateSyntaxException>(() => ChatTemplate.Parse(deepIf));
         Assert.Throws<TemplateSyntaxException>(() => ChatTemplate.Parse("{{ " + string.Concat(Enumerable.Repeat("not ", 5000)) + "1 }}"));
+        string longChain = "{% if false %}" + string.Concat(Enumerable.Range(0, 50_000).Select(i => $"{{% elif messages[0].content == 'x{i}' %}}{i}")) + "{% else %}end{% endif %}";
+        Assert.Equal("end", ChatTemplate.Parse(longChain).Render(OneUser));
+        string longSum = "{{ " + string.Join(" + ", Enumerable.Repeat("1", 200_000)) + " }}";
+        Assert.ThrowsAny<TemplateException>(() => ChatTemplate.Parse(longSum).Render(OneUser));
+        string longFilters = "{{ 'a'" + string.Concat(Enumerable.Repeat(" | trim", 200_000)) + " }}";
+        Assert.ThrowsAny<TemplateException>(() => ChatTemplate.Parse(longFilters).Render(OneUser));
+    }
+
+    [Fact]
+    public void Deeply_nested_values_built_by_a_template_fail_cleanly()
+    {
+        string t = "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x == ns.x }}{{ ns.x | tojson }}";
+        Assert.Throws<TemplateRuntimeException>(() => Render(t));
     }
 
     [Fact]
