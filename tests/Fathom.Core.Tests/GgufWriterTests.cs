@@ -120,6 +120,15 @@ public class GgufWriterTests
     }
 
     [Fact]
+    public void Writing_from_a_disposed_file_fails_cleanly()
+    {
+        var source = GgufFile.Open(Fixtures.Model("tiny-llama-q4_0.gguf"));
+        var writer = GgufWriter.From(source);
+        source.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => writer.WriteTo(new MemoryStream(), null, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public void Set_replaces_in_place()
     {
         var w = new GgufWriter();

@@ -61,6 +61,30 @@ public class ModelSynthesizerTests
         Assert.Equal(expected.FileSize, actual.FileSize);
     }
 
+    [Theory]
+    [InlineData("llama", 0, "tiny-llama-f32.gguf")]
+    [InlineData("qwen2", 0, "tiny-qwen2-f32.gguf")]
+    [InlineData("qwen3", 0, "tiny-qwen3-f32.gguf")]
+    [InlineData("qwen3", 4, "tiny-qwen3moe-f32.gguf")]
+    public void Synthesized_models_load_and_run_in_the_engine(string arch, int experts, string vocab)
+    {
+        var options = new SynthOptions
+        {
+            Architecture = arch, Layers = 2, Embedding = 64, Heads = 4, KvHeads = 2, HeadDim = 32, FeedForward = 96,
+            Experts = experts, ExpertsUsed = experts > 0 ? 2 : 0, Type = GgmlType.F16, ContextLength = 256,
+        };
+        using var f = GgufFile.FromBytes(Synthesize(options, Fixtures.Model(vocab)));
+        using var model = Fathom.Models.Model.FromGguf(f);
+        Assert.Equal(ModelSynthesizer.ResolveArchitecture(options), model.Config.Architecture);
+        Assert.Equal(32, model.Config.KeyLength);
+        Assert.Equal(arch is "qwen2" or "qwen3" && experts == 0, model.TiedOutput);
+        using var session = model.CreateSession(contextLength: 16);
+        var logits = session.Forward([1, 2, 3]).ToArray();
+        Assert.Equal(512, logits.Length);
+        Assert.All(logits, x => Assert.True(float.IsFinite(x)));
+        Assert.True(logits.Max() > logits.Min());
+    }
+
     [Fact]
     public void Values_have_the_documented_distributions()
     {

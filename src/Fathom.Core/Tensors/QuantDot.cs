@@ -37,7 +37,7 @@ internal static unsafe class QuantDot
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc);
+        return Simd.HSum(acc);
     }
 
     private static float Q8_0Avx2(BlockQ8_0* x, BlockQ8_0* y, int nb)
@@ -49,7 +49,7 @@ internal static unsafe class QuantDot
             var q = Vector256.ConvertToSingle(DotSigned(Vector256.Load(x->Qs), Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc);
+        return Simd.HSum(acc);
     }
 
     private static float Q4_1Avx2(BlockQ4_1* x, BlockQ8_1* y, int nb)
@@ -63,7 +63,7 @@ internal static unsafe class QuantDot
             var q = Vector256.ConvertToSingle(DotUnsigned(Nibbles(x->Qs), Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc) + summs;
+        return Simd.HSum(acc) + summs;
     }
 
     private static float Q5_0Avx2(BlockQ5_0* x, BlockQ8_0* y, int nb)
@@ -77,7 +77,7 @@ internal static unsafe class QuantDot
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc);
+        return Simd.HSum(acc);
     }
 
     private static float Q5_1Avx2(BlockQ5_1* x, BlockQ8_1* y, int nb)
@@ -92,33 +92,58 @@ internal static unsafe class QuantDot
             var q = Vector256.ConvertToSingle(DotUnsigned(ux, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc) + summs;
+        return Simd.HSum(acc) + summs;
     }
 
+    // ggml's AVX2 order: two blocks per step into two accumulators, added before the final sum.
     private static float IQ4_NLAvx2(BlockIQ4_NL* x, BlockQ8_0* y, int nb)
     {
-        var acc = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        var acc2 = Vector256<float>.Zero;
         var table = IQ4Table();
-        for (int i = 0; i < nb; i++, x++, y++)
+        int i = 0;
+        for (; i + 1 < nb; i += 2)
         {
-            float d = F16.Lookup(y->D) * F16.Lookup(x->D);
-            var qx = Avx2.Shuffle(table, Nibbles(x->Qs).AsSByte());
-            var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
+            acc1 = IQ4NLStep(acc1, table, x + i, y + i);
+            acc2 = IQ4NLStep(acc2, table, x + i + 1, y + i + 1);
         }
-        return Vector256.Sum(acc);
+        float sumf = Simd.HSum(acc1 + acc2);
+        var ky = Dequantize.IQ4Values;
+        for (; i < nb; i++)
+        {
+            int s1 = 0, s2 = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                s1 += y[i].Qs[j] * ky[x[i].Qs[j] & 0xF];
+                s2 += y[i].Qs[j + 16] * ky[x[i].Qs[j] >> 4];
+            }
+            sumf += F16.Lookup(y[i].D) * F16.Lookup(x[i].D) * (s1 + s2);
+        }
+        return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> IQ4NLStep(Vector256<float> acc, Vector256<sbyte> table, BlockIQ4_NL* x, BlockQ8_0* y)
+    {
+        var qx = Avx2.Shuffle(table, Nibbles(x->Qs).AsSByte());
+        var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
+        return Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(y->D) * F16.Lookup(x->D)), q, acc);
+    }
+
+    // ggml's AVX2 order: per block, mins (dmin = −d8·dmin) then scales fused into one 8-lane accumulator.
     private static float Q2_KAvx2(BlockQ2_K* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
         var three = Vector256.Create((byte)3);
+        var low = Vector128.Create((byte)0x0F);
         for (int i = 0; i < nb; i++, x++, y++)
         {
             byte* sc = x->Scales;
-            int summs = 0;
-            for (int j = 0; j < 16; j++)
-                summs += y->BSums[j] * (sc[j] >> 4);
+            float d = y->D * F16.Lookup(x->D);
+            float dmin = -y->D * F16.Lookup(x->DMin);
+            var mins = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(Vector128.Load(sc).AsUInt16(), 4).AsByte() & low);
+            var prod = Avx2.MultiplyAddAdjacent(mins, Vector256.Load(y->BSums));
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(dmin), Vector256.ConvertToSingle(prod), acc);
             var sumi = Vector256<int>.Zero;
             sbyte* q8 = y->Qs;
             for (int half = 0; half < 2; half++)
@@ -131,27 +156,22 @@ internal static unsafe class QuantDot
                     sumi += ScaledDot(u, Vector256.Load(q8), sc[j] & 0xF, sc[j + 1] & 0xF);
                 }
             }
-            float dall = y->D * F16.Lookup(x->D);
-            float dmin = y->D * F16.Lookup(x->DMin);
-            sumf += dall * Vector256.Sum(sumi) - dmin * summs;
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc);
     }
 
+    // ggml's AVX2 order: (low bits − 4·!high bit) per lane, scaled, one fused 8-lane accumulator.
     private static float Q3_KAvx2(BlockQ3_K* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
         var three = Vector256.Create((byte)3);
         var four = Vector256.Create((byte)4);
         int* sc = stackalloc int[16];
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            int corr = 0;
             for (int j = 0; j < 16; j++)
-            {
                 sc[j] = Dequantize.Q3Scale(x->Scales, j);
-                corr += sc[j] * y->BSums[j];
-            }
             var hm = Vector256.Load(x->HMask);
             var sumi = Vector256<int>.Zero;
             sbyte* q8 = y->Qs;
@@ -161,34 +181,40 @@ internal static unsafe class QuantDot
                 for (int s = 0; s < 4; s++, q8 += 32)
                 {
                     var m = Vector256.Create((byte)(1 << (4 * half + s)));
-                    var u = (Vector256.ShiftRightLogical(q3.AsUInt16(), 2 * s).AsByte() & three)
-                        | (Vector256.Equals(hm & m, m) & four);
+                    var u = Vector256.ShiftRightLogical(q3.AsUInt16(), 2 * s).AsByte() & three;
+                    var n4 = Vector256.AndNot(four, Vector256.Equals(hm & m, m));
+                    var qy = Vector256.Load(q8);
+                    var p16 = Avx2.MultiplyAddAdjacent(u, qy) - Avx2.MultiplyAddAdjacent(n4, qy);
                     int j = 8 * half + 2 * s;
-                    sumi += ScaledDot(u, Vector256.Load(q8), sc[j], sc[j + 1]);
+                    sumi += Avx2.MultiplyAddAdjacent(p16, Vector256.Create(Vector128.Create((short)sc[j]), Vector128.Create((short)sc[j + 1])));
                 }
             }
-            float d = F16.Lookup(x->D) * y->D;
-            sumf += d * (Vector256.Sum(sumi) - 4 * corr);
+            float d = y->D * F16.Lookup(x->D);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc);
     }
 
+    // ggml's AVX2 order: scales fused into an 8-lane accumulator, mins summed in float beside it (dmin = −d8·dmin).
     private static float Q5_KAvx2(BlockQ5_K* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
+        float summs = 0;
         var low = Vector256.Create((byte)0x0F);
         var bit4 = Vector256.Create((byte)0x10);
         for (int i = 0; i < nb; i++, x++, y++)
         {
+            float d = y->D * F16.Lookup(x->D);
+            float dmin = -y->D * F16.Lookup(x->DMin);
             var sumi = Vector256<int>.Zero;
             var hv = Vector256.Load(x->Qh);
-            int summs = 0;
+            int mins = 0;
             sbyte* q8 = y->Qs;
             for (int k = 0; k < 4; k++, q8 += 64)
             {
                 Dequantize.ScaleMinK4(2 * k, x->Scales, out int sc0, out int m0);
                 Dequantize.ScaleMinK4(2 * k + 1, x->Scales, out int sc1, out int m1);
-                summs += m0 * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + m1 * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
+                mins += m0 * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + m1 * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
                 var q = Vector256.Load(x->Qs + 32 * k);
                 var mlo = Vector256.Create((byte)(1 << (2 * k)));
                 var mhi = Vector256.Create((byte)(2 << (2 * k)));
@@ -197,16 +223,16 @@ internal static unsafe class QuantDot
                 sumi += ScaledDot(ulo, Vector256.Load(q8), sc0, sc0);
                 sumi += ScaledDot(uhi, Vector256.Load(q8 + 32), sc1, sc1);
             }
-            float d = F16.Lookup(x->D) * y->D;
-            float dmin = F16.Lookup(x->DMin) * y->D;
-            sumf += d * Vector256.Sum(sumi) - dmin * summs;
+            summs += dmin * mins;
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc) + summs;
     }
 
+    // ggml's AVX2 order: one fused 8-lane accumulator per 256-block.
     private static float IQ4_XSAvx2(BlockIQ4_XS* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
         var table = IQ4Table();
         for (int ibl = 0; ibl < nb; ibl++, x++, y++)
         {
@@ -220,9 +246,9 @@ internal static unsafe class QuantDot
                 var p = Avx2.MultiplyAddAdjacent(Avx2.Sign(qx, qx).AsByte(), Avx2.Sign(qy, qx));
                 sumi += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(ls - 32)));
             }
-            sumf += F16.Lookup(x->D) * y->D * Vector256.Sum(sumi);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->D) * y->D), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc);
     }
 
     /// <summary>32 nibbles of 16 bytes as bytes: low nibbles are elements 0–15, high nibbles 16–31 (ggml's order).</summary>

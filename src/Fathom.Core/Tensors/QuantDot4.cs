@@ -32,10 +32,10 @@ internal static unsafe class QuantDot4
             Step(ref acc2, dx, ax, qx, (BlockQ8_0*)((byte*)y + 2 * stride));
             Step(ref acc3, dx, ax, qx, (BlockQ8_0*)((byte*)y + 3 * stride));
         }
-        s[0] = Vector256.Sum(acc0);
-        s[1] = Vector256.Sum(acc1);
-        s[2] = Vector256.Sum(acc2);
-        s[3] = Vector256.Sum(acc3);
+        s[0] = Simd.HSum(acc0);
+        s[1] = Simd.HSum(acc1);
+        s[2] = Simd.HSum(acc2);
+        s[3] = Simd.HSum(acc3);
     }
 
     public static void Q8_0(byte* vx, byte* vy, int stride, int n, float* s)
@@ -56,10 +56,10 @@ internal static unsafe class QuantDot4
             Step(ref acc2, dx, ax, qx, (BlockQ8_0*)((byte*)y + 2 * stride));
             Step(ref acc3, dx, ax, qx, (BlockQ8_0*)((byte*)y + 3 * stride));
         }
-        s[0] = Vector256.Sum(acc0);
-        s[1] = Vector256.Sum(acc1);
-        s[2] = Vector256.Sum(acc2);
-        s[3] = Vector256.Sum(acc3);
+        s[0] = Simd.HSum(acc0);
+        s[1] = Simd.HSum(acc1);
+        s[2] = Simd.HSum(acc2);
+        s[3] = Simd.HSum(acc3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -87,10 +87,10 @@ internal static unsafe class QuantDot4
             Q4KRow(ref a2, ref m2, u, sc, mins, dx, mx, (BlockQ8_K*)((byte*)y + 2 * stride));
             Q4KRow(ref a3, ref m3, u, sc, mins, dx, mx, (BlockQ8_K*)((byte*)y + 3 * stride));
         }
-        s[0] = Vector256.Sum(a0) - Vector256.Sum(m0);
-        s[1] = Vector256.Sum(a1) - Vector256.Sum(m1);
-        s[2] = Vector256.Sum(a2) - Vector256.Sum(m2);
-        s[3] = Vector256.Sum(a3) - Vector256.Sum(m3);
+        s[0] = Simd.HSum(a0) - Simd.HSum(m0);
+        s[1] = Simd.HSum(a1) - Simd.HSum(m1);
+        s[2] = Simd.HSum(a2) - Simd.HSum(m2);
+        s[3] = Simd.HSum(a3) - Simd.HSum(m3);
     }
 
     /// <summary>The single-row Q4_K kernel: the same steps as <see cref="Q4_K"/> with one accumulator pair.</summary>
@@ -104,7 +104,7 @@ internal static unsafe class QuantDot4
             var mins = UnpackQ4K(x, u, sc);
             Q4KRow(ref a, ref m, u, sc, mins, F16.Lookup(x->D), F16.Lookup(x->DMin), y);
         }
-        return Vector256.Sum(a) - Vector256.Sum(m);
+        return Simd.HSum(a) - Simd.HSum(m);
     }
 
     // Scales and mins via ggml's 32-bit mask trick; mins come back as 16 shorts (each min twice, one per bsum).
@@ -153,10 +153,10 @@ internal static unsafe class QuantDot4
             Q6KRow(ref a2, u, x->Scales, scales, dx, (BlockQ8_K*)((byte*)y + 2 * stride));
             Q6KRow(ref a3, u, x->Scales, scales, dx, (BlockQ8_K*)((byte*)y + 3 * stride));
         }
-        s[0] = Vector256.Sum(a0);
-        s[1] = Vector256.Sum(a1);
-        s[2] = Vector256.Sum(a2);
-        s[3] = Vector256.Sum(a3);
+        s[0] = Simd.HSum(a0);
+        s[1] = Simd.HSum(a1);
+        s[2] = Simd.HSum(a2);
+        s[3] = Simd.HSum(a3);
     }
 
     /// <summary>The single-row Q6_K kernel: the same steps as <see cref="Q6_K"/> with one accumulator.</summary>
@@ -169,7 +169,7 @@ internal static unsafe class QuantDot4
             var scales = UnpackQ6K(x, u);
             Q6KRow(ref a, u, x->Scales, scales, F16.Lookup(x->D), y);
         }
-        return Vector256.Sum(a);
+        return Simd.HSum(a);
     }
 
     // Quants as unsigned 0..63 (the −32 is folded in through the bsums); scales as 16 shorts.

@@ -213,7 +213,10 @@ public static class ModelSynthesizer
         }
     }
 
-    /// <summary>Generates one tensor chunk by chunk (chunks in parallel, written in order).</summary>
+    /// <summary>
+    /// Generates one tensor chunk by chunk: a wave of chunks is generated in parallel while the previous
+    /// wave is written, in order.
+    /// </summary>
     private static void WriteTensor(Stream stream, SynthTensor tensor, ulong seed, int tensorIndex)
     {
         long ne0 = tensor.Shape[0];
@@ -224,40 +227,70 @@ public static class ModelSynthesizer
         long chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
         long rowBytes = GgmlTypeInfo.RowSize(tensor.Type, ne0);
         int slots = (int)Math.Min(chunks, Math.Clamp(Environment.ProcessorCount * 2, 2, 32));
+        int floatLength = checked((int)(rowsPerChunk * ne0));
+        int byteLength = checked((int)(rowsPerChunk * rowBytes));
         var floats = new float[slots][];
-        var bytes = new byte[slots][];
+        var bytes = new byte[2][][]; // two waves of encoded chunks: one being written, one being generated
+        var lengths = new int[2][];
+        Task? next = null;
         try
         {
             for (int s = 0; s < slots; s++)
+                floats[s] = ArrayPool<float>.Shared.Rent(floatLength);
+            for (int b = 0; b < 2; b++)
             {
-                floats[s] = ArrayPool<float>.Shared.Rent(checked((int)(rowsPerChunk * ne0)));
-                bytes[s] = ArrayPool<byte>.Shared.Rent(checked((int)(rowsPerChunk * rowBytes)));
+                bytes[b] = new byte[slots][];
+                lengths[b] = new int[slots];
+                for (int s = 0; s < slots; s++)
+                    bytes[b][s] = ArrayPool<byte>.Shared.Rent(byteLength);
             }
-            var lengths = new int[slots];
-            for (long first = 0; first < chunks; first += slots)
+
+            void Generate(long first, int wave, int buffer) => Parallel.For(0, wave, s =>
             {
-                int wave = (int)Math.Min(slots, chunks - first);
-                Parallel.For(0, wave, s =>
-                {
-                    long chunk = first + s;
-                    long chunkRows = Math.Min(rowsPerChunk, rows - chunk * rowsPerChunk);
-                    var values = floats[s].AsSpan(0, (int)(chunkRows * ne0));
-                    SynthRandom.FillNormal(values, seed, SynthRandom.Stream(tensorIndex, chunk), tensor.Mean, tensor.Std);
-                    lengths[s] = (int)(chunkRows * rowBytes);
-                    SynthEncoding.Encode(tensor.Type, values, bytes[s].AsSpan(0, lengths[s]));
-                });
-                for (int s = 0; s < wave; s++)
-                    stream.Write(bytes[s], 0, lengths[s]);
+                long chunk = first + s;
+                long chunkRows = Math.Min(rowsPerChunk, rows - chunk * rowsPerChunk);
+                var values = floats[s].AsSpan(0, (int)(chunkRows * ne0));
+                SynthRandom.FillNormal(values, seed, SynthRandom.Stream(tensorIndex, chunk), tensor.Mean, tensor.Std);
+                lengths[buffer][s] = (int)(chunkRows * rowBytes);
+                SynthEncoding.Encode(tensor.Type, values, bytes[buffer][s].AsSpan(0, lengths[buffer][s]));
+            });
+
+            int previous = 0;
+            Generate(0, (int)Math.Min(slots, chunks), 0);
+            for (long first = slots; ; first += slots)
+            {
+                int prevWave = (int)Math.Min(slots, chunks - (first - slots));
+                int buffer = 1 - previous;
+                next = first < chunks
+                    ? Task.Run(() => Generate(first, (int)Math.Min(slots, chunks - first), buffer))
+                    : null;
+                for (int s = 0; s < prevWave; s++)
+                    stream.Write(bytes[previous][s], 0, lengths[previous][s]);
+                if (next is null)
+                    break;
+                var generated = next;
+                next = null;
+                generated.GetAwaiter().GetResult();
+                previous = buffer;
             }
         }
         finally
         {
+            // A failed write must not hand buffers back to the pool while a generation still fills them.
+            try
+            {
+                next?.Wait();
+            }
+            catch (AggregateException)
+            {
+            }
             foreach (var f in floats)
                 if (f is not null)
                     ArrayPool<float>.Shared.Return(f);
-            foreach (var b in bytes)
-                if (b is not null)
-                    ArrayPool<byte>.Shared.Return(b);
+            foreach (var wave in bytes)
+                foreach (var b in wave ?? [])
+                    if (b is not null)
+                        ArrayPool<byte>.Shared.Return(b);
         }
     }
 }
