@@ -1,4 +1,10 @@
 using BenchmarkDotNet.Running;
 
 // Run all benchmarks: dotnet run -c Release --project bench/Fathom.Benchmarks -- --filter '*'
+// Quick interleaved kernel check: dotnet run -c Release --project bench/Fathom.Benchmarks -- quick [threads]
+if (args.Length > 0 && args[0] == "quick")
+{
+    Fathom.Benchmarks.QuickKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

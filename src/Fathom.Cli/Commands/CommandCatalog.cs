@@ -11,6 +11,10 @@ internal static class CommandCatalog
         yield return LogitsCommand.Create();
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return InspectCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DetokenizeCommand.Create();
+        yield return TemplateCommand.Create();
         yield return PerplexityCommand.Create();
     }
 }

@@ -276,8 +276,10 @@ public sealed unsafe class GgufFile : IDisposable
         if (kvCount > (ulong)(r.Remaining / 13))
             throw r.Fail(kvCountAt, $"metadata count {kvCount} is more than the file could hold");
 
-        var metadata = new List<KeyValuePair<string, GgufValue>>((int)kvCount);
-        var keyIndex = new Dictionary<string, int>((int)kvCount, StringComparer.Ordinal);
+        // Capacities are capped: the counts are only plausible, not yet proven by the bytes that follow.
+        var metadata = new List<KeyValuePair<string, GgufValue>>((int)Math.Min(kvCount, 1024));
+        var keyIndex = new Dictionary<string, int>((int)Math.Min(kvCount, 1024), StringComparer.Ordinal);
+        long alignmentAt = 16;
         for (ulong i = 0; i < kvCount; i++)
         {
             long keyAt = r.Position;
@@ -290,6 +292,8 @@ public sealed unsafe class GgufFile : IDisposable
             uint typeId = r.U32();
             if (typeId > (uint)GgufValueType.Float64)
                 throw r.Fail(typeAt, $"unknown metadata value type {typeId} for key '{key}'");
+            if (key == GgufKeys.General.Alignment)
+                alignmentAt = typeAt;
             var value = r.Value((GgufValueType)typeId, key, 0);
             keyIndex.Add(key, metadata.Count);
             metadata.Add(new(key, value));
@@ -300,16 +304,17 @@ public sealed unsafe class GgufFile : IDisposable
         {
             var av = metadata[alignIdx].Value;
             if (av.Value is not uint a)
-                throw r.Fail(16, $"{GgufKeys.General.Alignment} must be u32, found {GgufArray.TypeName(av.Type)}");
+                throw r.Fail(alignmentAt, $"{GgufKeys.General.Alignment} must be u32, found {GgufArray.TypeName(av.Type)}");
             if (a == 0 || (a & (a - 1)) != 0 || a > 1u << 30)
-                throw r.Fail(16, $"{GgufKeys.General.Alignment} = {a} is not a power of two");
+                throw r.Fail(alignmentAt, $"{GgufKeys.General.Alignment} = {a} is not a power of two of at most 2^30");
             alignment = (int)a;
         }
 
-        var tensors = new List<GgufTensorInfo>((int)tensorCount);
-        var tensorIndex = new Dictionary<string, int>((int)tensorCount, StringComparer.Ordinal);
-        var rawOffsets = new (long Offset, long At)[tensorCount];
-        var pending = new List<(string Name, GgmlType Type, long[] Dims, long Size, long At)>((int)tensorCount);
+        int tensorCapacity = (int)Math.Min(tensorCount, 1024);
+        var tensors = new List<GgufTensorInfo>(tensorCapacity);
+        var tensorIndex = new Dictionary<string, int>(tensorCapacity, StringComparer.Ordinal);
+        var rawOffsets = new List<(long Offset, long At)>(tensorCapacity);
+        var pending = new List<(string Name, GgmlType Type, long[] Dims, long Size, long At)>(tensorCapacity);
         for (ulong i = 0; i < tensorCount; i++)
         {
             long at = r.Position;
@@ -343,7 +348,7 @@ public sealed unsafe class GgufFile : IDisposable
                 throw r.Fail(offsetAt, $"tensor '{name}' offset {offset} is out of range");
             if (offset % (ulong)alignment != 0)
                 throw r.Fail(offsetAt, $"tensor '{name}' offset {offset} is not a multiple of the alignment {alignment}");
-            rawOffsets[i] = ((long)offset, offsetAt);
+            rawOffsets.Add(((long)offset, offsetAt));
             tensorIndex.Add(name, tensors.Count);
             pending.Add((name, type, dims, size, at));
             tensors.Add(null!);
@@ -355,7 +360,8 @@ public sealed unsafe class GgufFile : IDisposable
         {
             var (name, type, dims, size, _) = pending[i];
             var (offset, offsetAt) = rawOffsets[i];
-            if (size > 0 && (dataBytes < 0 || offset > dataBytes || size > dataBytes - offset))
+            // Empty tensors too must point inside the data section, so FileOffset never overflows.
+            if (dataBytes < 0 ? size > 0 || offset > 0 : offset > dataBytes || size > dataBytes - offset)
                 throw r.Fail(offsetAt, $"tensor '{name}' data [{offset}, {offset + size}) lies outside the file's data section of {Math.Max(dataBytes, 0)} bytes");
             tensors[i] = new GgufTensorInfo(name, type, dims, offset, dataOffset + offset, size);
         }

@@ -193,8 +193,8 @@ internal sealed unsafe class TransformerBlocks
     {
         Project(gate, null, Cur, _gate, "ffn_gate", layer);
         Project(up, null, Cur, _up, "ffn_up", layer);
-        var g = _gate.AsSpan(0, Tokens * gate.Rows);
-        Elementwise.SwiGlu(g, _up.AsSpan(0, g.Length), g);
+        for (int t = 0; t < Tokens; t++)
+            GgmlMath.SwiGlu(_gate.AsSpan(t * gate.Rows, gate.Rows), _up.AsSpan(t * gate.Rows, gate.Rows));
         Project(down, null, _gate, Out, "ffn_out", layer);
     }
 
@@ -212,7 +212,7 @@ internal sealed unsafe class TransformerBlocks
         for (int t = 0; t < Tokens; t++)
         {
             var probs = _router.AsSpan(t * nExp, nExp);
-            Elementwise.Softmax(probs, probs);
+            GgmlMath.Softmax(probs);
             TopK(probs, chosen.Slice(t * k, k));
             double sum = 0;
             for (int s = 0; s < k; s++)
@@ -241,8 +241,9 @@ internal sealed unsafe class TransformerBlocks
                 continue;
             gates[x].Apply(_expertIn, n, _expertGate, Pool);
             ups[x].Apply(_expertIn, n, _expertUp, Pool);
-            var g = _expertGate.AsSpan(0, n * gates[x].Rows);
-            Elementwise.SwiGlu(g, _expertUp.AsSpan(0, g.Length), g);
+            int ff = gates[x].Rows;
+            for (int i = 0; i < n; i++)
+                GgmlMath.SwiGlu(_expertGate.AsSpan(i * ff, ff), _expertUp.AsSpan(i * ff, ff));
             downs[x].Apply(_expertGate, n, _expertOut, Pool);
             for (int i = 0; i < n; i++)
             {

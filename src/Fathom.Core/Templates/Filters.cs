@@ -28,7 +28,8 @@ internal static class Filters
         ["e"] = (_, v, _) => Escape(v),
         ["escape"] = (_, v, _) => Escape(v),
         ["forceescape"] = (_, v, _) => Escape(v),
-        ["first"] = (_, v, _) => Py.Iterate(v) is { Count: > 0 } items ? items[0] : new Undefined("No first item, sequence was empty.", null, false),
+        ["first"] = (_, v, _) => v is PyIterator it ? (it.MoveNext(out object? x) ? x : new Undefined("No first item, sequence was empty.", null, false))
+            : Py.Iterate(v) is { Count: > 0 } items ? items[0] : new Undefined("No first item, sequence was empty.", null, false),
         ["float"] = (_, v, a) => ToFloat(v, a[0, "default", 0.0]),
         ["format"] = (ev, v, a) => ev.Charge(PyFormat.Percent(Str(v), FormatArgs(a))),
         ["groupby"] = GroupBy,
@@ -36,12 +37,12 @@ internal static class Filters
         ["int"] = (_, v, a) => ToInt(v, a[0, "default", 0L], a.Int(1, "base", 10)),
         ["items"] = (_, v, _) => v switch
         {
-            Undefined => new PyList(),
-            PyDict d => new PyList([.. d.Map.Select(kv => (object?)PyList.Tuple(PyDict.Unkey(kv.Key), kv.Value))]),
+            Undefined => new PyIterator([]),
+            PyDict d => new PyIterator([.. d.Map.Select(kv => (object?)PyList.Tuple(PyDict.Unkey(kv.Key), kv.Value))]),
             _ => throw new PyException("TypeError: Can only get item pairs from a mapping."),
         },
         ["join"] = Join,
-        ["last"] = (_, v, _) => Py.Iterate(v) is { Count: > 0 } items ? items[^1] : new Undefined("No last item, sequence was empty.", null, false),
+        ["last"] = (_, v, _) => v is PyIterator it ? throw new PyException($"TypeError: '{it.Kind}' object is not reversible") : Py.Iterate(v) is { Count: > 0 } items ? items[^1] : new Undefined("No last item, sequence was empty.", null, false),
         ["length"] = (_, v, _) => Py.Length(v),
         ["list"] = (_, v, _) => new PyList([.. Py.Iterate(v)]),
         ["lower"] = (_, v, _) => Str(v).ToLowerInvariant(),
@@ -52,7 +53,13 @@ internal static class Filters
         ["reject"] = (ev, v, a) => Select(ev, v, a, attr: false, keep: false),
         ["rejectattr"] = (ev, v, a) => Select(ev, v, a, attr: true, keep: false),
         ["replace"] = (ev, v, a) => ev.Charge(Methods.Replace(Str(v), Str(a.Required(0, "old")), Str(a.Required(1, "new")), a[2, "count"] is null ? -1 : a.Int(2, "count", -1))),
-        ["reverse"] = (_, v, _) => v is string s ? string.Concat(PyStr.CodePoints(s).AsEnumerable().Reverse()) : new PyList([.. Py.Iterate(v).Reverse()]),
+        ["reverse"] = (_, v, _) => v switch
+        {
+            string s => string.Concat(PyStr.CodePoints(s).AsEnumerable().Reverse()),
+            PyList l => new PyIterator([.. l.Items.AsEnumerable().Reverse()], l.IsTuple ? "reversed" : "list_reverseiterator"),
+            PyDict d => new PyIterator([.. d.Keys.Reverse()], "dict_reversekeyiterator"),
+            _ => new PyList([.. Py.Iterate(v).Reverse()]),
+        },
         ["round"] = Round,
         ["safe"] = (_, v, _) => Str(v),
         ["select"] = (ev, v, a) => Select(ev, v, a, attr: false, keep: true),
@@ -268,7 +275,7 @@ internal static class Filters
     private static object? Select(Evaluator ev, object? v, ArgReader a, bool attr, bool keep)
     {
         if (!Py.Truthy(v))
-            return new PyList();
+            return new PyIterator([]);
         int next = 0;
         Func<object?, object?> getter = x => x;
         if (attr)
@@ -287,31 +294,25 @@ internal static class Filters
         }
         else
             predicate = Py.Truthy;
-        var result = new List<object?>();
-        foreach (object? item in Py.Iterate(v))
-        {
-            if (predicate(getter(item)) == keep)
-                result.Add(item);
-        }
-        return new PyList(result);
+        return new PyIterator(Py.Iterate(v).Where(item => predicate(getter(item)) == keep));
     }
 
     private static object? Map(Evaluator ev, object? v, ArgReader a)
     {
         if (!Py.Truthy(v))
-            return new PyList();
+            return new PyIterator([]);
         IReadOnlyList<object?> items = Py.Iterate(v);
         if (a.Count == 0 && a.TryGet(-1, "attribute", out object? attribute))
         {
             object? fallback = a[-1, "default"];
             var getter = AttrGetter(ev, attribute, fallback);
-            return new PyList([.. items.Select(getter)]);
+            return new PyIterator(items.Select(getter));
         }
         string name = Str(a.Required(0, "filter"));
         var rest = new List<object?>();
         for (int i = 1; i < a.Count; i++)
             rest.Add(a[i, ""]);
-        return new PyList([.. items.Select(x => Apply(ev, name, x, rest, []))]);
+        return new PyIterator(items.Select(x => Apply(ev, name, x, rest, [])));
     }
 
     private static object? DictSort(Evaluator ev, object? v, ArgReader a)
@@ -399,7 +400,7 @@ internal static class Filters
             if (seen.Add(PyDict.Key(getter(item))))
                 result.Add(item);
         }
-        return new PyList(result);
+        return new PyIterator(result);
     }
 
     private static object? Round(Evaluator ev, object? v, ArgReader a)
@@ -445,7 +446,7 @@ internal static class Filters
             }
             result.Add(new PyList(cur));
         }
-        return new PyList(result);
+        return new PyIterator(result);
     }
 
     private static object? SliceFilter(Evaluator ev, object? v, ArgReader a)
@@ -469,7 +470,7 @@ internal static class Filters
                 tmp.Add(fill);
             result.Add(new PyList(tmp));
         }
-        return new PyList(result);
+        return new PyIterator(result);
     }
 
     private static object? GroupBy(Evaluator ev, object? v, ArgReader a)

@@ -26,7 +26,7 @@ internal static class Tests
         [">"] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), ">") > 0,
         ["in"] = (_, v, a) => Py.Contains(a.Required(0, "seq"), v),
         ["integer"] = (_, v, _) => v is long,
-        ["iterable"] = (_, v, _) => v is string or PyList or PyDict or Undefined,
+        ["iterable"] = (_, v, _) => v is string or PyList or PyDict or Undefined or PyIterator,
         ["le"] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), "<=") <= 0,
         ["<="] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), "<=") <= 0,
         ["lower"] = (_, v, _) => Py.Str(v) is var s && s.Any(char.IsLower) && !s.Any(char.IsUpper),

@@ -75,6 +75,35 @@ internal sealed class PyList(List<object?> items, bool isTuple = false)
     public static PyList Tuple(params object?[] items) => new([.. items], true);
 }
 
+/// <summary>A one-shot Python iterator (what Jinja's map/select/unique/... filters return): truthy, no len, consumed by iteration.</summary>
+internal sealed class PyIterator(IEnumerable<object?> source, string kind = "generator")
+{
+    private IEnumerator<object?>? _it = source.GetEnumerator();
+
+    public string Kind { get; } = kind;
+
+    public bool MoveNext(out object? value)
+    {
+        if (_it is not null && _it.MoveNext())
+        {
+            value = _it.Current;
+            return true;
+        }
+        _it?.Dispose();
+        _it = null;
+        value = null;
+        return false;
+    }
+
+    public List<object?> Drain()
+    {
+        var items = new List<object?>();
+        while (MoveNext(out object? v))
+            items.Add(v);
+        return items;
+    }
+}
+
 /// <summary>A Python dict: insertion-ordered, keys compared with Python equality (1 == 1.0 == True).</summary>
 internal sealed class PyDict
 {
@@ -158,6 +187,7 @@ internal static class Py
         PyList l => l.IsTuple ? "tuple" : "list",
         PyDict => "dict",
         Undefined => "Undefined",
+        PyIterator it => it.Kind,
         Namespace => "Namespace",
         Macro => "Macro",
         LoopContext => "LoopContext",
@@ -241,6 +271,9 @@ internal static class Py
                     AppendRepr(sb, kv.Value, depth + 1);
                 }
                 sb.Append('}');
+                break;
+            case PyIterator it:
+                sb.Append('<').Append(it.Kind).Append(" object>");
                 break;
             case Namespace ns:
                 sb.Append("<Namespace {");
@@ -478,6 +511,13 @@ internal static class Py
                 return d.ContainsKey(item);
             case Undefined:
                 return false;
+            case PyIterator it:
+                while (it.MoveNext(out object? x))
+                {
+                    if (Eq(x, item))
+                        return true;
+                }
+                return false;
             case Namespace:
                 throw new PyException("TypeError: argument of type 'Namespace' is not iterable");
             default:
@@ -492,6 +532,7 @@ internal static class Py
         PyDict d => [.. d.Keys],
         string s => PyStr.CodePoints(s),
         Markup m => PyStr.CodePoints(m.Value),
+        PyIterator it => it.Drain(),
         Undefined u => u.IsUnsafe ? throw u.Fail() : [],
         _ => throw new PyException($"TypeError: '{TypeName(v)}' object is not iterable"),
     };

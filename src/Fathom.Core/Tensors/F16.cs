@@ -12,35 +12,45 @@ internal static class F16
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FromFloat(float f) => BitConverter.HalfToUInt16Bits((Half)f);
 
-    // Exact widening: shift the exponent/mantissa into float position and rescale by 2^112
-    // (handles subnormals exactly); Inf/NaN get the float all-ones exponent.
+    // Exact widening of halves held in 32-bit lanes: rebias the exponent for normals, convert
+    // subnormals through int→float (no denormal float operands, which trap to microcode), Inf/NaN → 0xFF.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ToFloat(Vector512<uint> h)
     {
+        Vector512<uint> e = h & Vector512.Create(0x7C00u);
         Vector512<uint> abs = (h & Vector512.Create(0x7FFFu)) << 13;
-        Vector512<float> f = abs.AsSingle() * Vector512.Create(5.192296858534828e33f);
-        Vector512<uint> infNan = Vector512.GreaterThanOrEqual(abs, Vector512.Create(0x7C00u << 13));
-        Vector512<uint> bits = Vector512.ConditionalSelect(infNan, abs | Vector512.Create(0x7F800000u), f.AsUInt32());
+        Vector512<uint> normal = abs + Vector512.Create(112u << 23);
+        Vector512<uint> sub = (Vector512.ConvertToSingle((h & Vector512.Create(0x3FFu)).AsInt32()) * Vector512.Create(5.9604645e-8f)).AsUInt32();
+        Vector512<uint> bits = Vector512.ConditionalSelect(Vector512.Equals(e, Vector512<uint>.Zero), sub,
+            Vector512.ConditionalSelect(Vector512.Equals(e, Vector512.Create(0x7C00u)), abs | Vector512.Create(0x7F800000u), normal));
         return (bits | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
     }
 
+    // Exact widening of halves held in 32-bit lanes: rebias the exponent for normals, convert
+    // subnormals through int→float (no denormal float operands, which trap to microcode), Inf/NaN → 0xFF.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ToFloat(Vector256<uint> h)
     {
+        Vector256<uint> e = h & Vector256.Create(0x7C00u);
         Vector256<uint> abs = (h & Vector256.Create(0x7FFFu)) << 13;
-        Vector256<float> f = abs.AsSingle() * Vector256.Create(5.192296858534828e33f);
-        Vector256<uint> infNan = Vector256.GreaterThanOrEqual(abs, Vector256.Create(0x7C00u << 13));
-        Vector256<uint> bits = Vector256.ConditionalSelect(infNan, abs | Vector256.Create(0x7F800000u), f.AsUInt32());
+        Vector256<uint> normal = abs + Vector256.Create(112u << 23);
+        Vector256<uint> sub = (Vector256.ConvertToSingle((h & Vector256.Create(0x3FFu)).AsInt32()) * Vector256.Create(5.9604645e-8f)).AsUInt32();
+        Vector256<uint> bits = Vector256.ConditionalSelect(Vector256.Equals(e, Vector256<uint>.Zero), sub,
+            Vector256.ConditionalSelect(Vector256.Equals(e, Vector256.Create(0x7C00u)), abs | Vector256.Create(0x7F800000u), normal));
         return (bits | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
     }
 
+    // Exact widening of halves held in 32-bit lanes: rebias the exponent for normals, convert
+    // subnormals through int→float (no denormal float operands, which trap to microcode), Inf/NaN → 0xFF.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> ToFloat(Vector128<uint> h)
     {
+        Vector128<uint> e = h & Vector128.Create(0x7C00u);
         Vector128<uint> abs = (h & Vector128.Create(0x7FFFu)) << 13;
-        Vector128<float> f = abs.AsSingle() * Vector128.Create(5.192296858534828e33f);
-        Vector128<uint> infNan = Vector128.GreaterThanOrEqual(abs, Vector128.Create(0x7C00u << 13));
-        Vector128<uint> bits = Vector128.ConditionalSelect(infNan, abs | Vector128.Create(0x7F800000u), f.AsUInt32());
+        Vector128<uint> normal = abs + Vector128.Create(112u << 23);
+        Vector128<uint> sub = (Vector128.ConvertToSingle((h & Vector128.Create(0x3FFu)).AsInt32()) * Vector128.Create(5.9604645e-8f)).AsUInt32();
+        Vector128<uint> bits = Vector128.ConditionalSelect(Vector128.Equals(e, Vector128<uint>.Zero), sub,
+            Vector128.ConditionalSelect(Vector128.Equals(e, Vector128.Create(0x7C00u)), abs | Vector128.Create(0x7F800000u), normal));
         return (bits | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
     }
 }

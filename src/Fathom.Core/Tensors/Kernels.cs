@@ -67,6 +67,7 @@ public static unsafe class Kernels
                 Rows = (int)rows,
                 Batch = n,
                 Dot = vd.Dot,
+                Dot4 = vd.Dot4,
             };
             int tiles = (int)((rows + MatMulBody.RowTile - 1) / MatMulBody.RowTile);
             if (pool is null || pool.ThreadCount == 1)
@@ -88,18 +89,30 @@ public static unsafe class Kernels
         public float* Output;
         public int Columns, Rows, Batch;
         public delegate*<byte*, byte*, int, float> Dot;
+        public delegate*<byte*, byte*, int, int, float*, void> Dot4;
 
         // Weight rows of one tile stay in cache while a tile of activation rows streams past them.
         public readonly void Invoke(int start, int end)
         {
             int r0 = start * RowTile, r1 = Math.Min(Rows, end * RowTile);
+            float* four = stackalloc float[4];
             for (int j0 = 0; j0 < Batch; j0 += BatchTile)
             {
                 int j1 = Math.Min(Batch, j0 + BatchTile);
                 for (int r = r0; r < r1; r++)
                 {
                     byte* wr = Weights + r * WeightRowBytes;
-                    for (int j = j0; j < j1; j++)
+                    int j = j0;
+                    if (Dot4 != null)
+                    {
+                        for (; j + 4 <= j1; j += 4)
+                        {
+                            Dot4(wr, Activations + (long)j * ActivationRowBytes, ActivationRowBytes, Columns, four);
+                            for (int k = 0; k < 4; k++)
+                                Output[(long)(j + k) * Rows + r] = four[k];
+                        }
+                    }
+                    for (; j < j1; j++)
                         Output[(long)j * Rows + r] = Dot(wr, Activations + (long)j * ActivationRowBytes, Columns);
                 }
             }

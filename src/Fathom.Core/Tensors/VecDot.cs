@@ -14,12 +14,17 @@ internal readonly unsafe struct VecDot
     public readonly delegate*<float*, byte*, int, void> Quantize;
     public readonly delegate*<byte*, byte*, int, float> Dot;
 
-    private VecDot(int blockSize, GgmlType activationType, delegate*<float*, byte*, int, void> quantize, delegate*<byte*, byte*, int, float> dot)
+    /// <summary>One weight row × four activation rows (prefill), or null when the type has none on this machine.</summary>
+    public readonly delegate*<byte*, byte*, int, int, float*, void> Dot4;
+
+    private VecDot(int blockSize, GgmlType activationType, delegate*<float*, byte*, int, void> quantize, delegate*<byte*, byte*, int, float> dot,
+        delegate*<byte*, byte*, int, int, float*, void> dot4 = null)
     {
         BlockSize = blockSize;
         ActivationType = activationType;
         Quantize = quantize;
         Dot = dot;
+        Dot4 = dot4;
     }
 
     public int ActivationRowBytes(int columns) => checked((int)GgmlTypeInfo.RowSize(ActivationType, columns));
@@ -29,17 +34,17 @@ internal readonly unsafe struct VecDot
         GgmlType.F32 => new(1, GgmlType.F32, &CopyF32, &DotF32),
         GgmlType.F16 => new(1, GgmlType.F16, &ToF16, &DotF16),
         GgmlType.BF16 => new(1, GgmlType.BF16, &ToBF16, &DotBF16),
-        GgmlType.Q4_0 => new(32, GgmlType.Q8_0, &ToQ8_0, &QuantDot.Q4_0),
+        GgmlType.Q4_0 => new(32, GgmlType.Q8_0, &ToQ8_0, &QuantDot.Q4_0, Simd.UseAvx2Kernels ? &QuantDot4.Q4_0 : null),
         GgmlType.Q4_1 => new(32, GgmlType.Q8_1, &ToQ8_1, &QuantDot.Q4_1),
         GgmlType.Q5_0 => new(32, GgmlType.Q8_0, &ToQ8_0, &QuantDot.Q5_0),
         GgmlType.Q5_1 => new(32, GgmlType.Q8_1, &ToQ8_1, &QuantDot.Q5_1),
-        GgmlType.Q8_0 => new(32, GgmlType.Q8_0, &ToQ8_0, &QuantDot.Q8_0),
+        GgmlType.Q8_0 => new(32, GgmlType.Q8_0, &ToQ8_0, &QuantDot.Q8_0, Simd.UseAvx2Kernels ? &QuantDot4.Q8_0 : null),
         GgmlType.IQ4_NL => new(32, GgmlType.Q8_0, &ToQ8_0, &QuantDot.IQ4_NL),
         GgmlType.Q2_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q2_K),
         GgmlType.Q3_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q3_K),
-        GgmlType.Q4_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q4_K),
+        GgmlType.Q4_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q4_K, Simd.UseAvx2Kernels ? &QuantDot4.Q4_K : null),
         GgmlType.Q5_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q5_K),
-        GgmlType.Q6_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q6_K),
+        GgmlType.Q6_K => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.Q6_K, Simd.UseAvx2Kernels ? &QuantDot4.Q6_K : null),
         GgmlType.IQ4_XS => new(256, GgmlType.Q8_K, &ToQ8_K, &QuantDot.IQ4_XS),
         _ => default,
     };

@@ -32,7 +32,9 @@ public sealed unsafe class WorkerPool : IDisposable
     private Exception? _error;
 
     private int _generation;
-    private int _pending;
+    // Workers that joined the current job (low bits) and whether the job is closed to joiners (Closed bit).
+    private int _state = Closed;
+    private const int Closed = 1 << 30;
     private int _sleepers;
     private int _callerWaiting;
     private volatile bool _disposed;
@@ -85,7 +87,7 @@ public sealed unsafe class WorkerPool : IDisposable
             _grain = grain;
             _next = 0;
             _error = null;
-            _pending = _threads.Length;
+            Volatile.Write(ref _state, 0);
             Interlocked.Increment(ref _generation);
             if (Volatile.Read(ref _sleepers) > 0)
             {
@@ -93,6 +95,8 @@ public sealed unsafe class WorkerPool : IDisposable
                     Monitor.PulseAll(_gate);
             }
             RunChunks();
+            // Workers that have not joined yet never will: the caller waits only for those running chunks.
+            Interlocked.Or(ref _state, Closed);
             WaitForWorkers();
             _body = null;
             if (_error is { } e)
@@ -144,14 +148,14 @@ public sealed unsafe class WorkerPool : IDisposable
     {
         for (int i = 0; i < _spinIterations; i++)
         {
-            if (Volatile.Read(ref _pending) == 0)
+            if (Volatile.Read(ref _state) == Closed)
                 return;
             Thread.SpinWait(16);
         }
         lock (_gate)
         {
             Interlocked.Exchange(ref _callerWaiting, 1);
-            while (Volatile.Read(ref _pending) != 0)
+            while (Volatile.Read(ref _state) != Closed)
                 Monitor.Wait(_gate);
             _callerWaiting = 0;
         }
@@ -166,12 +170,26 @@ public sealed unsafe class WorkerPool : IDisposable
             if (_disposed)
                 return;
             seen = gen;
+            if (!TryJoin())
+                continue;
             RunChunks();
-            if (Interlocked.Decrement(ref _pending) == 0 && Volatile.Read(ref _callerWaiting) != 0)
+            if (Interlocked.Decrement(ref _state) == Closed && Volatile.Read(ref _callerWaiting) != 0)
             {
                 lock (_gate)
                     Monitor.PulseAll(_gate);
             }
+        }
+    }
+
+    private bool TryJoin()
+    {
+        while (true)
+        {
+            int s = Volatile.Read(ref _state);
+            if ((s & Closed) != 0)
+                return false;
+            if (Interlocked.CompareExchange(ref _state, s + 1, s) == s)
+                return true;
         }
     }
 

@@ -42,7 +42,7 @@ internal sealed class ByteLevelBpe
             return id;
         }
 
-        _merges = new Dictionary<long, (int, int)>(vocab.Merges.Length);
+        _merges = new Dictionary<long, (int, int)>(vocab.Merges.Length, PairComparer.Instance);
         var left = new byte[1024];
         var right = new byte[1024];
         var both = new byte[2048];
@@ -77,6 +77,20 @@ internal sealed class ByteLevelBpe
     }
 
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
+
+    /// <summary>long.GetHashCode folds the halves with XOR, which collides badly for (left, right) id pairs.</summary>
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long key)
+        {
+            ulong h = (ulong)key * 0x9E3779B97F4A7C15UL;
+            return (int)(h >> 32) ^ (int)h;
+        }
+    }
 
     internal struct Symbol
     {

@@ -26,16 +26,72 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
         public int CompareTo(Bigram other) => Score != other.Score ? other.Score.CompareTo(Score) : Left.CompareTo(other.Left);
     }
 
+    private const int MaxCachedBytes = 64;
+    private const int MaxCacheEntries = 1 << 16;
+
     private readonly int[] _byteTokens = BuildByteTokens(vocab);
+
+    // When no token has "X▁" inside it (X not ▁), no merge can cross the start of a run of ▁, so the text
+    // can be merged run by run with the same result, and repeated words come from a cache.
+    private readonly bool _splitAtSpaces = !vocab.Bytes.Any(CrossesSpaceRunStart);
+
+    private static bool CrossesSpaceRunStart(byte[] token)
+    {
+        for (int k = 1; k + 2 < token.Length; k++)
+            if (IsSpaceMark(token, k) && !(k >= 3 && IsSpaceMark(token, k - 3)))
+                return true;
+        return false;
+    }
+
+    private static bool IsSpaceMark(ReadOnlySpan<byte> s, int at) => s[at] == 0xE2 && s[at + 1] == 0x96 && s[at + 2] == 0x81;
 
     /// <summary>A session holds the reusable buffers of one thread.</summary>
     internal sealed class Session
     {
         public Symbol[] Symbols = new Symbol[256];
         public readonly MinHeap<Bigram> Heap = new();
+        public readonly ByteMap<int[]> Cache = new(1024);
     }
 
     public void Encode(ReadOnlySpan<byte> text, Session s, List<int> output)
+    {
+        if (!_splitAtSpaces)
+        {
+            EncodeSegment(text, s, output);
+            return;
+        }
+        int start = 0;
+        for (int i = 1; i + 2 < text.Length; i++)
+        {
+            if (IsSpaceMark(text, i) && !(i >= 3 && IsSpaceMark(text, i - 3)))
+            {
+                EncodeCached(text[start..i], s, output);
+                start = i;
+            }
+        }
+        EncodeCached(text[start..], s, output);
+    }
+
+    private void EncodeCached(ReadOnlySpan<byte> segment, Session s, List<int> output)
+    {
+        if (segment.Length > MaxCachedBytes)
+        {
+            EncodeSegment(segment, s, output);
+            return;
+        }
+        if (s.Cache.TryGetValue(segment, out int[]? ids))
+        {
+            output.AddRange(ids);
+            return;
+        }
+        int before = output.Count;
+        EncodeSegment(segment, s, output);
+        if (s.Cache.Count >= MaxCacheEntries)
+            s.Cache.Clear();
+        s.Cache.TryAdd(segment, output.GetRange(before, output.Count - before).ToArray());
+    }
+
+    private void EncodeSegment(ReadOnlySpan<byte> text, Session s, List<int> output)
     {
         if (text.IsEmpty)
             return;

@@ -218,6 +218,10 @@ internal sealed class Vocabulary
         FimSuf = Read("tokenizer.ggml.suffix_token_id", FimSuf);
         FimMid = Read("tokenizer.ggml.middle_token_id", FimMid);
 
+        // a type default beyond a small vocabulary (e.g. BPE's 11) means "none" rather than a dangling id
+        int Valid(int id) => id < Count ? id : Null;
+        (Bos, Eos, Unk, Sep, Pad, Mask) = (Valid(Bos), Valid(Eos), Valid(Unk), Valid(Sep), Valid(Pad), Valid(Mask));
+
         AddBos = gguf.GetBoolOrNull(GgufKeys.Tokenizer.AddBos) ?? AddBos;
         AddEos = gguf.GetBoolOrNull(GgufKeys.Tokenizer.AddEos) ?? AddEos;
         AddSep = gguf.GetBoolOrNull(GgufKeys.Tokenizer.AddSep) ?? AddSep;

@@ -72,7 +72,7 @@ internal sealed class WordPiece(Vocabulary vocab)
             }
         }
         if (output.Count == before)
-            output.Add(vocab.Unk);
+            output.Add(vocab.Unk >= 0 ? vocab.Unk : throw new TokenizerException("a word cannot be spelled and the vocabulary has no unknown token"));
     }
 
     private static bool IsChinese(int cp) =>

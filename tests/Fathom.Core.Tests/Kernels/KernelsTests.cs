@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using Fathom.Gguf;
 using Fathom.Tensors;
@@ -91,4 +92,33 @@ public unsafe class KernelsTests
         Assert.False(Kernels.Supports(GgmlType.IQ1_S));
         Assert.Throws<NotSupportedException>(() => Kernels.MatVec(View(GgmlType.IQ1_S, 256, 1, Pinned(new byte[50])), new float[256], new float[1]));
     }
+}
+
+[Trait("Category", "Kernels")]
+public class F16ConversionTests
+{
+    [Fact]
+    public void VectorWideningIsExactForEveryHalf()
+    {
+        for (int v = 0; v < 65536; v += 16)
+        {
+            var lanes = System.Runtime.Intrinsics.Vector512.Create((uint)v, (uint)v + 1, (uint)v + 2, (uint)v + 3, (uint)v + 4, (uint)v + 5, (uint)v + 6, (uint)v + 7,
+                (uint)v + 8, (uint)v + 9, (uint)v + 10, (uint)v + 11, (uint)v + 12, (uint)v + 13, (uint)v + 14, (uint)v + 15);
+            var f512 = F16.ToFloat(lanes);
+            var f256 = F16.ToFloat(lanes.GetLower());
+            var f128 = F16.ToFloat(lanes.GetLower().GetLower());
+            for (int i = 0; i < 16; i++)
+            {
+                float e = F16.ToFloat((ushort)(v + i));
+                Assert.True(Same(e, f512.GetElement(i)), $"0x{v + i:X4}: {f512.GetElement(i)} vs {e}");
+                if (i < 8)
+                    Assert.True(Same(e, f256.GetElement(i)));
+                if (i < 4)
+                    Assert.True(Same(e, f128.GetElement(i)));
+            }
+        }
+    }
+
+    private static bool Same(float a, float b) =>
+        BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b));
 }

@@ -106,7 +106,7 @@ public unsafe class QuantDotTests
     public void MatMulMatchesReferenceRowByRow(GgmlType type)
     {
         int bs = GgmlTypeInfo.BlockSize(type), cols = bs * 3;
-        foreach (var (rows, n) in new[] { (1, 1), (17, 1), (33, 3), (5, 40) })
+        foreach (var (rows, n) in new[] { (1, 1), (17, 1), (33, 3), (7, 6), (5, 40) })
         {
             byte[] w = KernelsTests.Pinned(RandomRow(type, cols * rows, rows));
             float[] x = KernelTestData.Floats(cols * n, n + rows);
@@ -116,6 +116,22 @@ public unsafe class QuantDotTests
             Kernels.MatMul(view, x, n, yr, null, VecDot.Reference(type));
             for (int i = 0; i < y.Length; i++)
                 Assert.True(Math.Abs(y[i] - yr[i]) <= 1e-5 * Math.Max(1, Math.Abs(yr[i])) + 1e-5, $"{type} rows={rows} n={n} [{i}]: {y[i]:R} vs {yr[i]:R}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Types))]
+    public void BatchedRowsEqualOneRowAtATimeExactly(GgmlType type)
+    {
+        int cols = GgmlTypeInfo.BlockSize(type) * 4, rows = 9, n = 7;
+        byte[] w = KernelsTests.Pinned(RandomRow(type, cols * rows, 5));
+        float[] x = KernelTestData.Floats(cols * n, 9);
+        var view = KernelsTests.View(type, cols, rows, w);
+        float[] batched = new float[rows * n], single = new float[rows];
+        Kernels.MatMul(view, x, n, batched, KernelsTestsPool.Pool);
+        for (int j = 0; j < n; j++)
+        {
+            Kernels.MatVec(view, x.AsSpan(j * cols, cols), single);
+            Assert.Equal(single, batched.AsSpan(j * rows, rows).ToArray());
         }
     }
 

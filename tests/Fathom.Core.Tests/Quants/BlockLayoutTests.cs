@@ -30,6 +30,9 @@ public class BlockLayoutTests
         Assert.Equal(GgmlTypeInfo.TypeSize(GgmlType.IQ3_S), sizeof(BlockIQ3_S));
         Assert.Equal(GgmlTypeInfo.TypeSize(GgmlType.IQ1_S), sizeof(BlockIQ1_S));
         Assert.Equal(GgmlTypeInfo.TypeSize(GgmlType.IQ1_M), sizeof(BlockIQ1_M));
+        Assert.Equal(GgmlTypeInfo.TypeSize(GgmlType.TQ1_0), sizeof(BlockTQ1_0));
+        Assert.Equal(GgmlTypeInfo.TypeSize(GgmlType.TQ2_0), sizeof(BlockTQ2_0));
+        Assert.Equal(GgmlTypeInfo.TypeSize(GgmlType.MXFP4), sizeof(BlockMXFP4));
     }
 
     [Fact]

@@ -225,11 +225,101 @@ public class DequantizeTests
     }
 
     [Fact]
+    public void IQ2_grids_scales_and_even_parity_signs()
+    {
+        var b = new byte[66];
+        Half(b, 0, 1f);
+        b[2 + 1] = 1; // group 0, l = 1: grid entry 1 (first byte 0x2b)
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(2 + 4), 1); // sign index 1 for l = 0 → elements 0 and 7 negative
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(2 + 12), 15u << 28); // group 1 scale 15
+        var y = Run(GgmlType.IQ2_XXS, b);
+        Assert.Equal(-1f, y[0]);
+        Assert.Equal(1f, y[1]);
+        Assert.Equal(-1f, y[7]);
+        Assert.Equal(0.125f * 43, y[8]);
+        Assert.Equal(15.5f * 0.25f * 8, y[32]);
+
+        var xs = new byte[74];
+        Half(xs, 0, 1f);
+        BinaryPrimitives.WriteUInt16LittleEndian(xs.AsSpan(2), (ushort)((1 << 9) | 1));
+        xs[66] = 0x30; // group 0: low scale 0 (l < 2), high scale 3 (l ≥ 2)
+        y = Run(GgmlType.IQ2_XS, xs);
+        Assert.Equal(-0.125f * 43, y[0]);
+        Assert.Equal(0.125f * 8, y[1]);
+        Assert.Equal(3.5f * 0.25f * 8, y[16]);
+
+        var s = new byte[82];
+        Half(s, 0, 1f);
+        s[2 + 32] = 0x02; // sign byte of group 0, l = 0: element 1 negative
+        s[2 + 64] = 0x04; // qh: grid index of l = 1 gets 0x100
+        var ys = Run(GgmlType.IQ2_S, s);
+        Assert.Equal(-0.125f * 8, ys[1]);
+        Assert.Equal(0.125f * 8, ys[0]);
+        Assert.NotEqual(0.125f * 8, ys[9]); // index 256 is a different grid point
+    }
+
+    [Fact]
+    public void IQ3_and_IQ1_blocks()
+    {
+        var b = new byte[98];
+        Half(b, 0, 2f);
+        var y = Run(GgmlType.IQ3_XXS, b);
+        Assert.Equal(2f * 0.25f * 4, y[0]);
+
+        var s = new byte[110];
+        Half(s, 0, 0.5f);
+        s[2 + 64 + 8] = 0x01; // signs of group 0, l = 0: element 0 negative
+        s[2 + 64 + 8 + 32] = 0x10; // scales: second group of 32 has scale 1 → 3
+        y = Run(GgmlType.IQ3_S, s);
+        Assert.Equal(-0.5f, y[0]);
+        Assert.Equal(0.5f, y[1]);
+        Assert.Equal(1.5f, y[32]);
+
+        var one = new byte[50];
+        Half(one, 0, 1f);
+        BinaryPrimitives.WriteUInt16LittleEndian(one.AsSpan(34), 0x8000 | (1 << 12)); // negative delta, scale 3
+        y = Run(GgmlType.IQ1_S, one);
+        Assert.Equal(3 * (-1 - 0.125f), y[0]);
+        Assert.Equal(-1 + 0.125f, y[32]);
+
+        var m = new byte[56];
+        m[48 + 5] = 0xC0; // the f16 scale 0x3C00 is spread over the top nibbles of the four u16 scales
+        m[48 + 7] = 0x30;
+        y = Run(GgmlType.IQ1_M, m);
+        Assert.Equal(-1 + 0.125f, y[0]);
+    }
+
+    [Fact]
+    public void Ternary_and_mxfp4_blocks()
+    {
+        var t2 = new byte[66];
+        t2[0] = 0x02;
+        Half(t2, 64, 2f);
+        var y = Run(GgmlType.TQ2_0, t2);
+        Assert.Equal(2f, y[0]);
+        Assert.Equal(-2f, y[32]);
+
+        var t1 = new byte[54];
+        t1[0] = 255;
+        Half(t1, 52, 1f);
+        y = Run(GgmlType.TQ1_0, t1);
+        Assert.Equal(1f, y[0]);
+        Assert.Equal(-1f, y[1]);
+
+        var mx = new byte[17];
+        mx[0] = 128;
+        mx[1] = 0x7F;
+        y = Run(GgmlType.MXFP4, mx);
+        Assert.Equal(-12f, y[0]);
+        Assert.Equal(12f, y[16]);
+    }
+
+    [Fact]
     public void Bad_sizes_and_types_are_typed_errors()
     {
         Assert.Throws<ArgumentException>(() => Dequantize.Row(GgmlType.Q4_0, new byte[18], new float[31]));
         Assert.Throws<ArgumentException>(() => Dequantize.Row(GgmlType.Q4_0, new byte[17], new float[32]));
-        Assert.Throws<NotSupportedException>(() => Dequantize.Row(GgmlType.TQ1_0, new byte[54], new float[256]));
-        Assert.False(Dequantize.IsSupported(GgmlType.MXFP4));
+        Assert.Throws<NotSupportedException>(() => Dequantize.Row(GgmlType.I32, new byte[4], new float[1]));
+        Assert.False(Dequantize.IsSupported(GgmlType.I8));
     }
 }

@@ -23,6 +23,8 @@ public sealed class ModelQuantizerTests : IDisposable
         { "tiny-llama-f32.gguf", "q5_k_m", true, "tiny-llama-q5_k.gguf" },
         { "tiny-llama-f32.gguf", "q6_k", true, "tiny-llama-q6_k.gguf" },
         { "tiny-llama-f32.gguf", "f16", true, "tiny-llama-f16.gguf" },
+        { "tiny-llama-f32.gguf", "iq4_nl", true, "tiny-llama-iq4_nl.gguf" },
+        { "tiny-llama-f32.gguf", "iq4_xs", true, "tiny-llama-iq4_xs.gguf" },
         { "tiny-qwen3moe-f32.gguf", "q8_0", true, "tiny-qwen3moe-q8_0.gguf" },
         { "fathom-code-5m-f32.gguf", "q4_k_m", false, "fathom-code-5m-q4_k_m.gguf" },
         { "fathom-code-5m-f32.gguf", "q8_0", false, "fathom-code-5m-q8_0.gguf" },

@@ -54,6 +54,20 @@ public class QuantRecipeTests
     }
 
     [Fact]
+    public void IQ4_recipes_raise_attn_v_with_gqa_and_the_first_eighth_of_ffn_down()
+    {
+        using var gqa = GgufFile.FromBytes(SyntheticModel(16, 32, 8));
+        var plan = QuantRecipe.Plan(gqa, QuantFileType.IQ4_XS, pure: false).ToDictionary(p => p.Source.Name, p => p.Target);
+        Assert.Equal(GgmlType.Q5_K, plan["blk.7.attn_v.weight"]);
+        Assert.Equal(GgmlType.Q5_K, plan["blk.1.ffn_down.weight"]);
+        Assert.Equal(GgmlType.IQ4_XS, plan["blk.2.ffn_down.weight"]);
+        Assert.Equal(GgmlType.Q6_K, plan["output.weight"]);
+        using var mha = GgufFile.FromBytes(SyntheticModel(16, 8, 8));
+        plan = QuantRecipe.Plan(mha, QuantFileType.IQ4_NL, pure: false).ToDictionary(p => p.Source.Name, p => p.Target);
+        Assert.Equal(GgmlType.IQ4_NL, plan["blk.7.attn_v.weight"]);
+    }
+
+    [Fact]
     public void Pure_and_float_types_and_fallbacks()
     {
         using var f = GgufFile.FromBytes(SyntheticModel(2, 4, 2, oddColumns: true));

@@ -9,7 +9,8 @@ public class QuantizeTests
     public static TheoryData<string> QuantizedFixtures() => new(
         "tiny-llama-f16.gguf", "tiny-llama-q4_0.gguf", "tiny-llama-q4_1.gguf", "tiny-llama-q5_0.gguf",
         "tiny-llama-q5_1.gguf", "tiny-llama-q8_0.gguf", "tiny-llama-q2_k.gguf", "tiny-llama-q3_k.gguf",
-        "tiny-llama-q4_k_m.gguf", "tiny-llama-q5_k.gguf", "tiny-llama-q6_k.gguf");
+        "tiny-llama-q4_k_m.gguf", "tiny-llama-q5_k.gguf", "tiny-llama-q6_k.gguf", "tiny-llama-iq4_nl.gguf",
+        "tiny-llama-iq4_xs.gguf");
 
     [Theory]
     [MemberData(nameof(QuantizedFixtures))]

@@ -221,3 +221,31 @@ internal unsafe struct BlockIQ1_M
     public fixed byte Qh[16];
     public fixed byte Scales[8];
 }
+
+/// <summary>TQ1_0 (ternary): 5 trits per byte in Qs (240 weights), 4 per byte in Qh (16 weights); x = d·(t − 1).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockTQ1_0
+{
+    public const int Elements = 256;
+    public fixed byte Qs[48];
+    public fixed byte Qh[4];
+    public ushort D;
+}
+
+/// <summary>TQ2_0 (ternary): 2 bits per weight; x = d·(q − 1).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockTQ2_0
+{
+    public const int Elements = 256;
+    public fixed byte Qs[64];
+    public ushort D;
+}
+
+/// <summary>MXFP4: an E8M0 shared exponent and 32 E2M1 values; x = kvalues[q]·2^(e−128).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockMXFP4
+{
+    public const int Elements = 32;
+    public byte E;
+    public fixed byte Qs[16];
+}

@@ -7,7 +7,7 @@ namespace Fathom.Tensors.Quants;
 /// Converts GGUF tensor data of any supported <see cref="GgmlType"/> to float32, with the same arithmetic
 /// (operation order included) as ggml's <c>dequantize_row_*</c>, so results are bit-identical to llama.cpp's.
 /// </summary>
-public static unsafe class Dequantize
+public static unsafe partial class Dequantize
 {
     /// <summary>True when <see cref="Row"/> can convert <paramref name="type"/>.</summary>
     public static bool IsSupported(GgmlType type) => type switch
@@ -15,7 +15,9 @@ public static unsafe class Dequantize
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
             or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
             or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K
-            or GgmlType.IQ4_NL or GgmlType.IQ4_XS => true,
+            or GgmlType.IQ4_NL or GgmlType.IQ4_XS or GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S
+            or GgmlType.IQ3_XXS or GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M
+            or GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.MXFP4 => true,
         _ => false,
     };
 
@@ -89,6 +91,16 @@ public static unsafe class Dequantize
             case GgmlType.Q8_K: Q8_K((BlockQ8_K*)src, dst, nb); break;
             case GgmlType.IQ4_NL: IQ4_NL((BlockIQ4_NL*)src, dst, nb); break;
             case GgmlType.IQ4_XS: IQ4_XS((BlockIQ4_XS*)src, dst, nb); break;
+            case GgmlType.IQ2_XXS: IQ2_XXS((BlockIQ2_XXS*)src, dst, nb); break;
+            case GgmlType.IQ2_XS: IQ2_XS((BlockIQ2_XS*)src, dst, nb); break;
+            case GgmlType.IQ2_S: IQ2_S((BlockIQ2_S*)src, dst, nb); break;
+            case GgmlType.IQ3_XXS: IQ3_XXS((BlockIQ3_XXS*)src, dst, nb); break;
+            case GgmlType.IQ3_S: IQ3_S((BlockIQ3_S*)src, dst, nb); break;
+            case GgmlType.IQ1_S: IQ1_S((BlockIQ1_S*)src, dst, nb); break;
+            case GgmlType.IQ1_M: IQ1_M((BlockIQ1_M*)src, dst, nb); break;
+            case GgmlType.TQ1_0: TQ1_0((BlockTQ1_0*)src, dst, nb); break;
+            case GgmlType.TQ2_0: TQ2_0((BlockTQ2_0*)src, dst, nb); break;
+            case GgmlType.MXFP4: MXFP4((BlockMXFP4*)src, dst, nb); break;
             default: throw new NotSupportedException($"Dequantizing {GgmlTypeInfo.Name(type)} is not supported.");
         }
     }

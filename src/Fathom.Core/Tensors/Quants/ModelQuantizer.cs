@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Text;
 using Fathom.Gguf;
 
 namespace Fathom.Tensors.Quants;
@@ -53,58 +50,32 @@ public static unsafe class ModelQuantizer
     private static void Write(GgufFile input, IReadOnlyList<TensorQuantPlan> plan, QuantFileType ftype, Stream output,
         IProgress<TensorQuantPlan>? progress, CancellationToken ct)
     {
-        int alignment = input.Alignment;
-        var metadata = input.Metadata
-            .Where(kv => kv.Key is not (GgufKeys.General.QuantizationVersion or GgufKeys.General.FileType)
-                && !kv.Key.StartsWith("split.", StringComparison.Ordinal))
-            .ToList();
-        metadata.Add(new(GgufKeys.General.QuantizationVersion, GgufValue.Of(QuantizationVersion)));
-        metadata.Add(new(GgufKeys.General.FileType, GgufValue.Of((uint)ftype)));
-
-        var header = new HeaderWriter();
-        header.U32(GgufFile.Magic);
-        header.U32(3);
-        header.U64((ulong)plan.Count);
-        header.U64((ulong)metadata.Count);
-        foreach (var kv in metadata)
+        var writer = new GgufWriter();
+        foreach (var (key, value) in input.Metadata)
         {
-            header.Str(kv.Key);
-            header.U32((uint)kv.Value.Type);
-            header.Value(kv.Value.Type, kv.Value.Value);
+            if (key is GgufKeys.General.QuantizationVersion or GgufKeys.General.FileType || key.StartsWith("split.", StringComparison.Ordinal))
+                continue;
+            writer.Add(key, value);
         }
-        long offset = 0;
-        var sizes = new long[plan.Count];
-        for (int i = 0; i < plan.Count; i++)
+        writer.Add(GgufKeys.General.QuantizationVersion, GgufValue.Of(QuantizationVersion));
+        writer.Add(GgufKeys.General.FileType, GgufValue.Of((uint)ftype));
+        foreach (var p in plan)
         {
-            var t = plan[i].Source;
-            int dims = QuantRecipe.NDims(t);
-            header.Str(t.Name);
-            header.U32((uint)dims);
-            for (int d = 0; d < dims; d++)
-                header.U64((ulong)t.Dimensions[d]);
-            header.U32((uint)plan[i].Target);
-            header.U64((ulong)offset);
-            sizes[i] = GgmlTypeInfo.RowSize(plan[i].Target, t.Dimensions[0]) * (t.ElementCount / t.Dimensions[0]);
-            offset += Pad(sizes[i], alignment);
-        }
-        header.PadTo(alignment);
-        header.CopyTo(output);
-
-        for (int i = 0; i < plan.Count; i++)
-        {
-            ct.ThrowIfCancellationRequested();
-            var p = plan[i];
             var view = input.View(p.Source);
-            if (!p.Converts)
-                CopyBytes(view, output);
-            else
-                Convert(view, p.Target, output, ct);
-            output.Write(new byte[Pad(sizes[i], alignment) - sizes[i]]);
-            progress?.Report(p);
+            // llama.cpp writes ggml_n_dims dimensions: trailing 1s are dropped.
+            var dims = p.Source.Dimensions.AsSpan(0, QuantRecipe.NDims(p.Source));
+            writer.AddTensor(p.Source.Name, p.Target, dims, stream =>
+            {
+                ct.ThrowIfCancellationRequested();
+                if (p.Converts)
+                    Convert(view, p.Target, stream, ct);
+                else
+                    CopyBytes(view, stream);
+                progress?.Report(p);
+            });
         }
+        writer.WriteTo(output, cancellationToken: ct);
     }
-
-    private static long Pad(long n, int alignment) => (n + alignment - 1) / alignment * alignment;
 
     private static void CopyBytes(TensorView view, Stream output)
     {
@@ -138,63 +109,6 @@ public static unsafe class ModelQuantizer
                 return row;
             }, _ => { });
             output.Write(buffer, 0, n * dstRow);
-        }
-    }
-
-    /// <summary>The GGUF header (metadata and tensor infos) in memory; it is small next to the data.</summary>
-    private sealed class HeaderWriter
-    {
-        private readonly ArrayBufferWriter<byte> _ms = new(1 << 16);
-        private readonly byte[] _scratch = new byte[8];
-
-        public void U32(uint v) { BinaryPrimitives.WriteUInt32LittleEndian(_scratch, v); _ms.Write(_scratch.AsSpan(0, 4)); }
-        public void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(_scratch, v); _ms.Write(_scratch.AsSpan(0, 8)); }
-
-        private void Byte(byte b) => _ms.Write([b]);
-
-        public void Str(string s)
-        {
-            byte[] bytes = Encoding.UTF8.GetBytes(s);
-            U64((ulong)bytes.Length);
-            _ms.Write(bytes.AsSpan());
-        }
-
-        public void Value(GgufValueType type, object value)
-        {
-            switch (type)
-            {
-                case GgufValueType.UInt8: Byte((byte)value); break;
-                case GgufValueType.Int8: Byte(unchecked((byte)(sbyte)value)); break;
-                case GgufValueType.UInt16: BinaryPrimitives.WriteUInt16LittleEndian(_scratch, (ushort)value); _ms.Write(_scratch.AsSpan(0, 2)); break;
-                case GgufValueType.Int16: BinaryPrimitives.WriteInt16LittleEndian(_scratch, (short)value); _ms.Write(_scratch.AsSpan(0, 2)); break;
-                case GgufValueType.UInt32: U32((uint)value); break;
-                case GgufValueType.Int32: U32(unchecked((uint)(int)value)); break;
-                case GgufValueType.Float32: U32(BitConverter.SingleToUInt32Bits((float)value)); break;
-                case GgufValueType.Bool: Byte((bool)value ? (byte)1 : (byte)0); break;
-                case GgufValueType.String: Str((string)value); break;
-                case GgufValueType.UInt64: U64((ulong)value); break;
-                case GgufValueType.Int64: U64(unchecked((ulong)(long)value)); break;
-                case GgufValueType.Float64: U64(BitConverter.DoubleToUInt64Bits((double)value)); break;
-                case GgufValueType.Array:
-                    var a = (GgufArray)value;
-                    U32((uint)a.ElementType);
-                    U64((ulong)a.Count);
-                    foreach (object item in a.Items)
-                        Value(a.ElementType, item);
-                    break;
-                default: throw new InvalidDataException($"Cannot write GGUF value type {type}.");
-            }
-        }
-
-        public void PadTo(int alignment)
-        {
-            while (_ms.WrittenCount % alignment != 0)
-                Byte(0);
-        }
-
-        public void CopyTo(Stream output)
-        {
-            output.Write(_ms.WrittenSpan);
         }
     }
 }

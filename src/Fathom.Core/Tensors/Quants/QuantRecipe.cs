@@ -22,6 +22,8 @@ public enum QuantFileType
     Q5_K_S = 16,
     Q5_K_M = 17,
     Q6_K = 18,
+    IQ4_NL = 25,
+    IQ4_XS = 30,
     BF16 = 32,
 }
 
@@ -50,6 +52,7 @@ public static class QuantRecipe
         ("q3_k_l", QuantFileType.Q3_K_L), ("q4_k_s", QuantFileType.Q4_K_S), ("q4_k_m", QuantFileType.Q4_K_M),
         ("q4_k", QuantFileType.Q4_K_M), ("q5_k_s", QuantFileType.Q5_K_S), ("q5_k_m", QuantFileType.Q5_K_M),
         ("q5_k", QuantFileType.Q5_K_M), ("q6_k", QuantFileType.Q6_K),
+        ("iq4_nl", QuantFileType.IQ4_NL), ("iq4_xs", QuantFileType.IQ4_XS),
     ];
 
     /// <summary>The names <see cref="TryParse"/> accepts, as llama-quantize spells them (lower case).</summary>
@@ -86,6 +89,8 @@ public static class QuantRecipe
         QuantFileType.Q4_K_S or QuantFileType.Q4_K_M => GgmlType.Q4_K,
         QuantFileType.Q5_K_S or QuantFileType.Q5_K_M => GgmlType.Q5_K,
         QuantFileType.Q6_K => GgmlType.Q6_K,
+        QuantFileType.IQ4_NL => GgmlType.IQ4_NL,
+        QuantFileType.IQ4_XS => GgmlType.IQ4_XS,
         _ => throw new ArgumentOutOfRangeException(nameof(ftype), ftype, "Unknown file type."),
     };
 
@@ -234,7 +239,7 @@ public static class QuantRecipe
         return false;
     }
 
-    // llama_tensor_get_type_impl, restricted to the file types in QuantFileType (no IQ / MXFP4 recipes).
+    // llama_tensor_get_type_impl, restricted to the file types in QuantFileType (no IQ1-3 / MXFP4 recipes, no imatrix).
     private static GgmlType Choose(State qs, GgufTensorInfo t, QuantFileType ftype, GgmlType type, Category category)
     {
         bool falcon = qs.Arch == "falcon";
@@ -251,6 +256,7 @@ public static class QuantRecipe
             if (ftype == QuantFileType.Q2_K) type = qs.Gqa >= 4 ? GgmlType.Q4_K : GgmlType.Q3_K;
             else if (ftype == QuantFileType.Q3_K_M) type = qs.AttentionWv < 2 ? GgmlType.Q5_K : GgmlType.Q4_K;
             else if (ftype == QuantFileType.Q3_K_L) type = GgmlType.Q5_K;
+            else if (ftype is QuantFileType.IQ4_NL or QuantFileType.IQ4_XS && qs.Gqa >= 4) type = GgmlType.Q5_K;
             else if (ftype is QuantFileType.Q4_K_M or QuantFileType.Q5_K_M && UseMoreBits(qs.AttentionWv, qs.AttentionWvCount)) type = GgmlType.Q6_K;
             else if (ftype == QuantFileType.Q4_K_S && qs.AttentionWv < 4) type = GgmlType.Q5_K;
             if (qs.Is70B && type is GgmlType.Q3_K or GgmlType.Q4_K) type = GgmlType.Q5_K;
@@ -274,6 +280,7 @@ public static class QuantRecipe
                 else if (UseMoreBits(layer, layers))
                     type = GgmlType.Q6_K;
             }
+            else if (layer < layers / 8 && ftype is QuantFileType.IQ4_NL or QuantFileType.IQ4_XS) type = GgmlType.Q5_K;
             else if (ftype == QuantFileType.Q5_K_M && UseMoreBits(layer, layers)) type = GgmlType.Q6_K;
             else if (ftype == QuantFileType.Q4_K_S && !falcon && layer < layers / 8) type = GgmlType.Q5_K;
             qs.FfnDown++;
@@ -285,7 +292,8 @@ public static class QuantRecipe
             {
                 if (qs.Experts == 8)
                 {
-                    if (ftype is QuantFileType.Q2_K or QuantFileType.Q3_K_S or QuantFileType.Q3_K_M or QuantFileType.Q4_K_S or QuantFileType.Q4_K_M)
+                    if (ftype is QuantFileType.Q2_K or QuantFileType.Q3_K_S or QuantFileType.Q3_K_M or QuantFileType.Q4_K_S
+                        or QuantFileType.Q4_K_M or QuantFileType.IQ4_NL or QuantFileType.IQ4_XS)
                         type = GgmlType.Q5_K;
                 }
                 else if (ftype == QuantFileType.Q2_K) type = GgmlType.Q3_K;
@@ -329,6 +337,7 @@ public static class QuantRecipe
             GgmlType.Q4_K => GgmlType.Q5_0,
             GgmlType.Q5_K => GgmlType.Q5_1,
             GgmlType.Q6_K => GgmlType.Q8_0,
+            GgmlType.IQ4_XS => GgmlType.IQ4_NL,
             _ => throw new InvalidDataException($"Tensor {t.Name}: {cols} columns is not a whole number of {GgmlTypeInfo.Name(target)} blocks and no fallback type exists."),
         };
         return cols % GgmlTypeInfo.BlockSize(fallback) == 0 ? fallback : GgmlType.F16;

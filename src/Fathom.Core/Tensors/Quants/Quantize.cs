@@ -16,7 +16,8 @@ public static unsafe partial class Quantize
     {
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
             or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
-            or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K => true,
+            or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K
+            or GgmlType.IQ4_NL or GgmlType.IQ4_XS => true,
         _ => false,
     };
 
@@ -55,6 +56,8 @@ public static unsafe partial class Quantize
                 case GgmlType.Q5_K: Q5_K(x, (BlockQ5_K*)y, nb); break;
                 case GgmlType.Q6_K: Q6_K(x, (BlockQ6_K*)y, nb); break;
                 case GgmlType.Q8_K: Q8_K(x, (BlockQ8_K*)y, nb); break;
+                case GgmlType.IQ4_NL: IQ4_NL(x, (BlockIQ4_NL*)y, nb); break;
+                case GgmlType.IQ4_XS: IQ4_XS(x, (BlockIQ4_XS*)y, nb); break;
             }
         }
         return need;

@@ -1,0 +1,143 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Fathom.Models;
+
+/// <summary>
+/// ggml's CPU arithmetic where its rounding differs from the textbook one, mirrored bit for bit (the
+/// goldens' llama.cpp build is AVX-512): the polynomial <c>ggml_v_expf</c> used in 16-lane groups by
+/// softmax and SwiGLU, the 16-lane horizontal sum (<c>_mm512_reduce_add_ps</c>) and f16 dot products
+/// accumulated lane-wise by FMA as llamafile's tinyBLAS does.
+/// </summary>
+internal static class GgmlMath
+{
+    public const int Lanes = 16;
+
+    private static readonly float Log2E = BitConverter.Int32BitsToSingle(0x3FB8AA3B);
+    private static readonly float Ln2Hi = BitConverter.Int32BitsToSingle(0x3F317200);
+    private static readonly float Ln2Lo = BitConverter.Int32BitsToSingle(0x35BFBE8E);
+    private static readonly float C0 = BitConverter.Int32BitsToSingle(0x3F7FFFF6);
+    private static readonly float C1 = BitConverter.Int32BitsToSingle(0x3EFFFEDB);
+    private static readonly float C2 = BitConverter.Int32BitsToSingle(0x3E2AAF33);
+    private static readonly float C3 = BitConverter.Int32BitsToSingle(0x3D2B9F17);
+    private static readonly float C4 = BitConverter.Int32BitsToSingle(0x3C072010);
+    private const float Shift = 12582912f; // 0x1.8p23: adding it rounds to an integer
+
+    /// <summary>One lane of ggml_v_expf (AVX-512 variant): exp(x) to about 1.5 ulp.</summary>
+    public static float Exp(float x)
+    {
+        float z = MathF.FusedMultiplyAdd(x, Log2E, Shift);
+        float n = z - Shift;
+        float b = MathF.FusedMultiplyAdd(-n, Ln2Lo, MathF.FusedMultiplyAdd(-n, Ln2Hi, x));
+        if (MathF.Abs(n) > 192)
+            return n <= 0 ? 0f : float.PositiveInfinity;
+        float u = b * b;
+        float j = MathF.FusedMultiplyAdd(
+            MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(C4, b, C3), u, MathF.FusedMultiplyAdd(C2, b, C1)),
+            u, MathF.FusedMultiplyAdd(C0, b, 1f));
+        return MathF.ScaleB(j, (int)n);
+    }
+
+    /// <summary>16 lanes of <see cref="Exp(float)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        var shift = Vector512.Create(Shift);
+        var z = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), shift);
+        var n = z - shift;
+        var b = Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Lo), Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Hi), x));
+        var u = b * b;
+        var j = Vector512.FusedMultiplyAdd(
+            Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.Create(C4), b, Vector512.Create(C3)), u,
+                Vector512.FusedMultiplyAdd(Vector512.Create(C2), b, Vector512.Create(C1))),
+            u, Vector512.FusedMultiplyAdd(Vector512.Create(C0), b, Vector512<float>.One));
+        if (Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(126f)))
+        {
+            // Outside 2^±126 the power of two is not a normal float: finish lane by lane.
+            Span<float> r = stackalloc float[Lanes];
+            for (int i = 0; i < Lanes; i++)
+                r[i] = Exp(x[i]);
+            return Vector512.Create((ReadOnlySpan<float>)r);
+        }
+        var pow2 = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
+        return j * pow2;
+    }
+
+    /// <summary>The horizontal sum of 16 lanes in _mm512_reduce_add_ps's order (halves, then quarters, then pairs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector512<float> v)
+    {
+        var t = v.GetLower() + v.GetUpper();
+        var q = t.GetLower() + t.GetUpper();
+        return (q[0] + q[2]) + (q[1] + q[3]);
+    }
+
+    /// <summary>y = silu(gate) · up as ggml_vec_swiglu_f32: 16-lane groups with ggml_v_expf, the tail with expf.</summary>
+    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        int i = 0;
+        for (; i + Lanes <= gate.Length; i += Lanes)
+        {
+            var x = Vector512.Create((ReadOnlySpan<float>)gate.Slice(i, Lanes));
+            var silu = x / (Vector512<float>.One + Exp(Vector512<float>.Zero - x));
+            (silu * Vector512.Create(up.Slice(i, Lanes))).CopyTo(gate.Slice(i, Lanes));
+        }
+        for (; i < gate.Length; i++)
+            gate[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+    }
+
+    /// <summary>
+    /// In-place softmax as ggml_soft_max over a row that llama.cpp pads to whole 16-lane groups with
+    /// masked (zero-probability) entries: exps with ggml_v_expf, each group summed in float, groups in double.
+    /// </summary>
+    public static void SoftmaxPadded(Span<float> x)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in x)
+            max = MathF.Max(max, v);
+        double sum = 0;
+        Span<float> group = stackalloc float[Lanes];
+        var vmax = Vector512.Create(max);
+        for (int i = 0; i < x.Length; i += Lanes)
+        {
+            int count = Math.Min(Lanes, x.Length - i);
+            group.Fill(float.NegativeInfinity);
+            x.Slice(i, count).CopyTo(group);
+            var e = Exp(Vector512.Create((ReadOnlySpan<float>)group) - vmax);
+            sum += Sum(e);
+            for (int k = 0; k < count; k++)
+                x[i + k] = e[k];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int i = 0; i < x.Length; i++)
+            x[i] *= inv;
+    }
+
+    /// <summary>
+    /// In-place softmax as ggml_vec_soft_max_f32 on a row of exactly x.Length entries (no padding):
+    /// whole 16-lane groups with ggml_v_expf, the tail with expf and a per-element double sum.
+    /// </summary>
+    public static void Softmax(Span<float> x)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in x)
+            max = MathF.Max(max, v);
+        double sum = 0;
+        int i = 0;
+        for (; i + Lanes <= x.Length; i += Lanes)
+        {
+            var e = Exp(Vector512.Create((ReadOnlySpan<float>)x.Slice(i, Lanes)) - Vector512.Create(max));
+            e.CopyTo(x.Slice(i, Lanes));
+            sum += Sum(e);
+        }
+        for (; i < x.Length; i++)
+        {
+            float e = MathF.Exp(x[i] - max);
+            x[i] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (i = 0; i < x.Length; i++)
+            x[i] *= inv;
+    }
+}
