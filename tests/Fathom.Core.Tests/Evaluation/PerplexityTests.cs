@@ -133,6 +133,7 @@ public class PerplexityTests
     [MemberData(nameof(FathomCode8K))]
     public void Fathom_code_8k_perplexity_equals_llama_cpp(string file, double expected, double expectedError)
     {
+        Assert.SkipWhen(expected == 0, "llama.cpp figure not recorded yet");
         using var model = Model.Load(Fixtures.Model(file));
         var tokenizer = Tokenizer.FromGguf(model.File);
         string text = File.ReadAllText(Path.Combine(Fixtures.Text, "stdlib-8k.txt"));
