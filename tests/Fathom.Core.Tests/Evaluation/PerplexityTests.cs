@@ -121,30 +121,49 @@ public class PerplexityTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Perplexity.Evaluate(model, [.. tokens, 40], Bos, new PerplexityOptions { ContextLength = 8 }));
     }
 
-    public static TheoryData<string, double, double> FathomCode8K => new()
+    [Fact]
+    public void Text_is_tokenized_whole_with_bos_and_special_text_kept_as_text()
     {
-        // llama.cpp's own figures: llama-perplexity -m FILE -f stdlib-8k.txt -c 512 (build bf87261, CPU), 15 chunks.
-        { "fathom-code-5m-f32.gguf", 0, 0 },
-        { "fathom-code-5m-q8_0.gguf", 0, 0 },
-        { "fathom-code-5m-q4_k_m.gguf", 0, 0 },
+        using var model = Model.Load(Fixtures.Model("fathom-code-5m-q8_0.gguf"));
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        string text = "<|bos|>" + File.ReadAllText(Path.Combine(Fixtures.Text, "stdlib-8k.txt"))[..1500];
+        int[] tokens = Perplexity.Tokenize(tokenizer, text);
+        Assert.Equal(tokenizer.Bos, Perplexity.ChunkBos(tokenizer));
+        Assert.Equal(tokenizer.Bos, tokens[0]);
+        Assert.DoesNotContain(tokenizer.Bos, tokens[1..]); // llama-perplexity does not parse special tokens
+        Assert.Equal(tokens, Perplexity.Tokenize(tokenizer, System.Text.Encoding.UTF8.GetBytes(text)));
+        var options = new PerplexityOptions { ContextLength = 64, MaxChunks = 2 };
+        Assert.Equal(Perplexity.Evaluate(model, tokens, tokenizer.Bos, options), Perplexity.Evaluate(model, tokenizer, text, options));
+    }
+
+    public static TheoryData<string, double, double, double> FathomCode8K => new()
+    {
+        // The model README gives no 8K figures, so these are llama.cpp's own, derived once with the same rules:
+        // `llama-perplexity -m FILE -f stdlib-8k.txt -c 512 -t 2 --no-repack` (llama.cpp bf87261, CPU build; flash
+        // attention auto = on, as for the README's figures; --no-repack only because this VM traps AMX), 15 chunks.
+        // The same build reproduces the README's 32K figures (f32 85.9158, q8_0 85.9011). Tolerance: llama.cpp
+        // agrees with itself across its attention paths to 2e-6 for f32, but the quantized files move by up to
+        // 0.04% with `-fa off` (q8_0 57.7956, q4_k_m 57.6925: Q8 activation rounding flips), so they get 0.1%.
+        { "fathom-code-5m-f32.gguf", 57.7758, 2.56629, 1e-4 },
+        { "fathom-code-5m-q8_0.gguf", 57.7720, 2.56644, 1e-3 },
+        { "fathom-code-5m-q4_k_m.gguf", 57.7054, 2.56003, 1e-3 },
     };
 
     [Theory]
     [MemberData(nameof(FathomCode8K))]
-    public void Fathom_code_8k_perplexity_equals_llama_cpp(string file, double expected, double expectedError)
+    public void Fathom_code_8k_perplexity_equals_llama_cpp(string file, double expected, double expectedError, double tolerance)
     {
-        Assert.SkipWhen(expected == 0, "llama.cpp figure not recorded yet");
         using var model = Model.Load(Fixtures.Model(file));
         var tokenizer = Tokenizer.FromGguf(model.File);
         string text = File.ReadAllText(Path.Combine(Fixtures.Text, "stdlib-8k.txt"));
         int[] tokens = Perplexity.Tokenize(tokenizer, text);
         Assert.Equal(7993, tokens.Length); // the text README's count (llama-tokenize, BOS included)
         Assert.Equal(tokenizer.Bos, tokens[0]);
-        var result = Perplexity.Evaluate(model, tokenizer, text, new PerplexityOptions { ContextLength = 512, Threads = 2 });
+        var result = Perplexity.Evaluate(model, tokens, Perplexity.ChunkBos(tokenizer), new PerplexityOptions { ContextLength = 512, Threads = 2 });
         TestContext.Current.TestOutputHelper?.WriteLine($"{file}: PPL = {result.Value:F4} +/- {result.Uncertainty:F5} (llama.cpp {expected} +/- {expectedError})");
         Assert.Equal(15, result.Chunks);
         Assert.Equal(15L * 255, result.ScoredTokens);
-        Assert.True(Math.Abs(result.Value / expected - 1) <= 1e-3, $"{file}: PPL {result.Value:F4} vs llama.cpp {expected}");
-        Assert.True(Math.Abs(result.Uncertainty / expectedError - 1) <= 1e-2, $"{file}: ± {result.Uncertainty:F5} vs llama.cpp {expectedError}");
+        Assert.True(Math.Abs(result.Value / expected - 1) <= tolerance, $"{file}: PPL {result.Value:F4} vs llama.cpp {expected}");
+        Assert.True(Math.Abs(result.Uncertainty / expectedError - 1) <= 2 * tolerance, $"{file}: ± {result.Uncertainty:F5} vs llama.cpp {expectedError}");
     }
 }
