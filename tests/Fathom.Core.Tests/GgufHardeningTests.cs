@@ -115,6 +115,36 @@ public class GgufHardeningTests
     }
 
     [Fact]
+    public void Truncation_of_random_files_with_every_value_type_fails_until_the_data_is_whole()
+    {
+        for (int seed = 0; seed < 40; seed++)
+        {
+            byte[] full = GgufWriterTests.WriteToBytes(RandomGguf.Build(seed));
+            long dataEnd;
+            using (var f = GgufFile.FromBytes(full))
+            {
+                // Without tensor bytes, any cut inside the header fails; the header ends after DataOffset - Alignment.
+                var nonEmpty = f.Tensors.Where(t => t.ByteSize > 0).ToList();
+                dataEnd = f.Tensors.Count == 0 ? full.Length
+                    : nonEmpty.Count == 0 ? f.DataOffset - f.Alignment + 1
+                    : nonEmpty.Max(t => t.FileOffset + t.ByteSize);
+            }
+            for (int length = 0; length < full.Length; length++)
+            {
+                try
+                {
+                    GgufFile.FromBytes(full[..length]).Dispose();
+                    Assert.True(length >= dataEnd, $"seed {seed}: a file cut at {length} of {full.Length} opened");
+                }
+                catch (GgufFormatException ex)
+                {
+                    Assert.InRange(ex.Offset, 0, length);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Truncated_string_names_what_was_being_read()
     {
         byte[] full = new Raw().Header(0, 1).Kv("general.architecture", GgufValueType.UInt8).U8(0).ToArray();

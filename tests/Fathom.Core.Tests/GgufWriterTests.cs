@@ -120,6 +120,15 @@ public class GgufWriterTests
     }
 
     [Fact]
+    public void Writing_from_a_disposed_file_fails_cleanly()
+    {
+        var source = GgufFile.Open(Fixtures.Model("tiny-llama-q4_0.gguf"));
+        var writer = GgufWriter.From(source);
+        source.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => writer.WriteTo(new MemoryStream(), null, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public void Set_replaces_in_place()
     {
         var w = new GgufWriter();
@@ -152,14 +161,7 @@ public class GgufWriterTests
 
     internal static void AssertSameContent(GgufFile expected, GgufFile actual)
     {
-        Assert.Equal(expected.Version, actual.Version);
-        Assert.Equal(expected.Alignment, actual.Alignment);
-        Assert.Equal(expected.Metadata.Count, actual.Metadata.Count);
-        for (int i = 0; i < expected.Metadata.Count; i++)
-        {
-            Assert.Equal(expected.Metadata[i].Key, actual.Metadata[i].Key);
-            Assert.True(expected.Metadata[i].Value.ContentEquals(actual.Metadata[i].Value), $"metadata '{expected.Metadata[i].Key}' differs");
-        }
+        AssertSameMetadata(expected, actual);
         Assert.Equal(expected.Tensors.Count, actual.Tensors.Count);
         for (int i = 0; i < expected.Tensors.Count; i++)
         {
@@ -169,6 +171,18 @@ public class GgufWriterTests
             Assert.Equal(e.Type, a.Type);
             Assert.Equal(e.Dimensions, a.Dimensions);
             Assert.True(expected.View(e).Bytes.SequenceEqual(actual.View(a).Bytes), $"tensor '{e.Name}' bytes differ");
+        }
+    }
+
+    internal static void AssertSameMetadata(GgufFile expected, GgufFile actual)
+    {
+        Assert.Equal(expected.Version, actual.Version);
+        Assert.Equal(expected.Alignment, actual.Alignment);
+        Assert.Equal(expected.Metadata.Count, actual.Metadata.Count);
+        for (int i = 0; i < expected.Metadata.Count; i++)
+        {
+            Assert.Equal(expected.Metadata[i].Key, actual.Metadata[i].Key);
+            Assert.True(expected.Metadata[i].Value.ContentEquals(actual.Metadata[i].Value), $"metadata '{expected.Metadata[i].Key}' differs");
         }
     }
 

@@ -12,9 +12,12 @@ internal static class CommandCatalog
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();
         yield return InspectCommand.Create();
+        yield return SynthCommand.Create();
         yield return TokenizeCommand.Create();
         yield return DetokenizeCommand.Create();
         yield return TemplateCommand.Create();
         yield return PerplexityCommand.Create();
+        yield return PackCommand.Create();
+        yield return CostCommand.Create();
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
 using Fathom.Models;
+using Fathom.Templates;
 using Fathom.Tokenization;
 
 namespace Fathom.Cli.Commands;
@@ -24,9 +25,11 @@ internal static class RunCommand
         var seed = new Option<int?>("--seed", "-s") { Description = "Random seed (default: time)." };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var context = new Option<int>("--ctx-size", "-c") { Description = "Context length (default: the model's, at most 4096)." };
+        var chat = new Option<bool>("--chat") { Description = "Wrap the prompt as a user turn in the model's chat template (or a built-in fallback)." };
+        var system = new Option<string>("--system") { Description = "System message for --chat." };
         var command = new Command("run", "Generate text from a prompt with a GGUF model; prints prompt and generation speed on stderr.")
         {
-            model, prompt, file, tokens, count, temp, topK, topP, minP, repeat, seed, threads, context,
+            model, prompt, file, tokens, count, temp, topK, topP, minP, repeat, seed, threads, context, chat, system,
         };
         command.SetAction(parse =>
         {
@@ -43,7 +46,16 @@ internal static class RunCommand
 
             using var m = Model.Load(CliModel.CheckModel(parse.GetValue(model)));
             var tokenizer = Tokenizer.FromGguf(m.File);
-            int[] ids = PromptTokens(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(tokens), tokenizer, m.Config.VocabSize);
+            string? text = PromptText(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(tokens));
+            if (parse.GetValue(system) is not null && !parse.GetValue(chat))
+                throw new CliUsageException("--system needs --chat");
+            if (parse.GetValue(chat))
+            {
+                if (text is null)
+                    throw new CliUsageException("--chat needs a text prompt (--prompt or --file), not --tokens");
+                text = ChatPrompt(m, tokenizer, text, parse.GetValue(system), stderr);
+            }
+            int[] ids = text is null ? CliModel.ParseTokens(parse.GetValue(tokens)!, m.Config.VocabSize) : Encode(tokenizer, text);
             int contextLength = ctx > 0 ? ctx : Math.Min(m.Config.ContextLength, 4096);
             if (ids.Length > contextLength)
                 throw new CliUsageException($"the prompt is {ids.Length} tokens but the context is {contextLength} (raise --ctx-size)");
@@ -88,18 +100,39 @@ internal static class RunCommand
         return command;
     }
 
-    private static int[] PromptTokens(string? prompt, FileInfo? file, string? tokens, Tokenizer tokenizer, int vocab)
+    private static string? PromptText(string? prompt, FileInfo? file, string? tokens)
     {
         int given = (prompt is null ? 0 : 1) + (file is null ? 0 : 1) + (tokens is null ? 0 : 1);
         if (given != 1)
             throw new CliUsageException("give exactly one of --prompt, --file or --tokens");
-        if (tokens is not null)
-            return CliModel.ParseTokens(tokens, vocab);
-        string text = prompt ?? File.ReadAllText(file!.FullName);
-        var ids = tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+        return tokens is not null ? null : prompt ?? File.ReadAllText(file!.FullName);
+    }
+
+    private static int[] Encode(Tokenizer tokenizer, string text)
+    {
+        // A rendered chat prompt that already starts with BOS must not get a second one.
+        bool hasBos = tokenizer.Bos >= 0 && text.StartsWith(tokenizer.TokenText(tokenizer.Bos), StringComparison.Ordinal);
+        var ids = tokenizer.Encode(text, addSpecial: !hasBos, parseSpecial: true);
         if (ids.Length == 0)
             throw new CliUsageException("the prompt is empty");
         return ids;
+    }
+
+    private static string ChatPrompt(Model model, Tokenizer tokenizer, string user, string? system, TextWriter stderr)
+    {
+        var selection = ChatTemplateFallbacks.Select(model.File);
+        if (selection.IsFallback)
+            stderr.WriteLine($"fathom: the model has no chat template; using the built-in '{selection.Name}' template");
+        var messages = new List<Dictionary<string, object?>>();
+        if (system is not null)
+            messages.Add(new() { ["role"] = "system", ["content"] = system });
+        messages.Add(new() { ["role"] = "user", ["content"] = user });
+        return selection.Template.Render(messages, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = tokenizer.Bos >= 0 ? tokenizer.TokenText(tokenizer.Bos) : "",
+            EosToken = tokenizer.Eos >= 0 ? tokenizer.TokenText(tokenizer.Eos) : "",
+        });
     }
 
     /// <summary>Ctrl-C ends generation after the current token instead of killing the process.</summary>

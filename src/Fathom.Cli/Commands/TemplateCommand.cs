@@ -35,12 +35,14 @@ internal static class TemplateCommand
             if ((modelPath is null) == (templatePath is null))
                 throw new CliUsageException("give exactly one of -m/--model or --template");
 
+            ChatTemplateOptions options = ReadConversation(parse.GetValue(messages)!, out object? conversation);
             ChatTemplate chat;
             string? modelBos = null, modelEos = null;
             if (modelPath is not null)
             {
                 using GgufFile file = GgufFile.Open(modelPath);
-                ChatTemplateSelection selection = ChatTemplateFallbacks.Select(file);
+                bool withTools = options.Tools is JsonElement { ValueKind: JsonValueKind.Array } tools && tools.GetArrayLength() > 0;
+                ChatTemplateSelection selection = ChatTemplateFallbacks.Select(file, withTools);
                 if (selection.IsFallback)
                     parse.InvocationConfiguration.Error.WriteLine($"fathom: {Path.GetFileName(modelPath)} has no chat template; using the built-in '{selection.Name}' template");
                 chat = selection.Template;
@@ -49,7 +51,6 @@ internal static class TemplateCommand
             else
                 chat = ChatTemplate.Parse(File.ReadAllText(templatePath!));
 
-            ChatTemplateOptions options = ReadConversation(parse.GetValue(messages)!, out object? conversation);
             options = options with
             {
                 AddGenerationPrompt = parse.GetValue(generationPrompt) || options.AddGenerationPrompt,

@@ -40,18 +40,22 @@ internal static class CausalAttention
             fixed (float* op = output)
             {
                 float* qs = qp, os = op;
+                int g = shape.Group, dkPad = RoundUp(shape.KeyLength), dvPad = RoundUp(shape.ValueLength);
+                int scratchLength = g * dkPad + g * RoundUp(firstPosition + tokens) + g * Lanes * dvPad + Math.Max(dkPad, dvPad);
                 Action<int, int> body = (i0, i1) =>
                 {
-                    int dkPad = RoundUp(shape.KeyLength), dvPad = RoundUp(shape.ValueLength);
-                    float[] scratch = ArrayPool<float>.Shared.Rent(RoundUp(firstPosition + tokens) + dkPad + Lanes * dvPad + 2 * dvPad);
+                    float[] scratch = ArrayPool<float>.Shared.Rent(scratchLength);
                     try
                     {
-                        for (int i = i0; i < i1; i++)
+                        fixed (float* sp = scratch)
                         {
-                            int t = i / shape.Heads, h = i % shape.Heads;
-                            Head(cache, layer, new ReadOnlySpan<float>(qs + (long)t * qWidth + h * shape.KeyLength, shape.KeyLength),
-                                firstPosition + t + 1, h / shape.Group, shape, scratch,
-                                new Span<float>(os + (long)t * oWidth + h * shape.ValueLength, shape.ValueLength));
+                            for (int i = i0; i < i1; i++)
+                            {
+                                int t = i / shape.KvHeads, kvHead = i % shape.KvHeads;
+                                int h0 = kvHead * g;
+                                KvGroup(cache, layer, qs + (long)t * qWidth + h0 * shape.KeyLength, firstPosition + t + 1, kvHead,
+                                    shape, sp, os + (long)t * oWidth + h0 * shape.ValueLength);
+                            }
                         }
                     }
                     finally
@@ -60,91 +64,113 @@ internal static class CausalAttention
                     }
                 };
                 if (pool is null)
-                    body(0, tokens * shape.Heads);
+                    body(0, tokens * shape.KvHeads);
                 else
-                    pool.For(tokens * shape.Heads, body);
+                    pool.For(tokens * shape.KvHeads, body);
             }
         }
     }
 
     private static int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
 
-    private static void Head(IKvCache cache, int layer, ReadOnlySpan<float> q, int n, int kvHead, AttentionShape shape,
-        float[] scratch, Span<float> output)
+    // The query heads that share one key/value head, over positions 0..n-1: each K and V row is widened
+    // from f16 once and used by every head of the group.
+    private static unsafe void KvGroup(IKvCache cache, int layer, float* q, int n, int kvHead, AttentionShape shape,
+        float* scratch, float* output)
     {
-        int dk = shape.KeyLength, dv = shape.ValueLength, page = cache.PageSize;
-        int dkPad = RoundUp(dk), dvPad = RoundUp(dv);
-        var scores = scratch.AsSpan(0, n);
-        var qh = scratch.AsSpan(RoundUp(n), dkPad);
-        var acc = scratch.AsSpan(RoundUp(n) + dkPad, Lanes * dvPad);
-        var vRow = scratch.AsSpan(RoundUp(n) + dkPad + Lanes * dvPad, dvPad);
-        var kRow = scratch.AsSpan(RoundUp(n) + dkPad + Lanes * dvPad + dvPad, dvPad);
-        qh.Clear();
-        for (int i = 0; i < dk; i++)
-            qh[i] = (float)(Half)q[i];
-
-        for (int p0 = 0, pg = 0; p0 < n; p0 += page, pg++)
+        int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, page = cache.PageSize;
+        int dkPad = RoundUp(dk), dvPad = RoundUp(dv), nPad = RoundUp(n);
+        float* qh = scratch;
+        float* scores = qh + g * dkPad;
+        float* acc = scores + g * nPad;
+        float* row = acc + g * Lanes * dvPad;
+        for (int h = 0; h < g; h++)
         {
-            var keys = cache.Keys(layer, pg);
-            int count = Math.Min(page, n - p0);
-            for (int j = 0; j < count; j++)
-            {
-                var k = keys.Slice(j * cache.KeyWidth + kvHead * dk, dk);
-                var sum = Vector512<float>.Zero;
-                for (int c = 0; c < dk; c += Lanes)
-                    sum = Vector512.FusedMultiplyAdd(Vector512.Create((ReadOnlySpan<float>)qh.Slice(c, Lanes)), Load(k, c, dk, kRow), sum);
-                scores[p0 + j] = GgmlMath.Sum(sum) * shape.Scale;
-            }
+            for (int i = 0; i < dkPad; i++)
+                qh[h * dkPad + i] = i < dk ? (float)(Half)q[h * dk + i] : 0f;
         }
 
-        GgmlMath.SoftmaxPadded(scores);
-
-        // Lane l accumulates positions l, l+16, l+32, … (tinyBLAS's FMA chain over 16-wide chunks of K = positions).
-        acc.Clear();
         for (int p0 = 0, pg = 0; p0 < n; p0 += page, pg++)
         {
-            var values = cache.Values(layer, pg);
             int count = Math.Min(page, n - p0);
-            for (int j = 0; j < count; j++)
+            fixed (Half* keys = cache.Keys(layer, pg))
             {
-                var p = Vector512.Create((float)(Half)scores[p0 + j]);
-                var v = values.Slice(j * cache.ValueWidth + kvHead * dv, dv);
-                var lane = acc.Slice(((p0 + j) % Lanes) * dvPad, dvPad);
-                for (int d = 0; d < dv; d += Lanes)
+                for (int j = 0; j < count; j++)
                 {
-                    var a = Vector512.Create((ReadOnlySpan<float>)lane.Slice(d, Lanes));
-                    Vector512.FusedMultiplyAdd(p, Load(v, d, dv, vRow), a).CopyTo(lane.Slice(d, Lanes));
+                    Widen(keys + (long)j * cache.KeyWidth + kvHead * dk, dk, row);
+                    for (int h = 0; h < g; h++)
+                    {
+                        float* qr = qh + h * dkPad;
+                        var sum = Vector512<float>.Zero;
+                        for (int c = 0; c < dkPad; c += Lanes)
+                            sum = Vector512.FusedMultiplyAdd(Vector512.Load(qr + c), Vector512.Load(row + c), sum);
+                        scores[h * nPad + p0 + j] = GgmlMath.Sum(sum) * shape.Scale;
+                    }
                 }
             }
         }
-        Span<Vector512<float>> s = stackalloc Vector512<float>[Lanes];
-        for (int d = 0; d < dv; d += Lanes)
+
+        for (int h = 0; h < g; h++)
         {
-            // Per output, the 16 lane partial sums reduce as _mm512_reduce_add_ps: l+8, then l+4, then l+2, then l+1.
-            for (int l = 0; l < Lanes; l++)
-                s[l] = Vector512.Create((ReadOnlySpan<float>)acc.Slice(l * dvPad + d, Lanes));
-            for (int l = 0; l < 8; l++)
-                s[l] = s[l + 8] + s[l];
-            for (int l = 0; l < 4; l++)
-                s[l] = s[l + 4] + s[l];
-            var r = (s[0] + s[2]) + (s[1] + s[3]);
-            for (int k = 0; k < Lanes && d + k < dv; k++)
-                output[d + k] = r[k];
+            var s = new Span<float>(scores + h * nPad, n);
+            GgmlMath.SoftmaxPadded(s);
+            for (int j = 0; j < n; j++)
+                s[j] = (float)(Half)s[j];
+        }
+
+        // Lane l accumulates positions l, l+16, l+32, … (tinyBLAS's FMA chain over 16-wide chunks of positions).
+        new Span<float>(acc, g * Lanes * dvPad).Clear();
+        for (int p0 = 0, pg = 0; p0 < n; p0 += page, pg++)
+        {
+            int count = Math.Min(page, n - p0);
+            fixed (Half* values = cache.Values(layer, pg))
+            {
+                for (int j = 0; j < count; j++)
+                {
+                    Widen(values + (long)j * cache.ValueWidth + kvHead * dv, dv, row);
+                    int lane = (p0 + j) & (Lanes - 1);
+                    for (int h = 0; h < g; h++)
+                    {
+                        var p = Vector512.Create(scores[h * nPad + p0 + j]);
+                        float* a = acc + (h * Lanes + lane) * dvPad;
+                        for (int d = 0; d < dvPad; d += Lanes)
+                            Vector512.FusedMultiplyAdd(p, Vector512.Load(row + d), Vector512.Load(a + d)).Store(a + d);
+                    }
+                }
+            }
+        }
+
+        // Per output, the 16 lane partial sums reduce as _mm512_reduce_add_ps: l+8, then l+4, then l+2, then l+1.
+        for (int h = 0; h < g; h++)
+        {
+            float* a = acc + h * Lanes * dvPad;
+            float* o = output + h * dv;
+            for (int d = 0; d < dvPad; d += Lanes)
+            {
+                var s0 = (Vector512.Load(a + 8 * dvPad + d) + Vector512.Load(a + d)) + (Vector512.Load(a + 12 * dvPad + d) + Vector512.Load(a + 4 * dvPad + d));
+                var s1 = (Vector512.Load(a + 9 * dvPad + d) + Vector512.Load(a + 1 * dvPad + d)) + (Vector512.Load(a + 13 * dvPad + d) + Vector512.Load(a + 5 * dvPad + d));
+                var s2 = (Vector512.Load(a + 10 * dvPad + d) + Vector512.Load(a + 2 * dvPad + d)) + (Vector512.Load(a + 14 * dvPad + d) + Vector512.Load(a + 6 * dvPad + d));
+                var s3 = (Vector512.Load(a + 11 * dvPad + d) + Vector512.Load(a + 3 * dvPad + d)) + (Vector512.Load(a + 15 * dvPad + d) + Vector512.Load(a + 7 * dvPad + d));
+                var r = (s0 + s2) + (s1 + s3);
+                int m = Math.Min(Lanes, dv - d);
+                for (int k = 0; k < m; k++)
+                    o[d + k] = r[k];
+            }
         }
     }
 
-    // 16 f16 values from offset as floats; a short tail is padded with zeros.
-    private static Vector512<float> Load(ReadOnlySpan<Half> row, int offset, int length, Span<float> tmp)
+    // n f16 values as floats into dst, zero-padded to a whole number of 16-lane chunks.
+    private static unsafe void Widen(Half* src, int n, float* dst)
     {
-        if (offset + Lanes <= length)
+        int i = 0;
+        for (; i + Lanes <= n; i += Lanes)
         {
-            var h = Vector256.Create(MemoryMarshal.Cast<Half, ushort>(row.Slice(offset, Lanes)));
-            var w = Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h));
-            return Tensors.F16.ToFloat(w);
+            var h = Vector256.Load((ushort*)(src + i));
+            Tensors.F16.ToFloat(Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h))).Store(dst + i);
         }
-        tmp[..Lanes].Clear();
-        for (int i = offset; i < length; i++)
-            tmp[i - offset] = (float)row[i];
-        return Vector512.Create((ReadOnlySpan<float>)tmp[..Lanes]);
+        for (; i < n; i++)
+            dst[i] = (float)src[i];
+        for (; (i & (Lanes - 1)) != 0; i++)
+            dst[i] = 0f;
     }
 }

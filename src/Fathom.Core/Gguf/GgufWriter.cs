@@ -106,8 +106,9 @@ public sealed class GgufWriter
         var w = new GgufWriter { Version = file.Version };
         foreach (var (key, value) in file.Metadata)
             w.Add(key, value);
+        // The view is taken at write time, so a file disposed in between fails cleanly instead of reading freed memory.
         foreach (var info in file.Tensors)
-            w.AddTensor(file.View(info));
+            w.AddTensor(info.Name, info.Type, info.Dimensions, stream => CopyView(file.View(info), stream));
         return w;
     }
 
@@ -166,7 +167,7 @@ public sealed class GgufWriter
         return GgufFile.AlignUp(last.Offset + last.Size, alignment);
     }
 
-    private static unsafe void WriteData(CountingStream output, PendingTensor t)
+    private static void WriteData(CountingStream output, PendingTensor t)
     {
         var src = t.Source;
         if (src.Callback is not null)
@@ -176,15 +177,20 @@ public sealed class GgufWriter
         }
         else if (src.HasView)
         {
-            const int Chunk = 1 << 20;
-            byte* p = src.View.Data;
-            for (long off = 0; off < t.Size; off += Chunk)
-                output.Write(new ReadOnlySpan<byte>(p + off, (int)Math.Min(Chunk, t.Size - off)));
+            CopyView(src.View, output);
         }
         else
         {
             output.Write(src.Bytes.Span);
         }
+    }
+
+    private static unsafe void CopyView(TensorView view, Stream output)
+    {
+        const int Chunk = 1 << 20;
+        byte* p = view.Data;
+        for (long off = 0; off < view.ByteLength; off += Chunk)
+            output.Write(new ReadOnlySpan<byte>(p + off, (int)Math.Min(Chunk, view.ByteLength - off)));
     }
 
     private static void WritePadding(CountingStream output, int alignment)

@@ -13,6 +13,9 @@ public sealed class ModelSession : IDisposable
 {
     private readonly Model _model;
     private readonly TransformerBlocks _blocks;
+    /// <summary>Most tokens computed together; longer inputs are split (llama.cpp's default n_ubatch).</summary>
+    public const int MicroBatch = 512;
+
     private readonly WorkerPool? _pool;
     private float[] _logits = [];
 
@@ -69,14 +72,23 @@ public sealed class ModelSession : IDisposable
         if (_logits.Length < rows * c.VocabSize)
             _logits = new float[rows * c.VocabSize];
 
-        _blocks.Begin(tokens.Length, Position);
-        _blocks.Embed(tokens);
+        // Long inputs go through in micro-batches (llama.cpp's n_ubatch), which bounds the scratch.
         var family = _model.Family;
         var layers = _model.Weights.Layers;
-        for (int il = 0; il < layers.Length; il++)
-            family.Layer(_blocks, layers[il], il);
-        _blocks.Logits(_logits, allLogits);
-        Position += tokens.Length;
+        for (int start = 0; start < tokens.Length; start += MicroBatch)
+        {
+            var batch = tokens.Slice(start, Math.Min(MicroBatch, tokens.Length - start));
+            bool lastBatch = start + batch.Length == tokens.Length;
+            _blocks.Begin(batch.Length, Position);
+            _blocks.Embed(batch);
+            for (int il = 0; il < layers.Length; il++)
+                family.Layer(_blocks, layers[il], il);
+            if (allLogits)
+                _blocks.Logits(_logits.AsSpan(start * c.VocabSize, batch.Length * c.VocabSize), allRows: true);
+            else if (lastBatch)
+                _blocks.Logits(_logits.AsSpan(0, c.VocabSize), allRows: false);
+            Position += batch.Length;
+        }
         return _logits.AsSpan(0, rows * c.VocabSize);
     }
 }

@@ -283,7 +283,7 @@ internal sealed unsafe class TransformerBlocks
     }
 
     /// <summary>Final norm of every row, then logits for the last row or for every row.</summary>
-    public void Logits(float[] logits, bool allRows)
+    public void Logits(Span<float> logits, bool allRows)
     {
         int e = Config.EmbeddingLength;
         for (int t = 0; t < Tokens; t++)

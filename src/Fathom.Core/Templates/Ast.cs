@@ -6,7 +6,44 @@ internal abstract class Node(int line, int column)
     public int Column { get; } = column;
 }
 
-internal abstract class Expr(int line, int column) : Node(line, column);
+internal abstract class Expr(int line, int column) : Node(line, column)
+{
+    private int _hasSlice = -1;
+
+    /// <summary>Constant folding state (0 unknown, 1 folded to <see cref="Folded"/>, 2 not constant); set once, shared by renders.</summary>
+    public volatile int FoldState;
+    public object? Folded;
+
+    public bool HasSlice
+    {
+        get
+        {
+            if (_hasSlice < 0)
+                _hasSlice = ComputeHasSlice() ? 1 : 0;
+            return _hasSlice == 1;
+        }
+    }
+
+    private bool ComputeHasSlice() => System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack() ? this switch
+    {
+        SliceExpr => true,
+        ListExpr l => l.Items.Any(i => i.HasSlice),
+        DictExpr d => d.Pairs.Any(p => p.Key.HasSlice || p.Value.HasSlice),
+        AttrExpr a => a.Target.HasSlice,
+        ItemExpr i => i.Target.HasSlice || i.Key.HasSlice,
+        CallExpr c => c.Callee.HasSlice || ArgsHaveSlice(c.Args),
+        FilterExpr f => (f.Target?.HasSlice ?? false) || ArgsHaveSlice(f.Args),
+        TestExpr t => t.Target.HasSlice || ArgsHaveSlice(t.Args),
+        UnaryExpr u => u.Operand.HasSlice,
+        BinaryExpr b => b.Left.HasSlice || b.Right.HasSlice,
+        CompareExpr c => c.First.HasSlice || c.Rest.Any(r => r.Operand.HasSlice),
+        CondExpr c => c.Test.HasSlice || c.Then.HasSlice || (c.Otherwise?.HasSlice ?? false),
+        _ => false,
+    } : throw new InsufficientExecutionStackException();
+
+    private static bool ArgsHaveSlice(CallArgs a) => a.Positional.Any(p => p.HasSlice) || a.Keywords.Any(k => k.Value.HasSlice)
+        || (a.StarArgs?.HasSlice ?? false) || (a.StarKwargs?.HasSlice ?? false);
+}
 
 internal sealed class ConstExpr(int l, int c, object? value) : Expr(l, c)
 {
@@ -111,9 +148,12 @@ internal sealed class TextStmt(int l, int c, string text) : Stmt(l, c)
     public string Text { get; } = text;
 }
 
-internal sealed class PrintStmt(int l, int c, Expr value) : Stmt(l, c)
+internal sealed class PrintStmt(int l, int c, Expr value, bool hasSlice) : Stmt(l, c)
 {
     public Expr Value { get; } = value;
+
+    /// <summary>The expression slices something, so compile-time folding could change its result.</summary>
+    public bool HasSlice { get; } = hasSlice;
 }
 
 /// <summary>An assignment target: a name, `ns.attr`, or a tuple of targets.</summary>
@@ -134,10 +174,11 @@ internal sealed class ForStmt(int l, int c, Target target, Expr iter, Expr? filt
     public Stmt[] Else { get; } = orElse;
 }
 
-internal sealed class IfStmt(int l, int c, Expr test, Stmt[] body, Stmt[] orElse) : Stmt(l, c)
+/// <summary>`if` with its `elif` branches flattened (a long chain must not nest), then `else`.</summary>
+internal sealed class IfStmt(int l, int c, Expr[] tests, Stmt[][] bodies, Stmt[] orElse) : Stmt(l, c)
 {
-    public Expr Test { get; } = test;
-    public Stmt[] Body { get; } = body;
+    public Expr[] Tests { get; } = tests;
+    public Stmt[][] Bodies { get; } = bodies;
     public Stmt[] Else { get; } = orElse;
 }
 
@@ -179,6 +220,12 @@ internal sealed class WithStmt(int l, int c, Target[] targets, Expr[] values, St
 {
     public Target[] Targets { get; } = targets;
     public Expr[] Values { get; } = values;
+    public Stmt[] Body { get; } = body;
+}
+
+/// <summary>transformers' `{% generation %}` block: marks assistant tokens for training masks; renders its body unchanged.</summary>
+internal sealed class GenerationStmt(int l, int c, Stmt[] body) : Stmt(l, c)
+{
     public Stmt[] Body { get; } = body;
 }
 

@@ -97,7 +97,8 @@ public sealed class ChatTemplate
             case sbyte sb: return (long)sb;
             case ushort us: return (long)us;
             case uint ui: return (long)ui;
-            case ulong ul: return ul <= long.MaxValue ? (long)ul : (double)ul;
+            case ulong ul: return ul <= long.MaxValue ? (long)ul : new System.Numerics.BigInteger(ul);
+            case System.Numerics.BigInteger bi: return bi >= long.MinValue && bi <= long.MaxValue ? (long)bi : bi;
             case float f: return (double)f;
             case decimal m: return (double)m;
             case char c: return c.ToString();
@@ -149,8 +150,13 @@ public sealed class ChatTemplate
             case JsonValueKind.Number:
             {
                 string raw = e.GetRawText();
-                if (raw.AsSpan().IndexOfAny(".eE") < 0 && long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l))
-                    return l;
+                if (raw.AsSpan().IndexOfAny(".eE") < 0)
+                {
+                    // Python ints are unbounded: ids past 2^63 must print exactly, not as a float.
+                    if (long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l))
+                        return l;
+                    return System.Numerics.BigInteger.Parse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+                }
                 return double.Parse(raw, NumberStyles.Float, CultureInfo.InvariantCulture);
             }
             case JsonValueKind.Array:

@@ -125,9 +125,17 @@ public static class ChatTemplateFallbacks
     }
 
     /// <summary>The GGUF's own template when it has one, else the chosen fallback (<see cref="ChatTemplateSelection.IsFallback"/> set).</summary>
-    public static ChatTemplateSelection Select(GgufFile file)
+    public static ChatTemplateSelection Select(GgufFile file) => Select(file, withTools: false);
+
+    /// <summary>
+    /// As <see cref="Select(GgufFile)"/>; with tools, a <c>tokenizer.chat_template.tool_use</c> template wins over the default
+    /// one, as transformers picks the "tool_use" entry of a named-template set when tools are passed.
+    /// </summary>
+    public static ChatTemplateSelection Select(GgufFile file, bool withTools)
     {
         ArgumentNullException.ThrowIfNull(file);
+        if (withTools && file.GetStringOrNull(GgufKeys.Tokenizer.NamedChatTemplate("tool_use")) is { Length: > 0 } toolUse)
+            return new ChatTemplateSelection(ChatTemplate.Parse(toolUse), "gguf:tool_use", false);
         if (file.GetStringOrNull(GgufKeys.Tokenizer.ChatTemplate) is { Length: > 0 } source)
             return new ChatTemplateSelection(ChatTemplate.Parse(source), "gguf", false);
         string name = Choose(

@@ -99,6 +99,7 @@ internal sealed class Evaluator
     private long _steps;
     private long _iterations;
     private int _callDepth;
+    private bool _constMode;
 
     public Evaluator(TemplateLimits limits, DateTime now)
     {
@@ -185,6 +186,7 @@ internal sealed class Evaluator
 
     private Flow Exec(Stmt s, Scope scope)
     {
+        EnsureStack();
         At(s);
         switch (s)
         {
@@ -192,12 +194,17 @@ internal sealed class Evaluator
                 Write(t.Text);
                 return Flow.Normal;
             case PrintStmt p:
-                Write(Py.Str(Eval(p.Value, scope)));
+                Write(Py.Str(p.HasSlice && TryEvalConstant(p.Value, scope, out object? folded) ? folded : Eval(p.Value, scope)));
                 return Flow.Normal;
             case IfStmt i:
-                return Exec(Py.Truthy(Eval(i.Test, scope)) ? i.Body : i.Else, scope);
+                for (int k = 0; k < i.Tests.Length; k++)
+                {
+                    if (Py.Truthy(Eval(i.Tests[k], scope)))
+                        return Exec(i.Bodies[k], scope);
+                }
+                return Exec(i.Else, scope);
             case ForStmt f:
-                RunLoop(f, scope, Eval(f.Iter, scope), 1, null);
+                RunLoop(f, scope, Eval(f.Iter, scope), 1);
                 return Flow.Normal;
             case SetStmt set:
                 Assign(set.Target, Eval(set.Value, scope), scope);
@@ -223,6 +230,9 @@ internal sealed class Evaluator
                 Write(Py.Str(Invoke(callee, args, kwargs)));
                 return Flow.Normal;
             }
+            case GenerationStmt g:
+                Write(Capture(g.Body, new Scope(scope)));
+                return Flow.Normal;
             case FilterBlockStmt fb:
             {
                 string body = Capture(fb.Body, new Scope(scope));
@@ -242,6 +252,35 @@ internal sealed class Evaluator
                 throw new PyException($"unsupported statement {s.GetType().Name}");
         }
     }
+
+    // Jinja evaluates a `{{ }}` whose value needs no variables at compile time, through the sandbox's lenient
+    // getitem: there a slice of a non-sequence is undefined, while at run time it is a TypeError.
+    private bool TryEvalConstant(Expr e, Scope scope, out object? value)
+    {
+        _constMode = true;
+        try
+        {
+            value = Eval(e, scope);
+            return true;
+        }
+        catch (PyException)
+        {
+            value = null;
+            return false;
+        }
+        finally
+        {
+            _constMode = false;
+        }
+    }
+
+    private static bool IsSafeConstant(object? v, int depth) => depth < 50 && v switch
+    {
+        null or bool or long or double or string or Markup or System.Numerics.BigInteger => true,
+        PyList l => l.Items.All(x => IsSafeConstant(x, depth + 1)),
+        PyDict d => d.Map.All(kv => IsSafeConstant(PyDict.Unkey(kv.Key), depth + 1) && IsSafeConstant(kv.Value, depth + 1)),
+        _ => false,
+    };
 
     private object? ApplyFilterChain(FilterExpr f, object? input, Scope scope)
     {
@@ -274,9 +313,8 @@ internal sealed class Evaluator
         scope.Set(t.Name!, value);
     }
 
-    private void RunLoop(ForStmt f, Scope scope, object? iterable, int depth, LoopContext? unused)
+    private void RunLoop(ForStmt f, Scope scope, object? iterable, int depth)
     {
-        _ = unused;
         IReadOnlyList<object?> source = Py.Iterate(iterable);
         List<object?> items;
         if (f.Filter is null)
@@ -320,7 +358,7 @@ internal sealed class Evaluator
             _out = new StringBuilder();
             try
             {
-                RunLoop(f, scope, iterable, depth, null);
+                RunLoop(f, scope, iterable, depth);
                 return _out.ToString();
             }
             finally
@@ -408,12 +446,27 @@ internal sealed class Evaluator
 
     public object? Eval(Expr e, Scope scope)
     {
+        EnsureStack();
+        if (!_constMode && e.HasSlice && e is not SliceExpr)
+        {
+            // Jinja's optimizer folds a constant subexpression when its value has a safe repr (not Undefined).
+            if (e.FoldState == 0)
+            {
+                bool folded = TryEvalConstant(e, scope, out object? value) && IsSafeConstant(value, 0);
+                e.Folded = folded ? value : null;
+                e.FoldState = folded ? 1 : 2;
+            }
+            if (e.FoldState == 1)
+                return e.Folded;
+        }
         At(e);
         switch (e)
         {
             case ConstExpr c:
                 return c.Value;
             case NameExpr n:
+                if (_constMode)
+                    throw new PyException("not constant");
                 return scope.TryGet(n.Name, out object? v) ? v : Undefined.Missing(n.Name);
             case ListExpr l:
             {
@@ -447,6 +500,8 @@ internal sealed class Evaluator
                     object? stop = sl.Stop is null ? null : Eval(sl.Stop, scope);
                     object? step = sl.Step is null ? null : Eval(sl.Step, scope);
                     At(it);
+                    if (_constMode && target is not (PyList or string or Markup or Undefined))
+                        return new Undefined($"{Py.TypeDescription(target)} has no element", null, false);
                     return Slice(target, start, stop, step);
                 }
                 object? key = Eval(it.Key, scope);
@@ -455,6 +510,8 @@ internal sealed class Evaluator
             }
             case CallExpr call:
             {
+                if (_constMode)
+                    throw new PyException("not constant");
                 object? callee = Eval(call.Callee, scope);
                 var (args, kwargs) = EvalArgs(call.Args, scope);
                 At(call);
@@ -462,6 +519,8 @@ internal sealed class Evaluator
             }
             case FilterExpr f:
             {
+                if (_constMode && f.Name is "map" or "select" or "reject" or "selectattr" or "rejectattr" or "random")
+                    throw new PyException("not constant");
                 object? value = f.Target is null ? null : Eval(f.Target, scope);
                 var (args, kwargs) = EvalArgs(f.Args, scope);
                 At(f);
@@ -675,8 +734,11 @@ internal sealed class Evaluator
                     sb.Append((string)ch!);
                 return sb.ToString();
             }
+            case PyDict:
+                // Jinja subscripts slices directly, so a dict fails like Python 3.11 does.
+                throw new PyException("TypeError: unhashable type: 'slice'");
             default:
-                return new Undefined($"{Py.TypeDescription(obj)} is not subscriptable", null, false);
+                throw new PyException($"TypeError: '{Py.TypeName(obj)}' object is not subscriptable");
         }
     }
 

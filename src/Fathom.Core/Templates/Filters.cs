@@ -30,11 +30,11 @@ internal static class Filters
         ["forceescape"] = (_, v, _) => Escape(v),
         ["first"] = (_, v, _) => v is PyIterator it ? (it.MoveNext(out object? x) ? x : new Undefined("No first item, sequence was empty.", null, false))
             : Py.Iterate(v) is { Count: > 0 } items ? items[0] : new Undefined("No first item, sequence was empty.", null, false),
-        ["float"] = (_, v, a) => ToFloat(v, a[0, "default", 0.0]),
+        ["float"] = (_, v, a) => v is Undefined u ? throw u.Fail() : ToFloat(v, a[0, "default", 0.0]),
         ["format"] = (ev, v, a) => ev.Charge(PyFormat.Percent(Str(v), FormatArgs(a))),
         ["groupby"] = GroupBy,
         ["indent"] = Indent,
-        ["int"] = (_, v, a) => ToInt(v, a[0, "default", 0L], a.Int(1, "base", 10)),
+        ["int"] = (_, v, a) => v is Undefined u ? throw u.Fail() : ToInt(v, a[0, "default", 0L], a.Int(1, "base", 10)),
         ["items"] = (_, v, _) => v switch
         {
             Undefined => new PyIterator([]),
@@ -49,7 +49,7 @@ internal static class Filters
         ["map"] = Map,
         ["max"] = (ev, v, a) => MinMax(ev, v, a, max: true),
         ["min"] = (ev, v, a) => MinMax(ev, v, a, max: false),
-        ["pprint"] = (_, v, _) => Py.Repr(v),
+        ["pprint"] = (_, v, _) => Py.Repr(SortedDicts(v, 0)),
         ["reject"] = (ev, v, a) => Select(ev, v, a, attr: false, keep: false),
         ["rejectattr"] = (ev, v, a) => Select(ev, v, a, attr: true, keep: false),
         ["replace"] = (ev, v, a) => ev.Charge(Methods.Replace(Str(v), Str(a.Required(0, "old")), Str(a.Required(1, "new")), a[2, "count"] is null ? -1 : a.Int(2, "count", -1))),
@@ -109,6 +109,36 @@ internal static class Filters
     }
 
     private static string Str(object? v) => Py.Str(v);
+
+    // pprint.pformat sorts dict keys.
+    private static object? SortedDicts(object? v, int depth)
+    {
+        if (depth > 100)
+            return v;
+        switch (v)
+        {
+            case PyList l:
+                return new PyList([.. l.Items.Select(x => SortedDicts(x, depth + 1))], l.IsTuple);
+            case PyDict d:
+            {
+                var entries = d.Map.ToList();
+                try
+                {
+                    entries = StableSort(entries, (x, y) => Py.Compare(PyDict.Unkey(x.Key), PyDict.Unkey(y.Key)), false);
+                }
+                catch (PyException)
+                {
+                    // Keys of mixed types: pprint falls back to its own safe ordering; insertion order is close enough.
+                }
+                var sorted = new PyDict();
+                foreach (var kv in entries)
+                    sorted.Map[kv.Key] = SortedDicts(kv.Value, depth + 1);
+                return sorted;
+            }
+            default:
+                return v;
+        }
+    }
 
     private static object? Default(Evaluator ev, object? v, ArgReader a)
     {
@@ -205,6 +235,8 @@ internal static class Filters
         object? width = a[0, "width", 4L];
         bool first = a.Bool(1, "first", false);
         bool blank = a.Bool(2, "blank", false);
+        if (v is not string)
+            throw new PyException($"TypeError: unsupported operand type(s) for +=: '{Py.TypeName(v)}' and 'str'");
         string indention = width is string ws ? ws : new string(' ', (int)Math.Max(0, Math.Min(Py.AsLong(width), 10_000)));
         string s = Str(v) + "\n";
         var lines = ((PyList)Methods.Invoke(ev, s, "splitlines", [], [])!).Items.Cast<string>().ToList();
@@ -341,13 +373,20 @@ internal static class Filters
     private static List<T> StableSort<T>(List<T> items, Comparison<T> cmp, bool reverse)
     {
         var indexed = items.Select((x, i) => (x, i)).ToList();
-        indexed.Sort((p, q) =>
+        try
         {
-            int c = cmp(p.x, q.x);
-            if (reverse)
-                c = -c;
-            return c != 0 ? c : p.i.CompareTo(q.i);
-        });
+            indexed.Sort((p, q) =>
+            {
+                int c = cmp(p.x, q.x);
+                if (reverse)
+                    c = -c;
+                return c != 0 ? c : p.i.CompareTo(q.i);
+            });
+        }
+        catch (InvalidOperationException ex) when (ex.InnerException is PyException inner)
+        {
+            throw inner;
+        }
         return [.. indexed.Select(p => p.x)];
     }
 
@@ -356,7 +395,13 @@ internal static class Filters
         bool reverse = a.Bool(0, "reverse", false);
         bool caseSensitive = a.Bool(1, "case_sensitive", false);
         object? attribute = a[2, "attribute"];
-        var getter = attribute is null ? (x => !caseSensitive && x is string s ? s.ToLowerInvariant() : x) : AttrGetter(ev, attribute, null, !caseSensitive);
+        Func<object?, object?> getter = x => !caseSensitive && x is string s ? s.ToLowerInvariant() : x;
+        if (attribute is not null)
+        {
+            // make_multi_attrgetter: "a,b" sorts by several attributes; keys compare as lists (equal first, then <).
+            var getters = (attribute is string names ? names.Split(',').Cast<object?>() : [attribute]).Select(p => AttrGetter(ev, p, null, !caseSensitive)).ToList();
+            getter = x => new PyList([.. getters.Select(g => g(x))]);
+        }
         return new PyList(StableSort([.. Py.Iterate(v)], (x, y) => Py.Compare(getter(x), getter(y)), reverse));
     }
 
@@ -499,8 +544,16 @@ internal static class Filters
 
     private static object? Truncate(Evaluator ev, object? v, ArgReader a)
     {
-        string s = Str(v);
         long length = a.Int(0, "length", 255);
+        long leewayArg = a[3, "leeway"] is null ? 5 : a.Int(3, "leeway", 5);
+        if (v is not string)
+        {
+            // Jinja applies len() and slicing to the value itself, not to its str().
+            if (Py.Length(v) <= length + leewayArg)
+                return v;
+            throw new PyException($"TypeError: can only concatenate {Py.TypeName(v)} (not \"str\") to {Py.TypeName(v)}");
+        }
+        string s = (string)v;
         bool killwords = a.Bool(1, "killwords", false);
         string end = a.Str(2, "end", "...");
         long leeway = a[3, "leeway"] is null ? 5 : a.Int(3, "leeway", 5);

@@ -49,6 +49,7 @@ internal sealed class JsonDumps
             case null: _sb.Append("null"); break;
             case bool b: _sb.Append(b ? "true" : "false"); break;
             case long l: _sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
+            case System.Numerics.BigInteger big: _sb.Append(big.ToString(CultureInfo.InvariantCulture)); break;
             case double d: _sb.Append(Float(d)); break;
             case string s: WriteString(s); break;
             case Markup m: WriteString(m.Value); break;

@@ -91,7 +91,12 @@ internal static class Methods
         if (self is Markup mk)
         {
             object? result = Invoke(ev, mk.Value, name, args, kwargs);
-            return result is string rs ? new Markup(rs) : result;
+            return result switch
+            {
+                string rs => new Markup(rs),
+                PyList l => new PyList([.. l.Items.Select(x => x is string xs ? new Markup(xs) : x)], l.IsTuple),
+                _ => result,
+            };
         }
         args = [.. args.Select(Py.Plain)];
         kwargs = [.. kwargs.Select(kv => new KeyValuePair<string, object?>(kv.Key, Py.Plain(kv.Value)))];

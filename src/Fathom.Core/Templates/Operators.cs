@@ -14,6 +14,8 @@ internal static class Operators
             a = Py.Plain(a);
             b = Py.Plain(b);
         }
+        if (op == "%" && a is string fmt)
+            return ev.Charge(PyFormat.Percent(fmt, b));
         if (a is Undefined ua)
             throw ua.Fail();
         if (b is Undefined ub)
@@ -156,6 +158,8 @@ internal static class Operators
     {
         if (!Py.IsNumber(a) || !Py.IsNumber(b))
             throw Unsupported("** or pow()", a, b);
+        if (Py.ToDouble(a) == 0 && Py.ToDouble(b) < 0)
+            throw new PyException("ZeroDivisionError: 0.0 cannot be raised to a negative power");
         if (a is double || b is double || Py.AsLong(b) < 0)
             return Math.Pow(Py.ToDouble(a), Py.ToDouble(b));
         long x = Py.AsLong(a), e = Py.AsLong(b), r = 1;

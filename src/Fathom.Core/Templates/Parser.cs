@@ -11,16 +11,24 @@ internal sealed class Parser
     private int _depth;
     private int _loopDepth;
     private int _macroDepth;
+    private int _slices;
 
     private Parser(List<Token> tokens) => _tokens = tokens;
 
     public static Stmt[] Parse(string source)
     {
         var parser = new Parser(Lexer.Tokenize(source));
-        Stmt[] body = parser.SubParse(null);
-        if (parser.Current.Kind != TokenKind.Eof)
-            throw parser.Error($"unexpected '{parser.Current.Describe()}'");
-        return body;
+        try
+        {
+            Stmt[] body = parser.SubParse(null);
+            if (parser.Current.Kind != TokenKind.Eof)
+                throw parser.Error($"unexpected '{parser.Current.Describe()}'");
+            return body;
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw parser.Error("template nesting too deep");
+        }
     }
 
     private Token Current => _tokens[_i];
@@ -75,6 +83,7 @@ internal sealed class Parser
 
     private void Enter()
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         if (++_depth > MaxNesting)
             throw Error($"template nesting deeper than {MaxNesting} levels");
     }
@@ -93,7 +102,8 @@ internal sealed class Parser
                     break;
                 case TokenKind.VarBegin:
                     Next();
-                    body.Add(new PrintStmt(t.Line, t.Column, ParseTuple(false, true, null, false)));
+                    int slicesBefore = _slices;
+                    body.Add(new PrintStmt(t.Line, t.Column, ParseTuple(false, true, null, false), _slices != slicesBefore));
                     Expect(TokenKind.VarEnd);
                     break;
                 case TokenKind.BlockBegin:
@@ -139,6 +149,15 @@ internal sealed class Parser
                 case "call": return ParseCallBlock();
                 case "filter": return ParseFilterBlock();
                 case "with": return ParseWith();
+                case "generation":
+                {
+                    Next();
+                    int savedLoop = _loopDepth;
+                    _loopDepth = 0;
+                    Stmt[] body = ParseStatements(["endgeneration"], true);
+                    _loopDepth = savedLoop;
+                    return new GenerationStmt(t.Line, t.Column, body);
+                }
                 case "break" or "continue":
                     Next();
                     if (_loopDepth == 0)
@@ -179,20 +198,21 @@ internal sealed class Parser
     private IfStmt ParseIf()
     {
         Token at = Next();
-        Expr test = ParseTuple(false, false, null, false);
-        Stmt[] body = ParseStatements(["elif", "else", "endif"], false);
-        Token t = Next();
+        var tests = new List<Expr>();
+        var bodies = new List<Stmt[]>();
         Stmt[] orElse = [];
-        if (t.Text == "elif")
+        while (true)
         {
-            // Reuse the if parser for the chain: `elif` behaves as a nested if closed by the same endif.
-            _i--;
-            _tokens[_i] = t with { Text = "if" };
-            orElse = [ParseIf()];
+            tests.Add(ParseTuple(false, false, null, false));
+            bodies.Add(ParseStatements(["elif", "else", "endif"], false));
+            Token t = Next();
+            if (t.Text == "elif")
+                continue;
+            if (t.Text == "else")
+                orElse = ParseStatements(["endif"], true);
+            break;
         }
-        else if (t.Text == "else")
-            orElse = ParseStatements(["endif"], true);
-        return new IfStmt(at.Line, at.Column, test, body, orElse);
+        return new IfStmt(at.Line, at.Column, [.. tests], [.. bodies], orElse);
     }
 
     private Stmt ParseSet()
@@ -682,6 +702,7 @@ internal sealed class Parser
             stop = ParseExpression(true);
         if (SkipOp(":") && !Current.IsOp("]") && !Current.IsOp(","))
             step = ParseExpression(true);
+        _slices++;
         return new SliceExpr(at.Line, at.Column, start, stop, step);
     }
 
@@ -788,6 +809,7 @@ internal sealed class Parser
     {
         public void Visit(Node? n)
         {
+            System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
             switch (n)
             {
                 case null: return;
@@ -806,13 +828,14 @@ internal sealed class Parser
                 case CondExpr e: Visit(e.Test); Visit(e.Then); Visit(e.Otherwise); return;
                 case PrintStmt s: Visit(s.Value); return;
                 case ForStmt s: Visit(s.Iter); Visit(s.Filter); All(s.Body); All(s.Else); return;
-                case IfStmt s: Visit(s.Test); All(s.Body); All(s.Else); return;
+                case IfStmt s: foreach (var t in s.Tests) Visit(t); foreach (var b in s.Bodies) All(b); All(s.Else); return;
                 case SetStmt s: Visit(s.Value); return;
                 case SetBlockStmt s: Visit(s.Filter); All(s.Body); return;
                 case MacroStmt s: foreach (var d in s.Defaults) Visit(d); All(s.Body); return;
                 case CallBlockStmt s: Visit(s.Call); Visit(s.Caller); return;
                 case FilterBlockStmt s: Visit(s.Filter); All(s.Body); return;
                 case WithStmt s: foreach (var v in s.Values) Visit(v); All(s.Body); return;
+                case GenerationStmt s: All(s.Body); return;
                 default: return;
             }
         }

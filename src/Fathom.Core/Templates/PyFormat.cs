@@ -94,7 +94,8 @@ internal static class PyFormat
                 body = body[..precision];
             sb.Append(Pad(body, width, flags.Contains('-', StringComparison.Ordinal) ? '<' : '>', flags.Contains('0', StringComparison.Ordinal) && conv is not ('s' or 'r' or 'a' or 'c') ? '0' : ' '));
         }
-        if (args is PyList { IsTuple: true } && next < values.Count)
+        // Python skips this check when the argument supports item access (dict, list), not for tuples or strings.
+        if (next < values.Count && args is not (PyDict or PyList { IsTuple: false } or Undefined))
             throw new PyException("TypeError: not all arguments converted during string formatting");
         return sb.ToString();
     }

@@ -15,7 +15,7 @@ internal static class Tests
         ["equalto"] = Eq,
         ["=="] = Eq,
         ["escaped"] = (_, _, _) => false,
-        ["even"] = (_, v, _) => Py.AsLong(IntOf(v)) % 2 == 0,
+        ["even"] = (ev, v, _) => Py.Eq(Operators.Binary(ev, "%", v, 2L), 0L),
         ["false"] = (_, v, _) => v is false,
         ["filter"] = (_, v, _) => v is string s && Filters.Exists(s),
         ["float"] = (_, v, _) => v is double,
@@ -25,7 +25,7 @@ internal static class Tests
         ["greaterthan"] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), ">") > 0,
         [">"] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), ">") > 0,
         ["in"] = (_, v, a) => Py.Contains(a.Required(0, "seq"), v),
-        ["integer"] = (_, v, _) => v is long,
+        ["integer"] = (_, v, _) => v is long or System.Numerics.BigInteger,
         ["iterable"] = (_, v, _) => v is string or PyList or PyDict or Undefined or PyIterator,
         ["le"] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), "<=") <= 0,
         ["<="] = (_, v, a) => Py.Compare(v, a.Required(0, "other"), "<=") <= 0,
@@ -37,8 +37,8 @@ internal static class Tests
         ["ne"] = (_, v, a) => !Py.Eq(v, a.Required(0, "other")),
         ["!="] = (_, v, a) => !Py.Eq(v, a.Required(0, "other")),
         ["none"] = (_, v, _) => v is null,
-        ["number"] = (_, v, _) => v is long or double or bool,
-        ["odd"] = (_, v, _) => Py.AsLong(IntOf(v)) % 2 != 0,
+        ["number"] = (_, v, _) => v is long or double or bool or System.Numerics.BigInteger,
+        ["odd"] = (ev, v, _) => Py.Eq(Operators.Binary(ev, "%", v, 2L), 1L),
         ["sameas"] = (_, v, a) => SameAs(v, a.Required(0, "other")),
         ["sequence"] = (_, v, _) => v is string or PyList or PyDict or Undefined,
         ["string"] = (_, v, _) => v is string,
@@ -60,13 +60,6 @@ internal static class Tests
     }
 
     private static bool Eq(Evaluator ev, object? v, ArgReader a) => Py.Eq(v, a.Required(0, "other"));
-
-    private static object? IntOf(object? v) => v switch
-    {
-        Undefined u => throw u.Fail(),
-        double d when d == Math.Floor(d) => (long)d,
-        _ => v,
-    };
 
     private static bool SameAs(object? a, object? b) => a switch
     {

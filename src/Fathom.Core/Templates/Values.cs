@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace Fathom.Templates;
@@ -30,7 +31,7 @@ internal sealed class Undefined
     public static Undefined NoItem(object? obj, object? key) =>
         new($"{Py.TypeDescription(obj)} has no element {Py.Repr(key)}", key as string, false);
 
-    public PyException Fail() => new(IsUnsafe ? $"SecurityError: {Hint}" : Hint ?? "value is undefined");
+    public PyException Fail() => new(IsUnsafe ? $"SecurityError: {Hint}" : $"UndefinedError: {Hint ?? "value is undefined"}");
 }
 
 /// <summary>markupsafe.Markup: a string marked safe (`|safe`, `|e`); `+` and `%` with it HTML-escape the other operand.</summary>
@@ -139,7 +140,9 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
         long l => l.GetHashCode(),
         double d => d == Math.Floor(d) && Math.Abs(d) < 9e18 ? ((long)d).GetHashCode() : d.GetHashCode(),
         string s => StringComparer.Ordinal.GetHashCode(s),
-        PyList l when l.IsTuple => l.Items.Aggregate(17, (h, v) => h * 31 + GetHashCode(PyDict.Key(v))),
+        PyList l when l.IsTuple => System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack()
+            ? l.Items.Aggregate(17, (h, v) => h * 31 + GetHashCode(PyDict.Key(v)))
+            : throw new PyException("RecursionError: maximum recursion depth exceeded while hashing"),
         PyList or PyDict => throw new PyException($"TypeError: unhashable type: '{Py.TypeName(obj)}'"),
         _ => obj.GetHashCode(),
     };
@@ -180,7 +183,7 @@ internal static class Py
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         Markup => "Markup",
@@ -205,6 +208,7 @@ internal static class Py
         null => false,
         bool b => b,
         long l => l != 0,
+        BigInteger b => !b.IsZero,
         double d => d != 0,
         string s => s.Length != 0,
         PyList l => l.Count != 0,
@@ -220,6 +224,7 @@ internal static class Py
         null => "None",
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger b => b.ToString(CultureInfo.InvariantCulture),
         double d => FloatRepr(d),
         Undefined => "",
         _ => Repr(v),
@@ -356,7 +361,6 @@ internal static class Py
             return d > 0 ? "inf" : "-inf";
         if (d == 0)
             return double.IsNegative(d) ? "-0.0" : "0.0";
-        string r = d.ToString("E16", CultureInfo.InvariantCulture);
         string shortest = d.ToString("R", CultureInfo.InvariantCulture);
         // Extract digits and decimal exponent from the shortest round-trip form.
         bool neg = shortest.StartsWith('-');
@@ -377,7 +381,6 @@ internal static class Py
         digits = digits.TrimEnd('0');
         if (digits.Length == 0)
             digits = "0";
-        _ = r;
         int decExp = pointPos - 1;
         var sb = new StringBuilder();
         if (neg)
@@ -416,6 +419,8 @@ internal static class Py
 
     public static bool Eq(object? a, object? b)
     {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw new PyException("RecursionError: maximum recursion depth exceeded in comparison");
         a = Plain(a);
         b = Plain(b);
         switch (a)
@@ -445,6 +450,7 @@ internal static class Py
                 }
                 return true;
             case Undefined: return b is Undefined;
+            case BigInteger x: return b is BigInteger y && x == y;
             default: return ReferenceEquals(a, b);
         }
     }
@@ -461,6 +467,8 @@ internal static class Py
     /// <summary>Python ordering: numbers with numbers, strings with strings, sequences lexicographically.</summary>
     public static int Compare(object? a, object? b, string op = "<")
     {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw new PyException("RecursionError: maximum recursion depth exceeded in comparison");
         a = Plain(a);
         b = Plain(b);
         if (a is Undefined u)

@@ -19,6 +19,9 @@ public static unsafe class Kernels
     /// <summary>True when <see cref="MatVec"/>/<see cref="MatMul"/> accept weights of this type.</summary>
     public static bool Supports(GgmlType type) => VecDot.For(type).Dot != null;
 
+    /// <summary>Σ a[i]·b[i] over float32 vectors (SIMD; b may be longer than a).</summary>
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => FloatDot.F32(a, b);
+
     /// <summary>y[r] = Σ_c w[r, c]·x[c] for every row r of <paramref name="w"/>.</summary>
     public static void MatVec(TensorView w, ReadOnlySpan<float> x, Span<float> y, WorkerPool? pool = null) =>
         MatMul(w, x, 1, y, pool);

@@ -21,9 +21,9 @@ internal static unsafe class QuantDot
     public static float IQ4_NL(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? IQ4_NLAvx2((BlockIQ4_NL*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.IQ4_NL(x, y, n);
     public static float Q2_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q2_KAvx2((BlockQ2_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q2_K(x, y, n);
     public static float Q3_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q3_KAvx2((BlockQ3_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q3_K(x, y, n);
-    public static float Q4_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q4_KAvx2((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q4_K(x, y, n);
+    public static float Q4_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q4_KOne((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q4_K(x, y, n);
     public static float Q5_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q5_KAvx2((BlockQ5_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q5_K(x, y, n);
-    public static float Q6_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q6_KAvx2((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q6_K(x, y, n);
+    public static float Q6_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q6_KOne((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q6_K(x, y, n);
     public static float IQ4_XS(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? IQ4_XSAvx2((BlockIQ4_XS*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.IQ4_XS(x, y, n);
 
     private static float Q4_0Avx2(BlockQ4_0* x, BlockQ8_0* y, int nb)
@@ -32,12 +32,12 @@ internal static unsafe class QuantDot
         var eight = Vector256.Create((sbyte)8);
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
             var qx = Nibbles(x->Qs).AsSByte() - eight;
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc);
+        return Simd.HSum(acc);
     }
 
     private static float Q8_0Avx2(BlockQ8_0* x, BlockQ8_0* y, int nb)
@@ -45,11 +45,11 @@ internal static unsafe class QuantDot
         var acc = Vector256<float>.Zero;
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
             var q = Vector256.ConvertToSingle(DotSigned(Vector256.Load(x->Qs), Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc);
+        return Simd.HSum(acc);
     }
 
     private static float Q4_1Avx2(BlockQ4_1* x, BlockQ8_1* y, int nb)
@@ -58,12 +58,12 @@ internal static unsafe class QuantDot
         float summs = 0;
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
-            summs += Fp16.ToFloat(x->M) * Fp16.ToFloat(y->S);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
+            summs += F16.Lookup(x->M) * F16.Lookup(y->S);
             var q = Vector256.ConvertToSingle(DotUnsigned(Nibbles(x->Qs), Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc) + summs;
+        return Simd.HSum(acc) + summs;
     }
 
     private static float Q5_0Avx2(BlockQ5_0* x, BlockQ8_0* y, int nb)
@@ -72,12 +72,12 @@ internal static unsafe class QuantDot
         var sixteen = Vector256.Create((sbyte)16);
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
             var qx = (Nibbles(x->Qs) | HighBits(Unsafe.ReadUnaligned<uint>(x->Qh))).AsSByte() - sixteen;
             var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc);
+        return Simd.HSum(acc);
     }
 
     private static float Q5_1Avx2(BlockQ5_1* x, BlockQ8_1* y, int nb)
@@ -86,39 +86,64 @@ internal static unsafe class QuantDot
         float summs = 0;
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            float d = Fp16.ToFloat(x->D) * Fp16.ToFloat(y->D);
-            summs += Fp16.ToFloat(x->M) * Fp16.ToFloat(y->S);
+            float d = F16.Lookup(x->D) * F16.Lookup(y->D);
+            summs += F16.Lookup(x->M) * F16.Lookup(y->S);
             var ux = Nibbles(x->Qs) | HighBits(Unsafe.ReadUnaligned<uint>(x->Qh));
             var q = Vector256.ConvertToSingle(DotUnsigned(ux, Vector256.Load(y->Qs)));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
         }
-        return Vector256.Sum(acc) + summs;
+        return Simd.HSum(acc) + summs;
     }
 
+    // ggml's AVX2 order: two blocks per step into two accumulators, added before the final sum.
     private static float IQ4_NLAvx2(BlockIQ4_NL* x, BlockQ8_0* y, int nb)
     {
-        var acc = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        var acc2 = Vector256<float>.Zero;
         var table = IQ4Table();
-        for (int i = 0; i < nb; i++, x++, y++)
+        int i = 0;
+        for (; i + 1 < nb; i += 2)
         {
-            float d = Fp16.ToFloat(y->D) * Fp16.ToFloat(x->D);
-            var qx = Avx2.Shuffle(table, Nibbles(x->Qs).AsSByte());
-            var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), q, acc);
+            acc1 = IQ4NLStep(acc1, table, x + i, y + i);
+            acc2 = IQ4NLStep(acc2, table, x + i + 1, y + i + 1);
         }
-        return Vector256.Sum(acc);
+        float sumf = Simd.HSum(acc1 + acc2);
+        var ky = Dequantize.IQ4Values;
+        for (; i < nb; i++)
+        {
+            int s1 = 0, s2 = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                s1 += y[i].Qs[j] * ky[x[i].Qs[j] & 0xF];
+                s2 += y[i].Qs[j + 16] * ky[x[i].Qs[j] >> 4];
+            }
+            sumf += F16.Lookup(y[i].D) * F16.Lookup(x[i].D) * (s1 + s2);
+        }
+        return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> IQ4NLStep(Vector256<float> acc, Vector256<sbyte> table, BlockIQ4_NL* x, BlockQ8_0* y)
+    {
+        var qx = Avx2.Shuffle(table, Nibbles(x->Qs).AsSByte());
+        var q = Vector256.ConvertToSingle(DotSigned(qx, Vector256.Load(y->Qs)));
+        return Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(y->D) * F16.Lookup(x->D)), q, acc);
+    }
+
+    // ggml's AVX2 order: per block, mins (dmin = −d8·dmin) then scales fused into one 8-lane accumulator.
     private static float Q2_KAvx2(BlockQ2_K* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
         var three = Vector256.Create((byte)3);
+        var low = Vector128.Create((byte)0x0F);
         for (int i = 0; i < nb; i++, x++, y++)
         {
             byte* sc = x->Scales;
-            int summs = 0;
-            for (int j = 0; j < 16; j++)
-                summs += y->BSums[j] * (sc[j] >> 4);
+            float d = y->D * F16.Lookup(x->D);
+            float dmin = -y->D * F16.Lookup(x->DMin);
+            var mins = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(Vector128.Load(sc).AsUInt16(), 4).AsByte() & low);
+            var prod = Avx2.MultiplyAddAdjacent(mins, Vector256.Load(y->BSums));
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(dmin), Vector256.ConvertToSingle(prod), acc);
             var sumi = Vector256<int>.Zero;
             sbyte* q8 = y->Qs;
             for (int half = 0; half < 2; half++)
@@ -131,27 +156,22 @@ internal static unsafe class QuantDot
                     sumi += ScaledDot(u, Vector256.Load(q8), sc[j] & 0xF, sc[j + 1] & 0xF);
                 }
             }
-            float dall = y->D * Fp16.ToFloat(x->D);
-            float dmin = y->D * Fp16.ToFloat(x->DMin);
-            sumf += dall * Vector256.Sum(sumi) - dmin * summs;
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc);
     }
 
+    // ggml's AVX2 order: (low bits − 4·!high bit) per lane, scaled, one fused 8-lane accumulator.
     private static float Q3_KAvx2(BlockQ3_K* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
         var three = Vector256.Create((byte)3);
         var four = Vector256.Create((byte)4);
         int* sc = stackalloc int[16];
         for (int i = 0; i < nb; i++, x++, y++)
         {
-            int corr = 0;
             for (int j = 0; j < 16; j++)
-            {
                 sc[j] = Dequantize.Q3Scale(x->Scales, j);
-                corr += sc[j] * y->BSums[j];
-            }
             var hm = Vector256.Load(x->HMask);
             var sumi = Vector256<int>.Zero;
             sbyte* q8 = y->Qs;
@@ -161,59 +181,40 @@ internal static unsafe class QuantDot
                 for (int s = 0; s < 4; s++, q8 += 32)
                 {
                     var m = Vector256.Create((byte)(1 << (4 * half + s)));
-                    var u = (Vector256.ShiftRightLogical(q3.AsUInt16(), 2 * s).AsByte() & three)
-                        | (Vector256.Equals(hm & m, m) & four);
+                    var u = Vector256.ShiftRightLogical(q3.AsUInt16(), 2 * s).AsByte() & three;
+                    var n4 = Vector256.AndNot(four, Vector256.Equals(hm & m, m));
+                    var qy = Vector256.Load(q8);
+                    var p16 = Avx2.MultiplyAddAdjacent(u, qy) - Avx2.MultiplyAddAdjacent(n4, qy);
                     int j = 8 * half + 2 * s;
-                    sumi += ScaledDot(u, Vector256.Load(q8), sc[j], sc[j + 1]);
+                    sumi += Avx2.MultiplyAddAdjacent(p16, Vector256.Create(Vector128.Create((short)sc[j]), Vector128.Create((short)sc[j + 1])));
                 }
             }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            sumf += d * (Vector256.Sum(sumi) - 4 * corr);
+            float d = y->D * F16.Lookup(x->D);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc);
     }
 
-    private static float Q4_KAvx2(BlockQ4_K* x, BlockQ8_K* y, int nb)
-    {
-        float sumf = 0;
-        var low = Vector256.Create((byte)0x0F);
-        for (int i = 0; i < nb; i++, x++, y++)
-        {
-            var sumi = Vector256<int>.Zero;
-            int summs = 0;
-            sbyte* q8 = y->Qs;
-            for (int k = 0; k < 4; k++, q8 += 64)
-            {
-                Dequantize.ScaleMinK4(2 * k, x->Scales, out int sc0, out int m0);
-                Dequantize.ScaleMinK4(2 * k + 1, x->Scales, out int sc1, out int m1);
-                summs += m0 * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + m1 * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
-                var q = Vector256.Load(x->Qs + 32 * k);
-                sumi += ScaledDot(q & low, Vector256.Load(q8), sc0, sc0);
-                sumi += ScaledDot(Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 32), sc1, sc1);
-            }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            float dmin = Fp16.ToFloat(x->DMin) * y->D;
-            sumf += d * Vector256.Sum(sumi) - dmin * summs;
-        }
-        return sumf;
-    }
-
+    // ggml's AVX2 order: scales fused into an 8-lane accumulator, mins summed in float beside it (dmin = −d8·dmin).
     private static float Q5_KAvx2(BlockQ5_K* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
+        float summs = 0;
         var low = Vector256.Create((byte)0x0F);
         var bit4 = Vector256.Create((byte)0x10);
         for (int i = 0; i < nb; i++, x++, y++)
         {
+            float d = y->D * F16.Lookup(x->D);
+            float dmin = -y->D * F16.Lookup(x->DMin);
             var sumi = Vector256<int>.Zero;
             var hv = Vector256.Load(x->Qh);
-            int summs = 0;
+            int mins = 0;
             sbyte* q8 = y->Qs;
             for (int k = 0; k < 4; k++, q8 += 64)
             {
                 Dequantize.ScaleMinK4(2 * k, x->Scales, out int sc0, out int m0);
                 Dequantize.ScaleMinK4(2 * k + 1, x->Scales, out int sc1, out int m1);
-                summs += m0 * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + m1 * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
+                mins += m0 * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + m1 * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
                 var q = Vector256.Load(x->Qs + 32 * k);
                 var mlo = Vector256.Create((byte)(1 << (2 * k)));
                 var mhi = Vector256.Create((byte)(2 << (2 * k)));
@@ -222,50 +223,16 @@ internal static unsafe class QuantDot
                 sumi += ScaledDot(ulo, Vector256.Load(q8), sc0, sc0);
                 sumi += ScaledDot(uhi, Vector256.Load(q8 + 32), sc1, sc1);
             }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            float dmin = Fp16.ToFloat(x->DMin) * y->D;
-            sumf += d * Vector256.Sum(sumi) - dmin * summs;
+            summs += dmin * mins;
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc) + summs;
     }
 
-    private static float Q6_KAvx2(BlockQ6_K* x, BlockQ8_K* y, int nb)
-    {
-        float sumf = 0;
-        var low = Vector256.Create((byte)0x0F);
-        var mask30 = Vector256.Create((byte)0x30);
-        for (int i = 0; i < nb; i++, x++, y++)
-        {
-            sbyte* sc = x->Scales;
-            int corr = 0;
-            for (int j = 0; j < 16; j++)
-                corr += sc[j] * y->BSums[j];
-            var sumi = Vector256<int>.Zero;
-            sbyte* q8 = y->Qs;
-            for (int half = 0; half < 2; half++, q8 += 128)
-            {
-                var qa = Vector256.Load(x->Ql + 64 * half);
-                var qb = Vector256.Load(x->Ql + 64 * half + 32);
-                var h = Vector256.Load(x->Qh + 32 * half).AsUInt16();
-                var u0 = (qa & low) | (Vector256.ShiftLeft(h, 4).AsByte() & mask30);
-                var u1 = (qb & low) | (Vector256.ShiftLeft(h, 2).AsByte() & mask30);
-                var u2 = (Vector256.ShiftRightLogical(qa.AsUInt16(), 4).AsByte() & low) | (h.AsByte() & mask30);
-                var u3 = (Vector256.ShiftRightLogical(qb.AsUInt16(), 4).AsByte() & low) | (Vector256.ShiftRightLogical(h, 2).AsByte() & mask30);
-                int j = 8 * half;
-                sumi += ScaledDot(u0, Vector256.Load(q8), sc[j], sc[j + 1]);
-                sumi += ScaledDot(u1, Vector256.Load(q8 + 32), sc[j + 2], sc[j + 3]);
-                sumi += ScaledDot(u2, Vector256.Load(q8 + 64), sc[j + 4], sc[j + 5]);
-                sumi += ScaledDot(u3, Vector256.Load(q8 + 96), sc[j + 6], sc[j + 7]);
-            }
-            float d = Fp16.ToFloat(x->D) * y->D;
-            sumf += d * (Vector256.Sum(sumi) - 32 * corr);
-        }
-        return sumf;
-    }
-
+    // ggml's AVX2 order: one fused 8-lane accumulator per 256-block.
     private static float IQ4_XSAvx2(BlockIQ4_XS* x, BlockQ8_K* y, int nb)
     {
-        float sumf = 0;
+        var acc = Vector256<float>.Zero;
         var table = IQ4Table();
         for (int ibl = 0; ibl < nb; ibl++, x++, y++)
         {
@@ -279,9 +246,9 @@ internal static unsafe class QuantDot
                 var p = Avx2.MultiplyAddAdjacent(Avx2.Sign(qx, qx).AsByte(), Avx2.Sign(qy, qx));
                 sumi += Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)(ls - 32)));
             }
-            sumf += Fp16.ToFloat(x->D) * y->D * Vector256.Sum(sumi);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->D) * y->D), Vector256.ConvertToSingle(sumi), acc);
         }
-        return sumf;
+        return Simd.HSum(acc);
     }
 
     /// <summary>32 nibbles of 16 bytes as bytes: low nibbles are elements 0–15, high nibbles 16–31 (ggml's order).</summary>

@@ -23,7 +23,7 @@ internal static unsafe class QuantDot4
         var eight = Vector256.Create((sbyte)8);
         for (int i = 0; i < n / 32; i++, x++)
         {
-            float dx = Fp16.ToFloat(x->D);
+            float dx = F16.Lookup(x->D);
             var qx = Nibbles(x->Qs).AsSByte() - eight;
             var ax = Avx2.Sign(qx, qx).AsByte();
             var y = (BlockQ8_0*)vy + i;
@@ -32,10 +32,10 @@ internal static unsafe class QuantDot4
             Step(ref acc2, dx, ax, qx, (BlockQ8_0*)((byte*)y + 2 * stride));
             Step(ref acc3, dx, ax, qx, (BlockQ8_0*)((byte*)y + 3 * stride));
         }
-        s[0] = Vector256.Sum(acc0);
-        s[1] = Vector256.Sum(acc1);
-        s[2] = Vector256.Sum(acc2);
-        s[3] = Vector256.Sum(acc3);
+        s[0] = Simd.HSum(acc0);
+        s[1] = Simd.HSum(acc1);
+        s[2] = Simd.HSum(acc2);
+        s[3] = Simd.HSum(acc3);
     }
 
     public static void Q8_0(byte* vx, byte* vy, int stride, int n, float* s)
@@ -47,7 +47,7 @@ internal static unsafe class QuantDot4
         var acc3 = Vector256<float>.Zero;
         for (int i = 0; i < n / 32; i++, x++)
         {
-            float dx = Fp16.ToFloat(x->D);
+            float dx = F16.Lookup(x->D);
             var qx = Vector256.Load(x->Qs);
             var ax = Avx2.Sign(qx, qx).AsByte();
             var y = (BlockQ8_0*)vy + i;
@@ -56,16 +56,16 @@ internal static unsafe class QuantDot4
             Step(ref acc2, dx, ax, qx, (BlockQ8_0*)((byte*)y + 2 * stride));
             Step(ref acc3, dx, ax, qx, (BlockQ8_0*)((byte*)y + 3 * stride));
         }
-        s[0] = Vector256.Sum(acc0);
-        s[1] = Vector256.Sum(acc1);
-        s[2] = Vector256.Sum(acc2);
-        s[3] = Vector256.Sum(acc3);
+        s[0] = Simd.HSum(acc0);
+        s[1] = Simd.HSum(acc1);
+        s[2] = Simd.HSum(acc2);
+        s[3] = Simd.HSum(acc3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Step(ref Vector256<float> acc, float dx, Vector256<byte> ax, Vector256<sbyte> qx, BlockQ8_0* y)
     {
-        float d = dx * Fp16.ToFloat(y->D);
+        float d = dx * F16.Lookup(y->D);
         var p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Vector256.Load(y->Qs), qx)), Vector256<short>.One);
         acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(p), acc);
     }
@@ -73,93 +73,132 @@ internal static unsafe class QuantDot4
     public static void Q4_K(byte* vx, byte* vy, int stride, int n, float* s)
     {
         var x = (BlockQ4_K*)vx;
-        var low = Vector256.Create((byte)0x0F);
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int* sc = stackalloc int[8];
-        int* mn = stackalloc int[8];
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
         var u = stackalloc Vector256<byte>[8];
+        byte* sc = stackalloc byte[8];
         for (int i = 0; i < n / 256; i++, x++)
         {
-            for (int j = 0; j < 8; j++)
-                Dequantize.ScaleMinK4(j, x->Scales, out sc[j], out mn[j]);
-            for (int k = 0; k < 4; k++)
-            {
-                var q = Vector256.Load(x->Qs + 32 * k);
-                u[2 * k] = q & low;
-                u[2 * k + 1] = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low;
-            }
-            float dx = Fp16.ToFloat(x->D), mx = Fp16.ToFloat(x->DMin);
+            var mins = UnpackQ4K(x, u, sc);
+            float dx = F16.Lookup(x->D), mx = F16.Lookup(x->DMin);
             var y = (BlockQ8_K*)vy + i;
-            s0 += Q4KRow(u, sc, mn, dx, mx, y);
-            s1 += Q4KRow(u, sc, mn, dx, mx, (BlockQ8_K*)((byte*)y + stride));
-            s2 += Q4KRow(u, sc, mn, dx, mx, (BlockQ8_K*)((byte*)y + 2 * stride));
-            s3 += Q4KRow(u, sc, mn, dx, mx, (BlockQ8_K*)((byte*)y + 3 * stride));
+            Q4KRow(ref a0, ref m0, u, sc, mins, dx, mx, y);
+            Q4KRow(ref a1, ref m1, u, sc, mins, dx, mx, (BlockQ8_K*)((byte*)y + stride));
+            Q4KRow(ref a2, ref m2, u, sc, mins, dx, mx, (BlockQ8_K*)((byte*)y + 2 * stride));
+            Q4KRow(ref a3, ref m3, u, sc, mins, dx, mx, (BlockQ8_K*)((byte*)y + 3 * stride));
         }
-        s[0] = s0;
-        s[1] = s1;
-        s[2] = s2;
-        s[3] = s3;
+        s[0] = Simd.HSum(a0) - Simd.HSum(m0);
+        s[1] = Simd.HSum(a1) - Simd.HSum(m1);
+        s[2] = Simd.HSum(a2) - Simd.HSum(m2);
+        s[3] = Simd.HSum(a3) - Simd.HSum(m3);
+    }
+
+    /// <summary>The single-row Q4_K kernel: the same steps as <see cref="Q4_K"/> with one accumulator pair.</summary>
+    public static float Q4_KOne(BlockQ4_K* x, BlockQ8_K* y, int nb)
+    {
+        Vector256<float> a = default, m = default;
+        var u = stackalloc Vector256<byte>[8];
+        byte* sc = stackalloc byte[8];
+        for (int i = 0; i < nb; i++, x++, y++)
+        {
+            var mins = UnpackQ4K(x, u, sc);
+            Q4KRow(ref a, ref m, u, sc, mins, F16.Lookup(x->D), F16.Lookup(x->DMin), y);
+        }
+        return Simd.HSum(a) - Simd.HSum(m);
+    }
+
+    // Scales and mins via ggml's 32-bit mask trick; mins come back as 16 shorts (each min twice, one per bsum).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> UnpackQ4K(BlockQ4_K* x, Vector256<byte>* u, byte* sc)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(x->Scales), u1 = Unsafe.ReadUnaligned<uint>(x->Scales + 4), u2 = Unsafe.ReadUnaligned<uint>(x->Scales + 8);
+        *(uint*)sc = u0 & 0x3F3F3F3F;
+        *(uint*)(sc + 4) = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
+        uint mlo = u1 & 0x3F3F3F3F;
+        uint mhi = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
+        var mins = Vector128.Create(mlo, mhi, 0, 0).AsByte();
+        var low = Vector256.Create((byte)0x0F);
+        for (int k = 0; k < 4; k++)
+        {
+            var q = Vector256.Load(x->Qs + 32 * k);
+            u[2 * k] = q & low;
+            u[2 * k + 1] = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low;
+        }
+        return Avx2.ConvertToVector256Int16(Sse2.UnpackLow(mins, mins));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Q4KRow(Vector256<byte>* u, int* sc, int* mn, float dx, float mx, BlockQ8_K* y)
+    private static void Q4KRow(ref Vector256<float> acc, ref Vector256<float> accm, Vector256<byte>* u, byte* sc, Vector256<short> mins, float dx, float mx, BlockQ8_K* y)
     {
         var sumi = Vector256<int>.Zero;
-        int summs = 0;
-        for (int k = 0; k < 4; k++)
-        {
-            summs += mn[2 * k] * (y->BSums[4 * k] + y->BSums[4 * k + 1]) + mn[2 * k + 1] * (y->BSums[4 * k + 2] + y->BSums[4 * k + 3]);
-            sumi += ScaledDot(u[2 * k], Vector256.Load(y->Qs + 64 * k), sc[2 * k], sc[2 * k]);
-            sumi += ScaledDot(u[2 * k + 1], Vector256.Load(y->Qs + 64 * k + 32), sc[2 * k + 1], sc[2 * k + 1]);
-        }
-        float d = dx * y->D;
-        float dmin = mx * y->D;
-        return d * Vector256.Sum(sumi) - dmin * summs;
+        for (int t = 0; t < 8; t++)
+            sumi += ScaledDot(u[t], Vector256.Load(y->Qs + 32 * t), sc[t], sc[t]);
+        var msum = Avx2.MultiplyAddAdjacent(Vector256.Load(y->BSums), mins);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Create(dx * y->D), Vector256.ConvertToSingle(sumi), acc);
+        accm = Vector256.FusedMultiplyAdd(Vector256.Create(mx * y->D), Vector256.ConvertToSingle(msum), accm);
     }
 
     public static void Q6_K(byte* vx, byte* vy, int stride, int n, float* s)
     {
         var x = (BlockQ6_K*)vx;
-        var low = Vector256.Create((byte)0x0F);
-        var mask30 = Vector256.Create((byte)0x30);
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         var u = stackalloc Vector256<byte>[8];
         for (int i = 0; i < n / 256; i++, x++)
         {
-            for (int half = 0; half < 2; half++)
-            {
-                var qa = Vector256.Load(x->Ql + 64 * half);
-                var qb = Vector256.Load(x->Ql + 64 * half + 32);
-                var h = Vector256.Load(x->Qh + 32 * half).AsUInt16();
-                u[4 * half] = (qa & low) | (Vector256.ShiftLeft(h, 4).AsByte() & mask30);
-                u[4 * half + 1] = (qb & low) | (Vector256.ShiftLeft(h, 2).AsByte() & mask30);
-                u[4 * half + 2] = (Vector256.ShiftRightLogical(qa.AsUInt16(), 4).AsByte() & low) | (h.AsByte() & mask30);
-                u[4 * half + 3] = (Vector256.ShiftRightLogical(qb.AsUInt16(), 4).AsByte() & low) | (Vector256.ShiftRightLogical(h, 2).AsByte() & mask30);
-            }
-            float dx = Fp16.ToFloat(x->D);
+            var scales = UnpackQ6K(x, u);
+            float dx = F16.Lookup(x->D);
             var y = (BlockQ8_K*)vy + i;
-            s0 += Q6KRow(u, x->Scales, dx, y);
-            s1 += Q6KRow(u, x->Scales, dx, (BlockQ8_K*)((byte*)y + stride));
-            s2 += Q6KRow(u, x->Scales, dx, (BlockQ8_K*)((byte*)y + 2 * stride));
-            s3 += Q6KRow(u, x->Scales, dx, (BlockQ8_K*)((byte*)y + 3 * stride));
+            Q6KRow(ref a0, u, x->Scales, scales, dx, y);
+            Q6KRow(ref a1, u, x->Scales, scales, dx, (BlockQ8_K*)((byte*)y + stride));
+            Q6KRow(ref a2, u, x->Scales, scales, dx, (BlockQ8_K*)((byte*)y + 2 * stride));
+            Q6KRow(ref a3, u, x->Scales, scales, dx, (BlockQ8_K*)((byte*)y + 3 * stride));
         }
-        s[0] = s0;
-        s[1] = s1;
-        s[2] = s2;
-        s[3] = s3;
+        s[0] = Simd.HSum(a0);
+        s[1] = Simd.HSum(a1);
+        s[2] = Simd.HSum(a2);
+        s[3] = Simd.HSum(a3);
+    }
+
+    /// <summary>The single-row Q6_K kernel: the same steps as <see cref="Q6_K"/> with one accumulator.</summary>
+    public static float Q6_KOne(BlockQ6_K* x, BlockQ8_K* y, int nb)
+    {
+        Vector256<float> a = default;
+        var u = stackalloc Vector256<byte>[8];
+        for (int i = 0; i < nb; i++, x++, y++)
+        {
+            var scales = UnpackQ6K(x, u);
+            Q6KRow(ref a, u, x->Scales, scales, F16.Lookup(x->D), y);
+        }
+        return Simd.HSum(a);
+    }
+
+    // Quants as unsigned 0..63 (the −32 is folded in through the bsums); scales as 16 shorts.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> UnpackQ6K(BlockQ6_K* x, Vector256<byte>* u)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var mask30 = Vector256.Create((byte)0x30);
+        for (int half = 0; half < 2; half++)
+        {
+            var qa = Vector256.Load(x->Ql + 64 * half);
+            var qb = Vector256.Load(x->Ql + 64 * half + 32);
+            var h = Vector256.Load(x->Qh + 32 * half).AsUInt16();
+            u[4 * half] = (qa & low) | (Vector256.ShiftLeft(h, 4).AsByte() & mask30);
+            u[4 * half + 1] = (qb & low) | (Vector256.ShiftLeft(h, 2).AsByte() & mask30);
+            u[4 * half + 2] = (Vector256.ShiftRightLogical(qa.AsUInt16(), 4).AsByte() & low) | (h.AsByte() & mask30);
+            u[4 * half + 3] = (Vector256.ShiftRightLogical(qb.AsUInt16(), 4).AsByte() & low) | (Vector256.ShiftRightLogical(h, 2).AsByte() & mask30);
+        }
+        return Avx2.ConvertToVector256Int16(Vector128.Load(x->Scales));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Q6KRow(Vector256<byte>* u, sbyte* sc, float dx, BlockQ8_K* y)
+    private static void Q6KRow(ref Vector256<float> acc, Vector256<byte>* u, sbyte* sc, Vector256<short> scales, float dx, BlockQ8_K* y)
     {
-        int corr = 0;
-        for (int j = 0; j < 16; j++)
-            corr += sc[j] * y->BSums[j];
         var sumi = Vector256<int>.Zero;
         for (int g = 0; g < 8; g++)
             sumi += ScaledDot(u[g], Vector256.Load(y->Qs + 32 * g), sc[2 * g], sc[2 * g + 1]);
-        float d = dx * y->D;
-        return d * (Vector256.Sum(sumi) - 32 * corr);
+        var corr = Avx2.MultiplyAddAdjacent(Vector256.Load(y->BSums), scales);
+        acc = Vector256.FusedMultiplyAdd(Vector256.Create(dx * y->D), Vector256.ConvertToSingle(sumi - (corr << 5)), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -53,6 +53,17 @@ internal static class Simd
         get => Vector256.IsHardwareAccelerated && Avx2.IsSupported;
     }
 
+    /// <summary>
+    /// Horizontal sum in ggml's order (hsum_float_8): r = lo + hi, then (r0 + r2) + (r1 + r3).
+    /// Vector256.Sum adds in another order, which moves the last bit and, through later roundings, logits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HSum(Vector256<float> v)
+    {
+        var r = v.GetLower() + v.GetUpper();
+        return (r.GetElement(0) + r.GetElement(2)) + (r.GetElement(1) + r.GetElement(3));
+    }
+
     /// <summary>A short name of the chosen path, for benchmarks and logs.</summary>
     public static string Describe() =>
         UseAvx512BW ? "avx512bw" : Use512 ? "vector512" : UseAvx2 ? "avx2" : Use256 ? "vector256" : Use128 ? "vector128" : "scalar";

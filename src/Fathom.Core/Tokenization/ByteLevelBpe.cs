@@ -31,34 +31,32 @@ internal sealed class ByteLevelBpe
         }
 
         var intern = new ByteMap<int>(vocab.Merges.Length * 2);
-        var internBytes = new List<byte[]>();
+        var internToken = new List<int>(vocab.Merges.Length * 2);
         int Intern(ReadOnlySpan<byte> s)
         {
             if (intern.TryGetValue(s, out int id))
                 return id;
-            id = internBytes.Count;
+            id = internToken.Count;
             intern.TryAdd(s, id);
-            internBytes.Add(s.ToArray());
+            internToken.Add(_rawToToken.TryGetValue(s, out int t) ? t : -1);
             return id;
         }
 
         _merges = new Dictionary<long, (int, int)>(vocab.Merges.Length, PairComparer.Instance);
-        var left = new byte[1024];
-        var right = new byte[1024];
         var both = new byte[2048];
         for (int rank = 0; rank < vocab.Merges.Length; rank++)
         {
-            var (l, r) = vocab.Merges[rank];
-            if (l.Length > 1024 || r.Length > 1024)
+            string m = vocab.Merges[rank];
+            // split at the first space after the first character, as llama.cpp does (no space: an unusable merge)
+            int at = m.Length > 1 ? m.IndexOf(' ', 1) : -1;
+            if (at < 0 || m.Length > 2048)
                 continue;
-            int nl = ByteLevel.TryDecode(l, left);
-            int nr = ByteLevel.TryDecode(r, right);
+            int nl = ByteLevel.TryDecode(m.AsSpan(0, at), both);
+            int nr = nl > 0 ? ByteLevel.TryDecode(m.AsSpan(at + 1), both.AsSpan(nl)) : -1;
             if (nl <= 0 || nr <= 0)
                 continue; // a merge outside the byte alphabet can never apply to byte-encoded text
-            left.AsSpan(0, nl).CopyTo(both);
-            right.AsSpan(0, nr).CopyTo(both.AsSpan(nl));
-            int a = Intern(left.AsSpan(0, nl));
-            int b = Intern(right.AsSpan(0, nr));
+            int a = Intern(both.AsSpan(0, nl));
+            int b = Intern(both.AsSpan(nl, nr));
             int ab = Intern(both.AsSpan(0, nl + nr));
             _merges.TryAdd(Key(a, b), (rank, ab));
         }
@@ -69,11 +67,9 @@ internal sealed class ByteLevelBpe
             one[0] = (byte)b;
             _byteIntern[b] = intern.TryGetValue(one, out int id) ? id : -1;
             // llama.cpp's last resort looks up single bytes of the encoded word: only printable ASCII can match
-            _singleByteToken[b] = ByteLevel.ByteToChar[b] < 0x80 && _rawToToken.TryGetValue(one, out int t) ? t : -1;
+            _singleByteToken[b] = ByteLevel.ByteToChar[b] < 0x80 && _rawToToken.TryGetValue(one, out int single) ? single : -1;
         }
-        _internToken = new int[internBytes.Count];
-        for (int i = 0; i < internBytes.Count; i++)
-            _internToken[i] = _rawToToken.TryGetValue(internBytes[i], out int t) ? t : -1;
+        _internToken = [.. internToken];
     }
 
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
@@ -235,7 +231,7 @@ internal static class ByteLevel
     public static int ToByte(int cp) => (uint)cp < (uint)CharToByte.Length ? CharToByte[cp] : -1;
 
     /// <summary>Decodes an alphabet string into raw bytes; -1 when some character is outside the alphabet.</summary>
-    public static int TryDecode(string s, Span<byte> dst)
+    public static int TryDecode(ReadOnlySpan<char> s, Span<byte> dst)
     {
         int n = 0;
         foreach (char c in s)

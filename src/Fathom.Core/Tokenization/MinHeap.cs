@@ -1,6 +1,9 @@
 namespace Fathom.Tokenization;
 
-/// <summary>A binary min-heap of structs ordered by their <see cref="IComparable{T}"/>; reused across calls.</summary>
+/// <summary>
+/// A 4-ary min-heap of structs ordered by their <see cref="IComparable{T}"/>; reused across calls. Four children
+/// share a cache line, which halves the misses of a binary heap when a merge queue holds a whole megabyte.
+/// </summary>
 internal sealed class MinHeap<T> where T : struct, IComparable<T>
 {
     private T[] _items = new T[64];
@@ -13,37 +16,44 @@ internal sealed class MinHeap<T> where T : struct, IComparable<T>
     {
         if (Count == _items.Length)
             Array.Resize(ref _items, _items.Length * 2);
+        var items = _items;
         int i = Count++;
         while (i > 0)
         {
-            int parent = (i - 1) >> 1;
-            if (item.CompareTo(_items[parent]) >= 0)
+            int parent = (i - 1) >> 2;
+            if (item.CompareTo(items[parent]) >= 0)
                 break;
-            _items[i] = _items[parent];
+            items[i] = items[parent];
             i = parent;
         }
-        _items[i] = item;
+        items[i] = item;
     }
 
     public T Pop()
     {
-        T top = _items[0];
-        T last = _items[--Count];
+        var items = _items;
+        T top = items[0];
+        int count = --Count;
+        if (count == 0)
+            return top;
+        T last = items[count];
         int i = 0;
         while (true)
         {
-            int child = 2 * i + 1;
-            if (child >= Count)
+            int first = (i << 2) + 1;
+            if (first >= count)
                 break;
-            if (child + 1 < Count && _items[child + 1].CompareTo(_items[child]) < 0)
-                child++;
-            if (last.CompareTo(_items[child]) <= 0)
+            int best = first;
+            int end = Math.Min(first + 4, count);
+            for (int c = first + 1; c < end; c++)
+                if (items[c].CompareTo(items[best]) < 0)
+                    best = c;
+            if (last.CompareTo(items[best]) <= 0)
                 break;
-            _items[i] = _items[child];
-            i = child;
+            items[i] = items[best];
+            i = best;
         }
-        if (Count > 0)
-            _items[i] = last;
+        items[i] = last;
         return top;
     }
 }

@@ -5,7 +5,7 @@ namespace Fathom.Tokenization;
 /// concatenation is the highest-scoring token (ties: leftmost), via a priority queue over a linked list of symbols;
 /// symbols that are not tokens fall back to byte tokens &lt;0xNN&gt;.
 /// </summary>
-internal sealed class SentencePieceBpe(Vocabulary vocab)
+internal sealed class SentencePieceBpe
 {
     internal struct Symbol
     {
@@ -29,21 +29,67 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
     private const int MaxCachedBytes = 64;
     private const int MaxCacheEntries = 1 << 16;
 
-    private readonly int[] _byteTokens = BuildByteTokens(vocab);
+    private readonly Vocabulary _vocab;
+    private readonly int[] _byteTokens;
 
-    // When no token has "X▁" inside it (X not ▁), no merge can cross the start of a run of ▁, so the text
-    // can be merged run by run with the same result, and repeated words come from a cache.
-    private readonly bool _splitAtSpaces = !vocab.Bytes.Any(CrossesSpaceRunStart);
-
-    private static bool CrossesSpaceRunStart(byte[] token)
+    public SentencePieceBpe(Vocabulary vocabulary)
     {
-        for (int k = 1; k + 2 < token.Length; k++)
-            if (IsSpaceMark(token, k) && !(k >= 3 && IsSpaceMark(token, k - 3)))
-                return true;
-        return false;
+        _vocab = vocabulary;
+        _byteTokens = BuildByteTokens(vocabulary);
+        _pairs = BuildPairs(vocabulary);
+        for (uint a = 0; a < 128; a++)
+            for (uint b = 0; b < 128; b++)
+                _asciiPairs[(a << 7) | b] = _pairs.Contains(((ulong)a << 32) | b);
     }
 
-    private static bool IsSpaceMark(ReadOnlySpan<byte> s, int at) => s[at] == 0xE2 && s[at + 1] == 0x96 && s[at + 2] == 0x81;
+    // Adjacent character pairs that occur inside some token. Between two characters that never do, no merge
+    // can ever happen, so the text is merged piece by piece with the same result, and repeated pieces are cached.
+    private readonly bool[] _asciiPairs = new bool[128 * 128];
+    private readonly HashSet<ulong> _pairs;
+
+    private static HashSet<ulong> BuildPairs(Vocabulary vocab)
+    {
+        var pairs = new HashSet<ulong>(PairComparer.Instance);
+        foreach (byte[] token in vocab.Bytes)
+        {
+            uint prev = 0;
+            for (int i = 0; i < token.Length;)
+            {
+                int len = Math.Min(Unicode.Utf8Length(token[i]), token.Length - i);
+                uint cur = Pack(token.AsSpan(i, len));
+                if (i > 0)
+                    pairs.Add(((ulong)prev << 32) | cur);
+                prev = cur;
+                i += len;
+            }
+        }
+        return pairs;
+    }
+
+    private static uint Pack(ReadOnlySpan<byte> ch)
+    {
+        uint v = 0;
+        foreach (byte b in ch)
+            v = (v << 8) | b;
+        return v;
+    }
+
+    private sealed class PairComparer : IEqualityComparer<ulong>
+    {
+        public static readonly PairComparer Instance = new();
+
+        public bool Equals(ulong x, ulong y) => x == y;
+
+        public int GetHashCode(ulong key)
+        {
+            ulong h = key * 0x9E3779B97F4A7C15UL;
+            return (int)(h >> 32) ^ (int)h;
+        }
+    }
+
+    private bool MayMerge(uint a, uint b)
+        => a < 128 && b < 128 ? _asciiPairs[(a << 7) | b] : _pairs.Contains(((ulong)a << 32) | b);
+
 
     /// <summary>A session holds the reusable buffers of one thread.</summary>
     internal sealed class Session
@@ -55,19 +101,19 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
 
     public void Encode(ReadOnlySpan<byte> text, Session s, List<int> output)
     {
-        if (!_splitAtSpaces)
-        {
-            EncodeSegment(text, s, output);
-            return;
-        }
         int start = 0;
-        for (int i = 1; i + 2 < text.Length; i++)
+        uint prev = 0;
+        for (int i = 0; i < text.Length;)
         {
-            if (IsSpaceMark(text, i) && !(i >= 3 && IsSpaceMark(text, i - 3)))
+            int len = Math.Min(Unicode.Utf8Length(text[i]), text.Length - i);
+            uint cur = len == 1 ? text[i] : Pack(text.Slice(i, len));
+            if (i > 0 && !MayMerge(prev, cur))
             {
                 EncodeCached(text[start..i], s, output);
                 start = i;
             }
+            prev = cur;
+            i += len;
         }
         EncodeCached(text[start..], s, output);
     }
@@ -132,7 +178,7 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
         {
             var sym = symbols[i];
             var piece = text.Slice(sym.Start, sym.Length);
-            if (vocab.TextToId.TryGetValue(piece, out int id))
+            if (_vocab.TextToId.TryGetValue(piece, out int id))
             {
                 output.Add(id);
                 continue;
@@ -153,9 +199,9 @@ internal sealed class SentencePieceBpe(Vocabulary vocab)
             return;
         int start = symbols[left].Start;
         int size = symbols[left].Length + symbols[right].Length;
-        if (!vocab.TextToId.TryGetValue(text.Slice(start, size), out int id))
+        if (!_vocab.TextToId.TryGetValue(text.Slice(start, size), out int id))
             return;
-        heap.Push(new Bigram(vocab.Scores[id], left, right, size));
+        heap.Push(new Bigram(_vocab.Scores[id], left, right, size));
     }
 
     private static int[] BuildByteTokens(Vocabulary vocab)

@@ -13,7 +13,8 @@ internal sealed class SpecialTokenSplitter
     private readonly int[] _tokens;           // by priority
     private readonly List<Dictionary<byte, int>> _children = [];
     private readonly List<int> _terminal = []; // priority of the token ending at a node, or -1
-    private readonly bool[] _firstByte = new bool[256];
+    private readonly int[] _root = new int[256]; // child of the root per byte, 0 for none
+    private (byte[] Keys, int[] Next)[] _nodes = [];
 
     public SpecialTokenSplitter(Vocabulary vocab, bool parseSpecial)
     {
@@ -38,8 +39,21 @@ internal sealed class SpecialTokenSplitter
             }
             if (_terminal[node] < 0)
                 _terminal[node] = p;
-            _firstByte[text[0]] = true;
         }
+        // freeze into arrays: a dense table at the root, short key lists below (most nodes have one child)
+        _nodes = new (byte[], int[])[_children.Count];
+        for (int i = 0; i < _children.Count; i++)
+            _nodes[i] = ([.. _children[i].Keys], [.. _children[i].Values]);
+        foreach (var (b, child) in _children[0])
+            _root[b] = child;
+        _children.Clear();
+    }
+
+    private int Child(int node, byte b)
+    {
+        var (keys, next) = _nodes[node];
+        int k = Array.IndexOf(keys, b);
+        return k < 0 ? 0 : next[k];
     }
 
     public bool IsEmpty => _tokens.Length == 0;
@@ -68,31 +82,45 @@ internal sealed class SpecialTokenSplitter
             return;
         }
 
-        var found = new List<(int Priority, int Start)>();
+        // (priority, start) packed so sorting orders by priority, then leftmost
+        var found = new List<long>();
         for (int i = 0; i < text.Length; i++)
         {
-            if (!_firstByte[text[i]])
-                continue;
-            int node = 0;
-            for (int j = i; j < text.Length && _children[node].TryGetValue(text[j], out node); j++)
+            int node = _root[text[i]];
+            for (int j = i + 1; node != 0; j++)
+            {
                 if (_terminal[node] >= 0)
-                    found.Add((_terminal[node], i));
+                    found.Add(((long)_terminal[node] << 32) | (uint)i);
+                if (j >= text.Length)
+                    break;
+                node = Child(node, text[j]);
+            }
         }
         if (found.Count == 0)
         {
             fragments.Add(new Fragment(-1, 0, text.Length));
             return;
         }
-        found.Sort();
+        // bucket by priority; within a priority the starts are already ascending (the scan went left to right)
+        var counts = new int[_tokens.Length + 1];
+        foreach (long packed in found)
+            counts[(int)(packed >> 32) + 1]++;
+        for (int p = 1; p < counts.Length; p++)
+            counts[p] += counts[p - 1];
+        var ordered = new long[found.Count];
+        foreach (long packed in found)
+            ordered[counts[(int)(packed >> 32)]++] = packed;
 
         // 0 = free text, 1 = removed (stripped whitespace or inside a token), 2 = token start
         var state = new byte[text.Length];
-        var tokenAt = new Dictionary<int, int>();
-        foreach (var (priority, start) in found)
+        var tokenAt = new int[text.Length];
+        foreach (long packed in ordered)
         {
+            int priority = (int)(packed >> 32);
+            int start = (int)(uint)packed;
             int id = _tokens[priority];
             int end = start + _vocab.Bytes[id].Length;
-            if (state.AsSpan(start, end - start).ContainsAnyExcept((byte)0))
+            if (state[start] != 0 || state[end - 1] != 0 || state.AsSpan(start, end - start).ContainsAnyExcept((byte)0))
                 continue;
             state.AsSpan(start, end - start).Fill(1);
             state[start] = 2;

@@ -409,7 +409,12 @@ public sealed class Tokenizer : ITokenizer
 
     private Session Rent() => Interlocked.Exchange(ref _idle, null) ?? new Session();
 
-    private void Return(Session s) => _idle = s;
+    // a session that grew for a huge input is dropped rather than kept alive with its buffers
+    private void Return(Session s)
+    {
+        if (s.CodePoints.Length <= 1 << 20 && s.Bytes.Length <= 4 << 20)
+            _idle = s;
+    }
 
     private sealed class Session
     {

@@ -66,8 +66,8 @@ internal sealed class Vocabulary
 
     public PreTokenizer? PreTokenizer { get; private set; }
 
-    /// <summary>Merges in rank order as (left, right) strings; only for BPE.</summary>
-    public (string Left, string Right)[] Merges { get; private set; } = [];
+    /// <summary>Merges in rank order as stored ("left right"); only for BPE.</summary>
+    public string[] Merges { get; private set; } = [];
 
     public bool IsEog(int id) => _eog.Contains(id);
 
@@ -129,20 +129,9 @@ internal sealed class Vocabulary
         AddSpacePrefix = gguf.GetBoolOrNull(GgufKeys.Tokenizer.AddSpacePrefix) ?? AddSpacePrefix;
     }
 
-    private static (string, string)[] ReadMerges(GgufFile gguf)
-    {
-        string[] merges = gguf.GetArrayOrNull<string>(GgufKeys.Tokenizer.Merges)
+    private static string[] ReadMerges(GgufFile gguf)
+        => gguf.GetArrayOrNull<string>(GgufKeys.Tokenizer.Merges)
             ?? throw new TokenizerException($"a gpt2 tokenizer needs {GgufKeys.Tokenizer.Merges}, which the GGUF lacks");
-        var result = new (string, string)[merges.Length];
-        for (int i = 0; i < merges.Length; i++)
-        {
-            string m = merges[i];
-            // split at the first space after the first byte, as llama.cpp does; no space gives ("", "")
-            int at = m.Length > 1 ? m.IndexOf(' ', 1) : -1;
-            result[i] = at < 0 ? ("", "") : (m[..at], m[(at + 1)..]);
-        }
-        return result;
-    }
 
     private void ReadTokens(GgufFile gguf)
     {

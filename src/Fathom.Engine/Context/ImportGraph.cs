@@ -20,13 +20,15 @@ public enum SourceLanguage
 /// C# using → files declaring that namespace; Python modules (absolute and relative); JS/TS relative specifiers
 /// with extension and index resolution; Go import paths under a go.mod's module path; Java imports by package
 /// path; C/C++ <c>#include "…"</c>; Rust <c>mod</c> and <c>use crate::/super::/self::</c>. Unresolvable imports
-/// (libraries) are ignored.
+/// (libraries) are ignored. A C# namespace is one extra (hidden) node between its users and its declaring files,
+/// so a namespace of n files used by m files costs n + m edges, not n × m.
 /// </summary>
 public sealed class ImportGraph
 {
     private readonly int[][] _deps;
     private readonly Dictionary<string, int> _index;
 
+    /// <summary>Nodes 0..Paths.Count-1 are files; the rest are C# namespaces.</summary>
     private ImportGraph(IReadOnlyList<string> paths, int[][] deps)
     {
         Paths = paths;
@@ -39,12 +41,29 @@ public sealed class ImportGraph
     /// <summary>The files, sorted by path (ordinal); node i is Paths[i].</summary>
     public IReadOnlyList<string> Paths { get; }
 
-    /// <summary>The files node i imports (sorted, no self-edges).</summary>
-    public IReadOnlyList<int> Dependencies(int node) => _deps[node];
+    /// <summary>The files file <paramref name="node"/> imports (sorted, no self-edges), namespaces expanded to their files.</summary>
+    public IReadOnlyList<int> Dependencies(int node)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(node);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(node, Paths.Count);
+        var set = new HashSet<int>();
+        foreach (int d in _deps[node])
+        {
+            if (d < Paths.Count)
+                set.Add(d);
+            else
+                set.UnionWith(_deps[d]);
+        }
+        set.Remove(node);
+        int[] result = [.. set];
+        Array.Sort(result);
+        return result;
+    }
 
     public IReadOnlyList<string> DependenciesOf(string path) =>
-        _index.TryGetValue(path, out int i) ? _deps[i].Select(d => Paths[d]).ToList() : throw new KeyNotFoundException(path);
+        _index.TryGetValue(path, out int i) ? Dependencies(i).Select(d => Paths[d]).ToList() : throw new KeyNotFoundException(path);
 
+    /// <summary>Edges stored: file → file, file → namespace and namespace → declaring file.</summary>
     public int EdgeCount => _deps.Sum(d => d.Length);
 
     public static SourceLanguage LanguageOf(string path)
@@ -68,15 +87,18 @@ public sealed class ImportGraph
         ArgumentNullException.ThrowIfNull(files);
         var sorted = files.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
         var resolver = new Resolver(sorted);
-        var deps = new int[sorted.Count][];
+        var deps = new List<int[]>(sorted.Count);
         for (int i = 0; i < sorted.Count; i++)
         {
-            var set = new SortedSet<int>();
+            var set = new HashSet<int>();
             resolver.Resolve(i, set);
             set.Remove(i);
-            deps[i] = [.. set];
+            int[] d = [.. set];
+            Array.Sort(d);
+            deps.Add(d);
         }
-        return new ImportGraph(sorted.Select(f => f.Path).ToList(), deps);
+        deps.AddRange(resolver.NamespaceNodes());
+        return new ImportGraph(sorted.Select(f => f.Path).ToList(), [.. deps]);
     }
 
     /// <summary>
@@ -85,7 +107,7 @@ public sealed class ImportGraph
     /// </summary>
     public int[] TopologicalOrder()
     {
-        int n = Paths.Count;
+        int files = Paths.Count, n = _deps.Length;
         int[] component = StronglyConnectedComponents(out int count);
         var members = new List<int>[count];
         for (int c = 0; c < count; c++)
@@ -110,23 +132,25 @@ public sealed class ImportGraph
                 }
             }
         }
-        // Ready components, keyed by their smallest member (paths are sorted, so that is the smallest path).
+        // Ready components, keyed by their smallest member (paths are sorted, so that is the smallest path); a
+        // namespace-only component writes nothing and goes first.
+        int Key(int c) => members[c][0] < files ? members[c][0] : -1;
         var ready = new SortedSet<(int Key, int Component)>();
         for (int c = 0; c < count; c++)
         {
             if (waitingOn[c] == 0)
-                ready.Add((members[c][0], c));
+                ready.Add((Key(c), c));
         }
-        var order = new List<int>(n);
+        var order = new List<int>(files);
         while (ready.Count > 0)
         {
             var next = ready.Min;
             ready.Remove(next);
-            order.AddRange(members[next.Component]);
+            order.AddRange(members[next.Component].Where(v => v < files));
             foreach (int u in users[next.Component])
             {
                 if (--waitingOn[u] == 0)
-                    ready.Add((members[u][0], u));
+                    ready.Add((Key(u), u));
             }
         }
         return [.. order];
@@ -135,8 +159,8 @@ public sealed class ImportGraph
     /// <summary>PageRank over import edges (a file imported by many central files is central); deterministic, sums to 1.</summary>
     public double[] PageRank(int iterations = 40, double damping = 0.85)
     {
-        int n = Paths.Count;
-        if (n == 0)
+        int files = Paths.Count, n = _deps.Length;
+        if (files == 0)
             return [];
         var rank = new double[n];
         var next = new double[n];
@@ -161,13 +185,20 @@ public sealed class ImportGraph
             }
             (rank, next) = (next, rank);
         }
-        return rank;
+        // Namespace nodes only relay rank; what the files hold is renormalised to sum to 1.
+        double sum = 0;
+        for (int v = 0; v < files; v++)
+            sum += rank[v];
+        var result = new double[files];
+        for (int v = 0; v < files; v++)
+            result[v] = rank[v] / sum;
+        return result;
     }
 
     /// <summary>Tarjan's algorithm, iterative (deep import chains must not overflow the stack).</summary>
     private int[] StronglyConnectedComponents(out int count)
     {
-        int n = Paths.Count;
+        int n = _deps.Length;
         var index = new int[n];
         var low = new int[n];
         var onStack = new bool[n];
@@ -237,6 +268,8 @@ public sealed class ImportGraph
         private readonly Dictionary<string, List<int>> _byDirectory = new(StringComparer.Ordinal);
         private readonly Dictionary<string, List<int>> _byNamespace = new(StringComparer.Ordinal);
         private readonly List<(string Dir, string Module)> _goModules = [];
+        private readonly Dictionary<string, int> _namespaceNode = new(StringComparer.Ordinal);
+        private readonly List<string> _namespaceOrder = [];
 
         public Resolver(List<RepoFile> files)
         {
@@ -261,7 +294,7 @@ public sealed class ImportGraph
             _goModules.Sort((a, b) => b.Module.Length != a.Module.Length ? b.Module.Length - a.Module.Length : string.CompareOrdinal(a.Dir, b.Dir));
         }
 
-        public void Resolve(int i, SortedSet<int> deps)
+        public void Resolve(int i, HashSet<int> deps)
         {
             var file = _files[i];
             string dir = Dir(file.Path);
@@ -275,7 +308,7 @@ public sealed class ImportGraph
                         while (ns is not null && !_byNamespace.ContainsKey(ns))
                             ns = ns.Contains('.') ? ns[..ns.LastIndexOf('.')] : null;
                         if (ns is not null)
-                            deps.UnionWith(_byNamespace[ns]);
+                            deps.Add(NamespaceNode(ns));
                     }
                     break;
                 case SourceLanguage.Python:
@@ -341,6 +374,19 @@ public sealed class ImportGraph
                     break;
             }
         }
+
+        private int NamespaceNode(string ns)
+        {
+            if (!_namespaceNode.TryGetValue(ns, out int node))
+            {
+                _namespaceNode[ns] = node = _files.Count + _namespaceOrder.Count;
+                _namespaceOrder.Add(ns);
+            }
+            return node;
+        }
+
+        /// <summary>The edges of each namespace node (to its declaring files), in node order.</summary>
+        public IEnumerable<int[]> NamespaceNodes() => _namespaceOrder.Select(ns => _byNamespace[ns].Distinct().Order().ToArray());
 
         private IEnumerable<int?> PythonCandidates(string dir, string module)
         {
@@ -425,7 +471,7 @@ public sealed class ImportGraph
             }
         }
 
-        private static void AddFirst(SortedSet<int> deps, IEnumerable<int?> candidates)
+        private static void AddFirst(HashSet<int> deps, IEnumerable<int?> candidates)
         {
             foreach (int? c in candidates)
             {

@@ -11,7 +11,7 @@ public sealed record RepoScan(IReadOnlyList<RepoFile> Files, IReadOnlyList<Dropp
 /// <summary>Which files a walk takes.</summary>
 public sealed record WalkOptions
 {
-    /// <summary>Globs (gitignore syntax: no slash matches the file name, a slash anchors at the root); when any is given a file must match one.</summary>
+    /// <summary>Globs (gitignore syntax: no slash matches the file name, a slash anchors at the root); when any is given a file must match one, or lie in a directory that does.</summary>
     public IReadOnlyList<string> Include { get; init; } = [];
 
     /// <summary>Globs (gitignore syntax) of files and directories to leave out.</summary>
@@ -118,7 +118,7 @@ public static class RepoWalker
             reason = "binary file (NUL byte)";
             return null;
         }
-        if (bytes.StartsWith("\xEF\xBB\xBF"u8))
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
             bytes = bytes[3..];
         if (!System.Text.Unicode.Utf8.IsValid(bytes))
         {
@@ -172,7 +172,7 @@ public static class RepoWalker
             {
                 string path = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
                 bool isDir = entry is DirectoryInfo;
-                if (isDir && entry.Name == ".git")
+                if (entry.Name == ".git")
                     continue;
                 if (entry.LinkTarget is not null)
                 {
@@ -196,11 +196,25 @@ public static class RepoWalker
                 }
                 if (entry.Name == ".gitignore")
                     continue;
-                if (include.Count > 0 && !include.Any(r => r.Matches(path, false)))
+                if (include.Count > 0 && !Included(path))
                     continue;
                 TakeFile((FileInfo)entry, path);
             }
             ignore.RemoveLast(added);
+        }
+
+        /// <summary>A file is included when it or one of its directories matches an --include glob.</summary>
+        private bool Included(string path)
+        {
+            if (include.Any(r => r.Matches(path, false)))
+                return true;
+            for (int i = path.IndexOf('/'); i >= 0; i = path.IndexOf('/', i + 1))
+            {
+                string dir = path[..i];
+                if (include.Any(r => r.Matches(dir, true)))
+                    return true;
+            }
+            return false;
         }
 
         private void TakeFile(FileInfo file, string path)

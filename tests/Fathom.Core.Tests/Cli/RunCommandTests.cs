@@ -44,6 +44,19 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void Chat_wraps_the_prompt_in_the_template()
+    {
+        string qwen = Fixtures.Model("tiny-qwen3-f32.gguf");
+        var plain = CliRunner.Run("run", "-m", qwen, "-p", "hello", "-n", "1", "--temp", "0", "-t", "1");
+        var chat = CliRunner.Run("run", "-m", qwen, "-p", "hello", "-n", "1", "--temp", "0", "-t", "1", "--chat", "--system", "be brief");
+        Assert.Equal(0, chat.Code);
+        Assert.Contains("built-in 'chatml'", chat.Err);
+        int Prompt(string err) => int.Parse(err[(err.IndexOf("prompt: ", StringComparison.Ordinal) + 8)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Prompt(chat.Err) > Prompt(plain.Err) + 10, chat.Err);
+        Assert.Equal(2, CliRunner.Run("run", "-m", qwen, "-p", "hello", "--system", "x").Code);
+    }
+
+    [Fact]
     public void A_file_that_is_not_a_model_is_a_clear_error()
     {
         var (code, _, err) = CliRunner.Run("run", "-m", Path.Combine(Fixtures.Vocab, "ggml-vocab-llama-bpe.gguf"), "-p", "hi");

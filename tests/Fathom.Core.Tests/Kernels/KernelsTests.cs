@@ -57,6 +57,20 @@ public unsafe class KernelsTests
         }
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(67)]
+    [InlineData(1000)]
+    public void DotMatchesDoubleSum(int n)
+    {
+        float[] a = KernelTestData.Floats(n, 1), b = KernelTestData.Floats(n, 2);
+        Assert.Equal(FloatDot.F32Reference(a, b), Kernels.Dot(a, b), 1e-5f * Math.Max(1, n));
+        Assert.Throws<ArgumentException>(() => Kernels.Dot(new float[3], new float[2]));
+    }
+
     [Fact]
     public void MatVecEqualsOneRowMatMul()
     {

@@ -114,8 +114,19 @@ public unsafe class QuantDotTests
             float[] y = new float[rows * n], yr = new float[rows * n];
             Kernels.MatMul(view, x, n, y, KernelsTestsPool.Pool);
             Kernels.MatMul(view, x, n, yr, null, VecDot.Reference(type));
-            for (int i = 0; i < y.Length; i++)
-                Assert.True(Math.Abs(y[i] - yr[i]) <= 1e-5 * Math.Max(1, Math.Abs(yr[i])) + 1e-5, $"{type} rows={rows} n={n} [{i}]: {y[i]:R} vs {yr[i]:R}");
+            var wf = new float[cols * rows];
+            Dequantize.Row(type, w.AsSpan(0, (int)GgmlTypeInfo.RowSize(type, cols * rows)), wf);
+            for (int j = 0; j < n; j++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    double scale = 0;
+                    for (int c = 0; c < cols; c++)
+                        scale += Math.Abs((double)wf[r * cols + c] * x[j * cols + c]);
+                    int i = j * rows + r;
+                    Assert.True(Math.Abs(y[i] - yr[i]) <= 1e-5 * scale + 1e-6, $"{type} rows={rows} n={n} [{i}]: {y[i]:R} vs {yr[i]:R} (scale {scale})");
+                }
+            }
         }
     }
 

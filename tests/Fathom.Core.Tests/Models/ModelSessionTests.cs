@@ -60,6 +60,23 @@ public class ModelSessionTests
     }
 
     [Fact]
+    public void Long_inputs_split_into_micro_batches_give_the_same_logits()
+    {
+        using var model = Random(TestGguf.RandomModel("qwen2", embd: 32, heads: 2, kvHeads: 1, ff: 32));
+        var tokens = Enumerable.Range(0, ModelSession.MicroBatch + 40).Select(i => (i * 7) % 48).ToArray();
+        var whole = model.CreateSession(600).Forward(tokens, allLogits: true).ToArray();
+        var parts = model.CreateSession(600);
+        var first = parts.Forward(tokens.AsSpan(0, 300), allLogits: true).ToArray();
+        var rest = parts.Forward(tokens.AsSpan(300), allLogits: true).ToArray();
+        float[] split = [.. first, .. rest];
+        Assert.Equal(whole.Length, split.Length);
+        for (int i = 0; i < whole.Length; i++)
+            Assert.True(Math.Abs(whole[i] - split[i]) <= 1e-4f, $"logit {i}: {whole[i]} vs {split[i]}");
+        var lastOnly = model.CreateSession(600).Forward(tokens).ToArray();
+        Assert.Equal(whole.AsSpan(whole.Length - 48).ToArray(), lastOnly);
+    }
+
+    [Fact]
     public void Results_do_not_depend_on_thread_count()
     {
         using var model = Model.Load(Fixtures.Model("tiny-qwen3moe-f32.gguf"));

@@ -44,6 +44,20 @@ public class Fp16Tests
     }
 
     [Fact]
+    public void ToFloat_is_exact_for_every_half()
+    {
+        for (int h = 0; h < 0x10000; h++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+            float actual = Fp16.ToFloat((ushort)h);
+            if (float.IsNaN(expected))
+                Assert.True(float.IsNaN(actual), $"0x{h:x4}");
+            else
+                Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
+        }
+    }
+
+    [Fact]
     public void Every_half_round_trips()
     {
         for (int h = 0; h < 0x10000; h++)

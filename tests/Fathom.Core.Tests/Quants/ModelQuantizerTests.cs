@@ -46,6 +46,20 @@ public sealed class ModelQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void Pure_type_that_does_not_divide_the_rows_is_a_typed_error()
+    {
+        using var input = GgufFile.FromBytes(QuantRecipeTests.SyntheticModel(2, 4, 2, oddColumns: true));
+        string output = Path.Combine(_dir, "odd.gguf");
+        var ex = Assert.Throws<InvalidDataException>(() => ModelQuantizer.Quantize(input, output, new ModelQuantizeOptions(QuantFileType.Q4_K_M, Pure: true), cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Contains("blk.0.odd.weight", ex.Message);
+        Assert.False(File.Exists(output));
+        var plan = ModelQuantizer.Quantize(input, output, new ModelQuantizeOptions(QuantFileType.Q4_K_M), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Contains(plan, p => p.Source.Name == "blk.0.odd.weight" && p.Target == GgmlType.Q5_0);
+        using var result = GgufFile.Open(output);
+        Assert.Equal(GgmlType.Q5_0, result.GetTensor("blk.0.odd.weight").Type);
+    }
+
+    [Fact]
     public void Quantized_input_is_refused_unless_requantize_is_allowed()
     {
         using var input = GgufFile.Open(Fixtures.Model("tiny-llama-q8_0.gguf"));

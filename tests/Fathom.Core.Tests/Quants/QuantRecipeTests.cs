@@ -68,6 +68,23 @@ public class QuantRecipeTests
     }
 
     [Fact]
+    public void Tied_embeddings_take_the_output_rule_and_eight_experts_raise_attention()
+    {
+        using var tied = GgufFile.FromBytes(SyntheticModel(4, 8, 8, tied: true));
+        var plan = QuantRecipe.Plan(tied, QuantFileType.Q4_K_M, pure: false).ToDictionary(p => p.Source.Name, p => p.Target);
+        Assert.Equal(GgmlType.Q6_K, plan["token_embd.weight"]);
+        plan = QuantRecipe.Plan(tied, QuantFileType.Q8_0, pure: false).ToDictionary(p => p.Source.Name, p => p.Target);
+        Assert.Equal(GgmlType.Q8_0, plan["token_embd.weight"]);
+
+        using var moe = GgufFile.FromBytes(SyntheticModel(4, 8, 8, experts: 8));
+        plan = QuantRecipe.Plan(moe, QuantFileType.Q4_K_M, pure: false).ToDictionary(p => p.Source.Name, p => p.Target);
+        Assert.Equal(GgmlType.Q8_0, plan["blk.2.attn_v.weight"]);
+        Assert.Equal(GgmlType.Q8_0, plan["blk.2.attn_k.weight"]);
+        Assert.Equal(GgmlType.Q5_K, plan["blk.2.attn_output.weight"]);
+        Assert.Equal(GgmlType.Q4_K, plan["token_embd.weight"]);
+    }
+
+    [Fact]
     public void Pure_and_float_types_and_fallbacks()
     {
         using var f = GgufFile.FromBytes(SyntheticModel(2, 4, 2, oddColumns: true));
@@ -94,9 +111,11 @@ public class QuantRecipeTests
     }
 
     // A GGUF header (with tiny tensors) of a llama model with the given layers and heads, for recipe tests.
-    internal static byte[] SyntheticModel(int layers, int heads, int kvHeads, bool oddColumns = false)
+    internal static byte[] SyntheticModel(int layers, int heads, int kvHeads, bool oddColumns = false, bool tied = false, uint experts = 0)
     {
-        var tensors = new List<(string Name, long[] Dims)> { ("token_embd.weight", [256, 4]), ("output_norm.weight", [256]), ("output.weight", [256, 4]) };
+        var tensors = new List<(string Name, long[] Dims)> { ("token_embd.weight", [256, 4]), ("output_norm.weight", [256]) };
+        if (!tied)
+            tensors.Add(("output.weight", [256, 4]));
         foreach (string n in new[] { "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down" })
             for (int l = 0; l < layers; l++)
                 tensors.Add(($"blk.{l}.{n}.weight", n.EndsWith("norm", StringComparison.Ordinal) ? [256] : [256, 2]));
@@ -109,6 +128,8 @@ public class QuantRecipeTests
             ("llama.attention.head_count", 4, U32((uint)heads)),
             ("llama.attention.head_count_kv", 4, U32((uint)kvHeads)),
         };
+        if (experts > 0)
+            kv.Add(("llama.expert_count", 4, U32(experts)));
         var ms = new MemoryStream();
         ms.Write(U32(GgufFile.Magic)); ms.Write(U32(3)); ms.Write(U64((ulong)tensors.Count)); ms.Write(U64((ulong)kv.Count));
         foreach (var (k, type, v) in kv) { ms.Write(Str(k)); ms.Write(U32(type)); ms.Write(v); }

@@ -112,6 +112,17 @@ public class ChatTemplateFallbacksTests
     }
 
     [Fact]
+    public void Tool_use_template_is_chosen_only_with_tools()
+    {
+        byte[] bytes = MetadataOnlyGguf(("tokenizer.chat_template", "plain"), ("tokenizer.chat_template.tool_use", "tools"));
+        using var f = GgufFile.FromBytes(bytes);
+        Assert.Equal("plain", ChatTemplateFallbacks.Select(f).Template.Render(Array.Empty<object>()));
+        ChatTemplateSelection withTools = ChatTemplateFallbacks.Select(f, withTools: true);
+        Assert.Equal("tools", withTools.Template.Render(Array.Empty<object>()));
+        Assert.Equal("gguf:tool_use", withTools.Name);
+    }
+
+    [Fact]
     public void Unknown_fallback_name_is_a_clear_error()
     {
         var ex = Assert.Throws<ArgumentException>(() => ChatTemplateFallbacks.Source("vicuna"));

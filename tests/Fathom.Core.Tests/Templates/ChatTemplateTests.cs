@@ -26,6 +26,14 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void Integers_past_64_bits_print_exactly()
+    {
+        using var doc = JsonDocument.Parse("""{"id": 18446744073709551616, "small": -5}""");
+        var options = new ChatTemplateOptions { Variables = new Dictionary<string, object?> { ["v"] = doc.RootElement } };
+        Assert.Equal("18446744073709551616 {\"id\": 18446744073709551616, \"small\": -5} True", Render("{{ v.id }} {{ v | tojson }} {{ v.id is integer }}", options));
+    }
+
+    [Fact]
     public void Passes_tools_tool_choice_and_documents_like_transformers()
     {
         Assert.Equal("True|True|False", Render("{{ tools is defined }}|{{ tools is none }}|{{ documents is undefined }}"));
@@ -39,6 +47,12 @@ public class ChatTemplateTests
     {
         var options = new ChatTemplateOptions { BosToken = "<s>", EosToken = "</s>", AddGenerationPrompt = true };
         Assert.Equal("<s>|</s>|True", Render("{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}", options));
+    }
+
+    [Fact]
+    public void Generation_block_renders_its_body_like_transformers()
+    {
+        Assert.Equal("<a>hi</a>", Render("{% for m in messages %}<a>{% generation %}{{ m.content }}{% set x = 1 %}{% endgeneration %}</a>{{ x }}{% endfor %}"));
     }
 
     [Fact]
@@ -132,6 +146,19 @@ public class ChatTemplateTests
         string deepIf = string.Concat(Enumerable.Repeat("{% if true %}", 5000)) + string.Concat(Enumerable.Repeat("{% endif %}", 5000));
         Assert.Throws<TemplateSyntaxException>(() => ChatTemplate.Parse(deepIf));
         Assert.Throws<TemplateSyntaxException>(() => ChatTemplate.Parse("{{ " + string.Concat(Enumerable.Repeat("not ", 5000)) + "1 }}"));
+        string longChain = "{% if false %}" + string.Concat(Enumerable.Range(0, 50_000).Select(i => $"{{% elif messages[0].content == 'x{i}' %}}{i}")) + "{% else %}end{% endif %}";
+        Assert.Equal("end", ChatTemplate.Parse(longChain).Render(OneUser));
+        string longSum = "{{ " + string.Join(" + ", Enumerable.Repeat("1", 200_000)) + " }}";
+        Assert.ThrowsAny<TemplateException>(() => ChatTemplate.Parse(longSum).Render(OneUser));
+        string longFilters = "{{ 'a'" + string.Concat(Enumerable.Repeat(" | trim", 200_000)) + " }}";
+        Assert.ThrowsAny<TemplateException>(() => ChatTemplate.Parse(longFilters).Render(OneUser));
+    }
+
+    [Fact]
+    public void Deeply_nested_values_built_by_a_template_fail_cleanly()
+    {
+        string t = "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x == ns.x }}{{ ns.x | tojson }}";
+        Assert.Throws<TemplateRuntimeException>(() => Render(t));
     }
 
     [Fact]

@@ -15,14 +15,6 @@ public class TokenizerTests
         return data;
     }
 
-    public static TheoryData<string> Vocabs()
-    {
-        var data = new TheoryData<string>();
-        foreach (string v in VocabFixtures.VocabNames())
-            data.Add(v);
-        return data;
-    }
-
     [Theory]
     [MemberData(nameof(CaseFiles))]
     public void Encodes_every_case_as_llama_cpp(string vocab, string suffix)
@@ -42,10 +34,7 @@ public class TokenizerTests
         }
         Assert.True(failures.Count == 0, $"{failures.Count}/{inputs.Count} cases differ:\n{string.Join('\n', failures)}");
     }
-}
 
-public class TokenizerLoaderTests
-{
     public static TheoryData<string> Vocabs()
     {
         var data = new TheoryData<string>();
@@ -87,10 +76,7 @@ public class TokenizerLoaderTests
         using var ok = GgufFile.FromBytes(TinyGguf.Bpe(pre: "gpt-2"));
         Assert.Equal([0, 1, 2], Tokenizer.FromGguf(ok).Encode("abc", addSpecial: false));
     }
-}
 
-public class TokenizerEncodingTests
-{
     [Theory]
     [InlineData("ggml-vocab-llama-spm.gguf")]
     [InlineData("ggml-vocab-llama-bpe.gguf")]
@@ -143,11 +129,6 @@ public class TokenizerEncodingTests
         var tok = VocabFixtures.Load("ggml-vocab-llama-bpe.gguf");
         Assert.Equal(tok.Encode("a\uFFFDb", addSpecial: false), tok.Encode([(byte)'a', 0xFF, (byte)'b'], addSpecial: false));
     }
-}
-
-public class TokenizerDecodingTests
-{
-    public static TheoryData<string, string> CaseFiles() => TokenizerTests.CaseFiles();
 
     [Theory]
     [MemberData(nameof(CaseFiles))]

@@ -237,17 +237,17 @@ public static unsafe partial class Dequantize
             float dAll = Fp16.ToFloat(x->D);
             byte* q = x->Qs;
             byte* hm = x->HMask;
-            int m = 1;
+            int bit = 0;
             int s = 0;
             for (int n = 0; n < 256; n += 128, q += 32)
             {
-                for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+                for (int shift = 0; shift < 8; shift += 2, bit++)
                 {
                     for (int half = 0; half < 32; half += 16)
                     {
                         float dl = dAll * Q3Scale(x->Scales, s++);
                         for (int l = 0; l < 16; l++)
-                            *y++ = dl * (((q[l + half] >> shift) & 3) - ((hm[l + half] & m) != 0 ? 0 : 4));
+                            *y++ = dl * (((q[l + half] >> shift) & 3) - ((((hm[l + half] >> bit) & 1) ^ 1) << 2));
                     }
                 }
             }
@@ -297,17 +297,16 @@ public static unsafe partial class Dequantize
             float d = Fp16.ToFloat(x->D), min = Fp16.ToFloat(x->DMin);
             byte* ql = x->Qs;
             byte* qh = x->Qh;
-            int u1 = 1, u2 = 2;
-            for (int j = 0; j < 8; j += 2, ql += 32, u1 <<= 2, u2 <<= 2)
+            for (int j = 0; j < 8; j += 2, ql += 32)
             {
                 ScaleMinK4(j, x->Scales, out int sc, out int m);
                 float d1 = d * sc, m1 = min * m;
                 ScaleMinK4(j + 1, x->Scales, out sc, out m);
                 float d2 = d * sc, m2 = min * m;
                 for (int l = 0; l < 32; l++)
-                    *y++ = d1 * ((ql[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0)) - m1;
+                    *y++ = d1 * ((ql[l] & 0xF) + (((qh[l] >> j) & 1) << 4)) - m1;
                 for (int l = 0; l < 32; l++)
-                    *y++ = d2 * ((ql[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0)) - m2;
+                    *y++ = d2 * ((ql[l] >> 4) + (((qh[l] >> (j + 1)) & 1) << 4)) - m2;
             }
         }
     }

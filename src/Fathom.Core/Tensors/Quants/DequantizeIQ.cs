@@ -12,7 +12,7 @@ public static unsafe partial class Dequantize
     private static int Signs7(uint i) => (int)(i | ((uint)(System.Numerics.BitOperations.PopCount(i) & 1) << 7));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Sign(int signs, int j) => (signs & (1 << j)) != 0 ? -1f : 1f;
+    private static float Sign(int signs, int j) => 1 - (((signs >> j) & 1) << 1);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte GridByte(ulong g, int j) => (byte)(g >> (8 * j));

@@ -5,8 +5,24 @@ namespace Fathom.Tensors.Quants;
 /// <summary>IEEE binary16 ⇄ float32 as ggml converts: round to nearest even, NaN becomes the quiet NaN 0x7E00 (sign kept).</summary>
 public static class Fp16
 {
+    /// <summary>Exact f16 → f32 by moving bits: rebias the exponent, renormalize subnormals with one exact subtraction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float ToFloat(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
+    public static float ToFloat(ushort bits)
+    {
+        uint o = (uint)(bits & 0x7fff) << 13;
+        uint exp = o & 0x0f800000;
+        o += (127 - 15) << 23;
+        if (exp == 0x0f800000)
+        {
+            o += (128 - 16) << 23; // Inf / NaN
+        }
+        else if (exp == 0)
+        {
+            o += 1 << 23; // zero / subnormal
+            o = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(o) - BitConverter.UInt32BitsToSingle(113u << 23));
+        }
+        return BitConverter.UInt32BitsToSingle(o | ((uint)(bits & 0x8000) << 16));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FromFloat(float value)

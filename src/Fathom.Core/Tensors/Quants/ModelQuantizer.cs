@@ -29,6 +29,8 @@ public static unsafe class ModelQuantizer
                 throw new InvalidDataException($"Tensor {p.Source.Name}: cannot read {GgmlTypeInfo.Name(p.Source.Type)} data.");
             if (!Tensors.Quants.Quantize.IsSupported(p.Target))
                 throw new InvalidDataException($"Tensor {p.Source.Name}: cannot write {GgmlTypeInfo.Name(p.Target)}.");
+            if (p.Source.Dimensions[0] % GgmlTypeInfo.BlockSize(p.Target) != 0)
+                throw new InvalidDataException($"Tensor {p.Source.Name}: rows of {p.Source.Dimensions[0]} are not a whole number of {GgmlTypeInfo.Name(p.Target)} blocks of {GgmlTypeInfo.BlockSize(p.Target)}" + (options.Pure ? "; without --pure a compatible type is chosen." : "."));
         }
         string tmp = outputPath + ".tmp";
         try

@@ -5,7 +5,7 @@ namespace Fathom.Context.Imports;
 /// <summary>Java (and Kotlin/Scala-style lines): <c>import a.b.C;</c>, <c>import static a.b.C.m;</c>, <c>import a.b.*;</c> and the <c>package</c> a file declares.</summary>
 internal static partial class JavaImports
 {
-    [GeneratedRegex(@"^\s*import\s+(?:static\s+)?([\w.]+(?:\.\*)?)\s*;?", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^\s*import\s+(?:static\s+)?(\w+(?:\.\w+)*(?:\.\*)?)", RegexOptions.Multiline)]
     private static partial Regex Import();
 
     [GeneratedRegex(@"^\s*package\s+([\w.]+)", RegexOptions.Multiline)]
