@@ -45,7 +45,8 @@ public sealed class ModelSession : IDisposable
             throw new ArgumentException("the exact attention path needs f16 keys and values and no hooks", nameof(options));
         bool tiled = options.Attention == AttentionPath.Tiled || !exactCapable;
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
-        _blocks = new TransformerBlocks(c, model.Weights, Sequence, _pool, tiled, options.Hooks);
+        _config = options.Rope is { } rope ? rope.Apply(c) : c;
+        _blocks = new TransformerBlocks(_config, model.Weights, Sequence, _pool, tiled, options.Hooks);
     }
 
     /// <summary>The paged KV cache of this session's sequence.</summary>
@@ -54,7 +55,10 @@ public sealed class ModelSession : IDisposable
     /// <summary>The pool the sequence's pages come from (accounting, tiers).</summary>
     public KvCacheManager KvCache => _kv;
 
-    public ModelConfig Config => _model.Config;
+    private readonly ModelConfig _config;
+
+    /// <summary>The model's configuration with this session's RoPE overrides applied.</summary>
+    public ModelConfig Config => _config;
 
     /// <summary>Tokens already in the cache; the next token goes to this position.</summary>
     public int Position { get; private set; }

@@ -38,6 +38,46 @@ public sealed record SessionOptions
     public string? SpillDirectory { get; init; }
     public bool TrackKeyBounds { get; init; }
 
+    /// <summary>RoPE overrides (context extension); null uses the GGUF's settings.</summary>
+    public RopeOverrides? Rope { get; init; }
+
     /// <summary>A KV policy's view into the tiled attention (forces the tiled path).</summary>
     public IAttentionHooks? Hooks { get; init; }
+}
+
+/// <summary>Context extension: RoPE settings that override the GGUF's (null keeps the file's value).</summary>
+public sealed record RopeOverrides
+{
+    public RopeScalingType? Scaling { get; init; }
+    public float? FreqBase { get; init; }
+
+    /// <summary>Scaling factor (context multiple); the frequency scale becomes 1/factor for linear and yarn.</summary>
+    public float? Factor { get; init; }
+
+    public int? OriginalContextLength { get; init; }
+    public float? YarnExtFactor { get; init; }
+    public float? YarnAttnFactor { get; init; }
+    public float? YarnBetaFast { get; init; }
+    public float? YarnBetaSlow { get; init; }
+
+    /// <summary>The configuration with these overrides applied.</summary>
+    public ModelConfig Apply(ModelConfig c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        if (FreqBase is <= 0f || Factor is <= 0f || YarnAttnFactor is <= 0f || OriginalContextLength is <= 0)
+            throw new ArgumentException("RoPE overrides must be positive");
+        var scaling = Scaling ?? c.RopeScaling;
+        float freqScale = scaling == RopeScalingType.None ? 1f : Factor is { } f ? 1f / f : c.RopeFreqScale;
+        return c with
+        {
+            RopeScaling = scaling,
+            RopeFreqBase = FreqBase ?? c.RopeFreqBase,
+            RopeFreqScale = freqScale,
+            RopeOriginalContextLength = OriginalContextLength ?? c.RopeOriginalContextLength,
+            YarnExtFactor = YarnExtFactor ?? (scaling == RopeScalingType.Yarn ? (c.RopeScaling == RopeScalingType.Yarn ? c.YarnExtFactor : 1f) : 0f),
+            YarnAttnFactor = YarnAttnFactor ?? c.YarnAttnFactor,
+            YarnBetaFast = YarnBetaFast ?? c.YarnBetaFast,
+            YarnBetaSlow = YarnBetaSlow ?? c.YarnBetaSlow,
+        };
+    }
 }
