@@ -103,6 +103,36 @@ public sealed class KvSequence : IKvCache
             Widen(t.Bounds[^1], key[..KeyWidth]);
     }
 
+    /// <summary>Appends a slot from already encoded rows (a saved prompt cache of the same types and page size).</summary>
+    internal void StoreEncoded(int layer, int position, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        var t = L(layer);
+        if (t.Positions.Count >= Capacity)
+            throw new KvCacheFullException($"sequence {Id} holds {t.Positions.Count} positions in layer {layer}, its capacity");
+        int slot = t.Positions.Count, ps = PageSize;
+        if (slot % ps == 0)
+        {
+            t.Pages.Add(Pool.Allocate());
+            if (O.TrackKeyBounds)
+                t.Bounds.Add(NewBounds());
+        }
+        else if (Pool.RefCount(t.Pages[^1]) > 1)
+        {
+            CopyOnWrite(t);
+        }
+        var data = Pool.Data(t.Pages[^1]);
+        int r = slot % ps;
+        key.CopyTo(data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
+        value.CopyTo(data.AsSpan(ps * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        t.Positions.Add(position);
+        if (O.TrackKeyBounds)
+        {
+            var row = new float[KeyWidth];
+            KvTypes.Decode(KeyType, key, row);
+            Widen(t.Bounds[^1], row);
+        }
+    }
+
     private float[] NewBounds()
     {
         var b = new float[2 * KeyWidth];

@@ -82,6 +82,11 @@ public sealed class ModelSession : IDisposable
         _kv.Dispose();
     }
 
+    internal Model Model => _model;
+
+    /// <summary>After a prompt cache restored <paramref name="positions"/> positions.</summary>
+    internal void Restored(int positions) => Position = positions;
+
     /// <summary>Forgets every cached position.</summary>
     public void Reset()
     {
