@@ -267,6 +267,39 @@ public sealed class KvSequence : IKvCache
         }
     }
 
+    /// <summary>
+    /// Context shift of one layer: keeps the first <paramref name="keep"/> slots, drops the next
+    /// <paramref name="discard"/>, and moves the rest down by <paramref name="discard"/> positions,
+    /// re-rotating their keys with <paramref name="rotate"/>(key row, -discard).
+    /// </summary>
+    internal void Shift(int layer, int keep, int discard, Action<float[], int> rotate)
+    {
+        var t = L(layer);
+        int n = t.Positions.Count;
+        var slots = new int[n - discard];
+        for (int i = 0; i < keep; i++)
+            slots[i] = i;
+        for (int i = keep; i < slots.Length; i++)
+            slots[i] = i + discard;
+        Retain(layer, slots);
+        var row = new float[KeyWidth];
+        for (int slot = keep; slot < t.Positions.Count; slot++)
+        {
+            var data = Pool.Data(t.Pages[slot / PageSize]);
+            var k = data.AsSpan(slot % PageSize * O.KeyRowBytes, O.KeyRowBytes);
+            KvTypes.Decode(KeyType, k, row);
+            rotate(row, -discard);
+            KvTypes.Encode(KeyType, row, k);
+            t.Positions[slot] -= discard;
+        }
+        bool dense = true;
+        for (int i = 0; i < t.Positions.Count && dense; i++)
+            dense = t.Positions[i] == i;
+        t.Evicted = !dense;
+        if (O.TrackKeyBounds)
+            RebuildBounds(t);
+    }
+
     /// <summary>Rows held in page <paramref name="page"/> of <paramref name="layer"/>.</summary>
     public int PageRows(int layer, int page)
     {

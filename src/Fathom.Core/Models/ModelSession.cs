@@ -87,6 +87,26 @@ public sealed class ModelSession : IDisposable
     /// <summary>After a prompt cache restored <paramref name="positions"/> positions.</summary>
     internal void Restored(int positions) => Position = positions;
 
+    /// <summary>
+    /// Context shift (llama.cpp's): keeps the first <paramref name="keep"/> positions, drops the oldest
+    /// half of the rest and re-rotates the surviving keys so positions stay contiguous. Returns the
+    /// number of positions dropped. Keys are rotated by -dropped (RoPE composes additively; with
+    /// YaRN's attention factor ≠ 1 the magnitude is scaled again, as in llama.cpp).
+    /// </summary>
+    public int Shift(int keep)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(keep);
+        if (!Sequence.IsDense || Sequence.SlotCount(0) != Position)
+            throw new InvalidOperationException("context shift needs a dense cache (no evicted positions)");
+        if (keep >= Position - 1)
+            throw new InvalidOperationException($"cannot shift: keeping {keep} of {Position} positions leaves nothing to drop");
+        int discard = (Position - keep) / 2;
+        for (int l = 0; l < Sequence.LayerCount; l++)
+            Sequence.Shift(l, keep, discard, _blocks.RotateKeys);
+        Position -= discard;
+        return discard;
+    }
+
     /// <summary>Forgets every cached position.</summary>
     public void Reset()
     {

@@ -163,6 +163,9 @@ internal sealed unsafe class TransformerBlocks
         Emit(name, layer, x, heads * d);
     }
 
+    /// <summary>Rotates every key head of a cached row by <paramref name="delta"/> positions (context shift).</summary>
+    public void RotateKeys(float[] row, int delta) => _rope.Apply(row, Config.KeyLength, delta);
+
     /// <summary>Rotates every head of x by its token's position.</summary>
     public void Rope(float[] x, int heads, string name, int layer)
     {
