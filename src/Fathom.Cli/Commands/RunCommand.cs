@@ -31,6 +31,10 @@ internal static class RunCommand
         {
             model, prompt, file, tokens, count, temp, topK, topP, minP, repeat, seed, threads, context, chat, system,
         };
+        var kv = new KvOptions();
+        kv.AddTo(command);
+        var promptCache = new Option<FileInfo>("--prompt-cache") { Description = "Reuse the longest matching prefix saved in this file, then save the prefilled prompt to it." };
+        command.Options.Add(promptCache);
         command.SetAction(parse =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -60,11 +64,27 @@ internal static class RunCommand
             if (ids.Length > contextLength)
                 throw new CliUsageException($"the prompt is {ids.Length} tokens but the context is {contextLength} (raise --ctx-size)");
 
-            using var session = m.CreateSession(contextLength, t);
+            using var session = m.CreateSession(kv.Build(parse, contextLength, t));
             using var stop = new CancelOnCtrlC();
             var clock = Stopwatch.StartNew();
-            var logits = session.Forward(ids);
+            int reused = 0;
+            string? cachePath = parse.GetValue(promptCache)?.FullName;
+            if (cachePath is not null)
+            {
+                try
+                {
+                    reused = KvCache.PromptCache.Load(session, cachePath, ids);
+                }
+                catch (KvCache.PromptCacheException ex)
+                {
+                    throw new CliUsageException($"--prompt-cache: {ex.Message}");
+                }
+                stderr.WriteLine($"prompt cache: reused {reused} of {ids.Length} prompt tokens");
+            }
+            var logits = session.Forward(ids.AsSpan(reused));
             double promptSeconds = clock.Elapsed.TotalSeconds;
+            if (cachePath is not null)
+                KvCache.PromptCache.Save(session, ids, cachePath);
 
             var decoder = new UTF8Encoding(false).GetDecoder();
             var chars = new char[64];

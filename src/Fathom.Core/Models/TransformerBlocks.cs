@@ -17,8 +17,13 @@ internal sealed unsafe class TransformerBlocks
     private readonly AttentionShape _shape;
     private int _capacity;
 
-    public TransformerBlocks(ModelConfig config, ModelWeights weights, IKvCache cache, WorkerPool? pool)
+    private readonly bool _tiled;
+    private readonly IAttentionHooks? _hooks;
+
+    public TransformerBlocks(ModelConfig config, ModelWeights weights, KvCache.KvSequence cache, WorkerPool? pool, bool tiled, IAttentionHooks? hooks)
     {
+        _tiled = tiled;
+        _hooks = hooks;
         Config = config;
         _model = weights;
         Cache = cache;
@@ -32,7 +37,7 @@ internal sealed unsafe class TransformerBlocks
     }
 
     public ModelConfig Config { get; }
-    public IKvCache Cache { get; }
+    public KvCache.KvSequence Cache { get; }
     public WorkerPool? Pool { get; }
     public ActivationTap? Tap { get; set; }
 
@@ -158,6 +163,9 @@ internal sealed unsafe class TransformerBlocks
         Emit(name, layer, x, heads * d);
     }
 
+    /// <summary>Rotates every key head of a cached row by <paramref name="delta"/> positions (context shift).</summary>
+    public void RotateKeys(float[] row, int delta) => _rope.Apply(row, Config.KeyLength, delta);
+
     /// <summary>Rotates every head of x by its token's position.</summary>
     public void Rope(float[] x, int heads, string name, int layer)
     {
@@ -173,7 +181,10 @@ internal sealed unsafe class TransformerBlocks
         int kw = Config.HeadCountKv * Config.KeyLength, vw = Config.HeadCountKv * Config.ValueLength;
         for (int t = 0; t < Tokens; t++)
             Cache.Store(layer, FirstPosition + t, K.AsSpan(t * kw, kw), V.AsSpan(t * vw, vw));
-        CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool);
+        if (_tiled || !Cache.IsDense)
+            TiledAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool, _hooks);
+        else
+            CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool);
         Emit("kqv_out", layer, Kqv, Config.HeadCount * Config.ValueLength);
     }
 
