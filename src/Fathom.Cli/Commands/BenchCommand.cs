@@ -25,6 +25,8 @@ internal static class BenchCommand
         {
             model, prompt, gen, depth, threads, reps, json,
         };
+        var kv = new KvOptions();
+        kv.AddTo(command);
         command.SetAction(parse =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -58,7 +60,7 @@ internal static class BenchCommand
                 stdout.WriteLine("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
             }
 
-            using var session = m.CreateSession(ctx, t);
+            using var session = m.CreateSession(kv.Build(parse, ctx, t));
             var random = new Random(42);
             int vocab = m.Config.VocabSize;
             int[] Tokens(int count)
@@ -111,6 +113,10 @@ internal static class BenchCommand
                         ["n_depth"] = d,
                         ["avg_ts"] = Math.Round(mean, 3),
                         ["stddev_ts"] = Math.Round(stdev, 3),
+                        ["type_k"] = KvCache.KvTypes.Name(session.Sequence.KeyType),
+                        ["type_v"] = KvCache.KvTypes.Name(session.Sequence.ValueType),
+                        ["kv_bytes"] = session.KvCache.Accounting.BytesUsed,
+                        ["peak_rss_bytes"] = PeakRss(),
                     }));
                 }
                 else
@@ -120,9 +126,19 @@ internal static class BenchCommand
                 }
                 stdout.Flush();
             }
+            if (!parse.GetValue(json))
+                stderr.WriteLine($"peak RSS: {PeakRss() / (1024.0 * 1024.0):F1} MiB (KV cache {session.KvCache.Accounting.BytesUsed / (1024.0 * 1024.0):F1} MiB)");
             return CliHost.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>Peak resident set of this process (VmHWM on Linux).</summary>
+    internal static long PeakRss()
+    {
+        using var p = Process.GetCurrentProcess();
+        p.Refresh();
+        return p.PeakWorkingSet64;
     }
 
     private static int[] Sizes(string text, string option)

@@ -20,5 +20,6 @@ internal static class CommandCatalog
         yield return EvalCommand.Create();
         yield return PackCommand.Create();
         yield return CostCommand.Create();
+        yield return KvEstimateCommand.Create();
     }
 }

@@ -31,6 +31,8 @@ internal static class RunCommand
         {
             model, prompt, file, tokens, count, temp, topK, topP, minP, repeat, seed, threads, context, chat, system,
         };
+        var kv = new KvOptions();
+        kv.AddTo(command);
         command.SetAction(parse =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -60,7 +62,7 @@ internal static class RunCommand
             if (ids.Length > contextLength)
                 throw new CliUsageException($"the prompt is {ids.Length} tokens but the context is {contextLength} (raise --ctx-size)");
 
-            using var session = m.CreateSession(contextLength, t);
+            using var session = m.CreateSession(kv.Build(parse, contextLength, t));
             using var stop = new CancelOnCtrlC();
             var clock = Stopwatch.StartNew();
             var logits = session.Forward(ids);

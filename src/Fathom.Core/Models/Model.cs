@@ -55,8 +55,17 @@ public sealed class Model : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(contextLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
-        int ctx = contextLength > 0 ? contextLength : Math.Min(Config.ContextLength, 4096);
-        return new ModelSession(this, ctx, threads);
+        return CreateSession(new SessionOptions { ContextLength = contextLength, Threads = threads });
+    }
+
+    /// <summary>A new sequence with the cache, attention path and chunking of <paramref name="options"/>.</summary>
+    public ModelSession CreateSession(SessionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ContextLength);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Threads);
+        int ctx = options.ContextLength > 0 ? options.ContextLength : Math.Min(Config.ContextLength, 4096);
+        return new ModelSession(this, ctx, options);
     }
 
     public void Dispose()

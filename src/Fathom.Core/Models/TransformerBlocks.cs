@@ -17,8 +17,13 @@ internal sealed unsafe class TransformerBlocks
     private readonly AttentionShape _shape;
     private int _capacity;
 
-    public TransformerBlocks(ModelConfig config, ModelWeights weights, IKvCache cache, WorkerPool? pool)
+    private readonly bool _tiled;
+    private readonly IAttentionHooks? _hooks;
+
+    public TransformerBlocks(ModelConfig config, ModelWeights weights, KvCache.KvSequence cache, WorkerPool? pool, bool tiled, IAttentionHooks? hooks)
     {
+        _tiled = tiled;
+        _hooks = hooks;
         Config = config;
         _model = weights;
         Cache = cache;
@@ -32,7 +37,7 @@ internal sealed unsafe class TransformerBlocks
     }
 
     public ModelConfig Config { get; }
-    public IKvCache Cache { get; }
+    public KvCache.KvSequence Cache { get; }
     public WorkerPool? Pool { get; }
     public ActivationTap? Tap { get; set; }
 
@@ -173,7 +178,10 @@ internal sealed unsafe class TransformerBlocks
         int kw = Config.HeadCountKv * Config.KeyLength, vw = Config.HeadCountKv * Config.ValueLength;
         for (int t = 0; t < Tokens; t++)
             Cache.Store(layer, FirstPosition + t, K.AsSpan(t * kw, kw), V.AsSpan(t * vw, vw));
-        CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool);
+        if (_tiled || !Cache.IsDense)
+            TiledAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool, _hooks);
+        else
+            CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool);
         Emit("kqv_out", layer, Kqv, Config.HeadCount * Config.ValueLength);
     }
 
@@ -283,7 +291,7 @@ internal sealed unsafe class TransformerBlocks
     }
 
     /// <summary>Final norm of every row, then logits for the last row or for every row.</summary>
-    public void Logits(float[] logits, bool allRows)
+    public void Logits(Span<float> logits, bool allRows)
     {
         int e = Config.EmbeddingLength;
         for (int t = 0; t < Tokens; t++)

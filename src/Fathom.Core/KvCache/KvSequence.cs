@@ -1,0 +1,324 @@
+using System.Runtime.InteropServices;
+using Fathom.Attention;
+
+namespace Fathom.KvCache;
+
+/// <summary>
+/// One sequence's keys and values: per layer, a page table (page ids in slot order) and the position
+/// each slot's key was rotated with. Slots are dense (eviction compacts), positions ascend but may
+/// have gaps after eviction. Implements <see cref="IKvCache"/> (the llama.cpp-exact plain attention)
+/// while both types are f16 and nothing was evicted.
+/// </summary>
+public sealed class KvSequence : IKvCache
+{
+    private readonly Layer[] _layers;
+    private bool _freed;
+
+    internal KvSequence(KvCacheManager manager, int id, int capacity)
+    {
+        Manager = manager;
+        Id = id;
+        Capacity = capacity;
+        _layers = new Layer[manager.Options.Layers];
+        for (int l = 0; l < _layers.Length; l++)
+            _layers[l] = new Layer();
+    }
+
+    private sealed class Layer
+    {
+        public readonly List<int> Pages = [];
+        public readonly List<int> Positions = [];
+        public readonly List<float[]> Bounds = [];
+        public bool Evicted;
+    }
+
+    internal KvCacheManager Manager { get; }
+    private KvCacheOptions O => Manager.Options;
+    private BlockPool Pool => Manager.Pool;
+
+    public int Id { get; }
+
+    /// <summary>Slots (positions) this sequence may hold per layer.</summary>
+    public int Capacity { get; }
+
+    public int LayerCount => _layers.Length;
+    public int KeyWidth => O.KeyWidth;
+    public int ValueWidth => O.ValueWidth;
+    public int PageSize => O.PageSize;
+    public KvType KeyType => O.KeyType;
+    public KvType ValueType => O.ValueType;
+
+    /// <summary>Slots held in <paramref name="layer"/>.</summary>
+    public int SlotCount(int layer) => L(layer).Positions.Count;
+
+    /// <summary>The position each slot's key was rotated with, in slot order (ascending).</summary>
+    public ReadOnlySpan<int> Positions(int layer) => CollectionsMarshal.AsSpan(L(layer).Positions);
+
+    public int PageCount(int layer) => L(layer).Pages.Count;
+
+    /// <summary>Pool page id of page <paramref name="page"/> of <paramref name="layer"/> (for accounting and tests).</summary>
+    public int PageId(int layer, int page) => L(layer).Pages[page];
+
+    /// <summary>Position after the last stored one (layer 0), 0 when empty.</summary>
+    public int NextPosition => _layers[0].Positions.Count == 0 ? 0 : _layers[0].Positions[^1] + 1;
+
+    private Layer L(int layer)
+    {
+        if (_freed)
+            throw new InvalidOperationException($"sequence {Id} was freed");
+        return _layers[layer];
+    }
+
+    /// <summary>
+    /// Appends one slot for <paramref name="position"/> to <paramref name="layer"/>. A position at or
+    /// before the last stored one first drops the slots from there on (re-running from a position).
+    /// </summary>
+    public void Store(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
+    {
+        var t = L(layer);
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        if (key.Length < KeyWidth || value.Length < ValueWidth)
+            throw new ArgumentException("key or value row too short");
+        if (t.Positions.Count > 0 && position <= t.Positions[^1])
+            TruncateLayer(t, LowerBound(t.Positions, position));
+        if (t.Positions.Count >= Capacity)
+            throw new KvCacheFullException($"sequence {Id} holds {t.Positions.Count} positions in layer {layer}, its capacity");
+        int slot = t.Positions.Count, ps = PageSize;
+        if (slot % ps == 0)
+        {
+            t.Pages.Add(Pool.Allocate());
+            if (O.TrackKeyBounds)
+                t.Bounds.Add(NewBounds());
+        }
+        else if (Pool.RefCount(t.Pages[^1]) > 1)
+        {
+            CopyOnWrite(t);
+        }
+        var data = Pool.Data(t.Pages[^1]);
+        int r = slot % ps;
+        KvTypes.Encode(KeyType, key[..KeyWidth], data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
+        KvTypes.Encode(ValueType, value[..ValueWidth], data.AsSpan(ps * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        t.Positions.Add(position);
+        if (O.TrackKeyBounds)
+            Widen(t.Bounds[^1], key[..KeyWidth]);
+    }
+
+    private float[] NewBounds()
+    {
+        var b = new float[2 * KeyWidth];
+        b.AsSpan(0, KeyWidth).Fill(float.PositiveInfinity);
+        b.AsSpan(KeyWidth).Fill(float.NegativeInfinity);
+        return b;
+    }
+
+    private void Widen(float[] b, ReadOnlySpan<float> key)
+    {
+        for (int i = 0; i < key.Length; i++)
+        {
+            b[i] = Math.Min(b[i], key[i]);
+            b[KeyWidth + i] = Math.Max(b[KeyWidth + i], key[i]);
+        }
+    }
+
+    /// <summary>Per-channel minimum and maximum (KeyWidth each) of the keys stored in a page; needs <see cref="KvCacheOptions.TrackKeyBounds"/>.</summary>
+    public void KeyBounds(int layer, int page, out ReadOnlySpan<float> min, out ReadOnlySpan<float> max)
+    {
+        var t = L(layer);
+        if (!O.TrackKeyBounds)
+            throw new InvalidOperationException("key bounds are not tracked; set KvCacheOptions.TrackKeyBounds");
+        var b = t.Bounds[page];
+        min = b.AsSpan(0, KeyWidth);
+        max = b.AsSpan(KeyWidth);
+    }
+
+    private void CopyOnWrite(Layer t)
+    {
+        int old = t.Pages[^1], fresh = Pool.Allocate();
+        Pool.Data(old).AsSpan().CopyTo(Pool.Data(fresh));
+        Pool.Release(old);
+        t.Pages[^1] = fresh;
+        if (O.TrackKeyBounds)
+            t.Bounds[^1] = (float[])t.Bounds[^1].Clone();
+    }
+
+    private static int LowerBound(List<int> positions, int position)
+    {
+        int i = positions.BinarySearch(position);
+        return i >= 0 ? i : ~i;
+    }
+
+    /// <summary>Keeps the first <paramref name="slots"/> slots of every layer and releases the pages past them.</summary>
+    public void Truncate(int slots)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(slots);
+        foreach (var t in _layers)
+            TruncateLayer(t, Math.Min(slots, t.Positions.Count));
+    }
+
+    /// <summary>Drops every slot whose position is at or after <paramref name="position"/>, in every layer.</summary>
+    public void TruncateFrom(int position)
+    {
+        if (_freed)
+            throw new InvalidOperationException($"sequence {Id} was freed");
+        foreach (var t in _layers)
+            TruncateLayer(t, LowerBound(t.Positions, position));
+    }
+
+    private void TruncateLayer(Layer t, int slots)
+    {
+        int keepPages = (slots + PageSize - 1) / PageSize;
+        for (int p = t.Pages.Count - 1; p >= keepPages; p--)
+            Pool.Release(t.Pages[p]);
+        t.Pages.RemoveRange(keepPages, t.Pages.Count - keepPages);
+        if (O.TrackKeyBounds)
+            t.Bounds.RemoveRange(keepPages, t.Bounds.Count - keepPages);
+        t.Positions.RemoveRange(slots, t.Positions.Count - slots);
+        if (slots == 0)
+            t.Evicted = false;
+        // bounds of a now partly filled last page stay as they were: still valid (wider) bounds
+    }
+
+    /// <summary>
+    /// Keeps only the slots listed in <paramref name="keep"/> (strictly ascending) of <paramref name="layer"/>,
+    /// compacting them to the front: keys keep the positions they were rotated with. Shared pages are
+    /// copied before being written; pages left empty return to the pool.
+    /// </summary>
+    public void Retain(int layer, ReadOnlySpan<int> keep)
+    {
+        var t = L(layer);
+        int n = t.Positions.Count;
+        for (int i = 0; i < keep.Length; i++)
+        {
+            if ((uint)keep[i] >= (uint)n || (i > 0 && keep[i] <= keep[i - 1]))
+                throw new ArgumentException($"slots to keep must be strictly ascending and below {n}", nameof(keep));
+        }
+        int ps = PageSize, kb = O.KeyRowBytes, vb = O.ValueRowBytes;
+        int first = 0;
+        while (first < keep.Length && keep[first] == first)
+            first++;
+        if (first == n)
+            return;
+        for (int i = first; i < keep.Length; i++)
+        {
+            int src = keep[i], dst = i;
+            int dp = dst / ps, dr = dst % ps, sp = src / ps, sr = src % ps;
+            if (Pool.RefCount(t.Pages[dp]) > 1)
+            {
+                int old = t.Pages[dp], fresh = Pool.Allocate();
+                Pool.Data(old).AsSpan().CopyTo(Pool.Data(fresh));
+                Pool.Release(old);
+                t.Pages[dp] = fresh;
+            }
+            var s = Pool.Data(t.Pages[sp]);
+            var d = Pool.Data(t.Pages[dp]);
+            s.AsSpan(sr * kb, kb).CopyTo(d.AsSpan(dr * kb, kb));
+            s.AsSpan(ps * kb + sr * vb, vb).CopyTo(d.AsSpan(ps * kb + dr * vb, vb));
+            t.Positions[dst] = t.Positions[src];
+        }
+        TruncateLayer(t, keep.Length);
+        t.Evicted = true;
+        if (O.TrackKeyBounds)
+            RebuildBounds(t);
+    }
+
+    private void RebuildBounds(Layer t)
+    {
+        var row = new float[KeyWidth];
+        for (int p = 0; p < t.Pages.Count; p++)
+        {
+            var b = t.Bounds[p] = NewBounds();
+            int rows = Math.Min(PageSize, t.Positions.Count - p * PageSize);
+            var data = Pool.Data(t.Pages[p]);
+            for (int r = 0; r < rows; r++)
+            {
+                KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
+                Widen(b, row);
+            }
+        }
+    }
+
+    /// <summary>Rows held in page <paramref name="page"/> of <paramref name="layer"/>.</summary>
+    public int PageRows(int layer, int page)
+    {
+        var t = L(layer);
+        return Math.Min(PageSize, t.Positions.Count - page * PageSize);
+    }
+
+    /// <summary>
+    /// The bytes of a page: PageSize key rows (KeyRowBytes each, all KV heads) then PageSize value rows.
+    /// Reading it brings a spilled page back from disk.
+    /// </summary>
+    public ReadOnlySpan<byte> PageData(int layer, int page) => Pool.Data(L(layer).Pages[page]);
+
+    internal byte[] PageArray(int layer, int page) => Pool.Data(_layers[layer].Pages[page]);
+
+    /// <summary>Asks the pool to bring pages back from disk ahead of a read (a policy's next pages).</summary>
+    public void Prefetch(int layer, ReadOnlySpan<int> pages)
+    {
+        var t = L(layer);
+        foreach (int p in pages)
+            Pool.Prefetch(t.Pages[p]);
+    }
+
+    /// <summary>Decodes the key of <paramref name="slot"/> for one KV head into <paramref name="dst"/> (KeyLength floats).</summary>
+    public void ReadKey(int layer, int slot, int kvHead, Span<float> dst)
+    {
+        var data = PageData(layer, slot / PageSize);
+        int row = slot % PageSize, hb = KvTypes.RowBytes(KeyType, O.KeyLength);
+        KvTypes.Decode(KeyType, data.Slice(row * O.KeyRowBytes + kvHead * hb, hb), dst[..O.KeyLength]);
+    }
+
+    /// <summary>Decodes the value of <paramref name="slot"/> for one KV head into <paramref name="dst"/> (ValueLength floats).</summary>
+    public void ReadValue(int layer, int slot, int kvHead, Span<float> dst)
+    {
+        var data = PageData(layer, slot / PageSize);
+        int row = slot % PageSize, hb = KvTypes.RowBytes(ValueType, O.ValueLength);
+        KvTypes.Decode(ValueType, data.Slice(PageSize * O.KeyRowBytes + row * O.ValueRowBytes + kvHead * hb, hb), dst[..O.ValueLength]);
+    }
+
+    /// <summary>True while slot i holds position i in every layer (no eviction): the plain attention path can read it.</summary>
+    public bool IsDense => Array.TrueForAll(_layers, t => !t.Evicted);
+
+    ReadOnlySpan<Half> IKvCache.Keys(int layer, int page)
+    {
+        RequirePlain();
+        return MemoryMarshal.Cast<byte, Half>(PageData(layer, page)[..(PageSize * O.KeyRowBytes)]);
+    }
+
+    ReadOnlySpan<Half> IKvCache.Values(int layer, int page)
+    {
+        RequirePlain();
+        return MemoryMarshal.Cast<byte, Half>(PageData(layer, page)[(PageSize * O.KeyRowBytes)..]);
+    }
+
+    private void RequirePlain()
+    {
+        if (KeyType != KvType.F16 || ValueType != KvType.F16 || !IsDense)
+            throw new InvalidOperationException("the plain (llama.cpp-exact) attention reads only dense f16 caches; use the tiled attention");
+    }
+
+    internal KvSequence CloneInto(int id)
+    {
+        var s = new KvSequence(Manager, id, Capacity);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var src = _layers[l];
+            var dst = s._layers[l];
+            foreach (int p in src.Pages)
+                Pool.Retain(p);
+            dst.Pages.AddRange(src.Pages);
+            dst.Positions.AddRange(src.Positions);
+            foreach (var b in src.Bounds)
+                dst.Bounds.Add((float[])b.Clone());
+            dst.Evicted = src.Evicted;
+        }
+        return s;
+    }
+
+    internal void ReleaseAll()
+    {
+        foreach (var t in _layers)
+            TruncateLayer(t, 0);
+        _freed = true;
+    }
+}
