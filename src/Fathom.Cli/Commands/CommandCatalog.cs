@@ -17,6 +17,7 @@ internal static class CommandCatalog
         yield return DetokenizeCommand.Create();
         yield return TemplateCommand.Create();
         yield return PerplexityCommand.Create();
+        yield return EvalCommand.Create();
         yield return PackCommand.Create();
         yield return CostCommand.Create();
         yield return KvEstimateCommand.Create();

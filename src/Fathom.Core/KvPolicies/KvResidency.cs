@@ -1,0 +1,127 @@
+namespace Fathom.KvPolicies;
+
+/// <summary>
+/// Which positions of one sequence are resident, per layer and KV head, with the page accounting a paged
+/// cache would do: a page (<see cref="KvPolicyGeometry.PageSize"/> positions of one layer) is held while
+/// any head of that layer keeps a position in it, and returns to the pool when the last one is evicted.
+/// </summary>
+public sealed class KvResidency
+{
+    private readonly KvPolicyGeometry _g;
+    private readonly bool[][] _resident;
+    private readonly int[] _count;
+    private readonly int[][] _pageRefs;
+    private readonly int[] _pagesHeld;
+
+    public KvResidency(KvPolicyGeometry geometry)
+    {
+        ArgumentNullException.ThrowIfNull(geometry);
+        geometry.Validate();
+        _g = geometry;
+        _resident = new bool[geometry.Layers * geometry.KvHeads][];
+        for (int i = 0; i < _resident.Length; i++)
+            _resident[i] = new bool[geometry.Context];
+        _count = new int[_resident.Length];
+        int pages = (geometry.Context + geometry.PageSize - 1) / geometry.PageSize;
+        _pageRefs = new int[geometry.Layers][];
+        for (int l = 0; l < geometry.Layers; l++)
+            _pageRefs[l] = new int[pages];
+        _pagesHeld = new int[geometry.Layers];
+    }
+
+    public KvPolicyGeometry Geometry => _g;
+
+    /// <summary>One past the highest position ever added (the sequence length).</summary>
+    public int Length { get; private set; }
+
+    /// <summary>Resident positions of one layer's KV head.</summary>
+    public int Count(int layer, int kvHead) => _count[Index(layer, kvHead)];
+
+    /// <summary>Resident (layer, head, position) entries in all.</summary>
+    public long Entries
+    {
+        get
+        {
+            long n = 0;
+            foreach (int c in _count)
+                n += c;
+            return n;
+        }
+    }
+
+    /// <summary>Pages held by <paramref name="layer"/>.</summary>
+    public int PagesHeld(int layer) => _pagesHeld[layer];
+
+    /// <summary>Pages held by every layer together.</summary>
+    public int TotalPagesHeld => _pagesHeld.Sum();
+
+    public bool Contains(int layer, int kvHead, int position) =>
+        (uint)position < (uint)_g.Context && _resident[Index(layer, kvHead)][position];
+
+    /// <summary>Makes <paramref name="position"/> resident for every layer and head (a token's KV was written).</summary>
+    public void AddPosition(int position)
+    {
+        for (int l = 0; l < _g.Layers; l++)
+        {
+            for (int h = 0; h < _g.KvHeads; h++)
+                Add(l, h, position);
+        }
+    }
+
+    public void Add(int layer, int kvHead, int position)
+    {
+        if ((uint)position >= (uint)_g.Context)
+            throw new ArgumentOutOfRangeException(nameof(position), $"position {position} is outside the context of {_g.Context}");
+        int i = Index(layer, kvHead);
+        if (_resident[i][position])
+            return;
+        _resident[i][position] = true;
+        _count[i]++;
+        if (_pageRefs[layer][position / _g.PageSize]++ == 0)
+            _pagesHeld[layer]++;
+        Length = Math.Max(Length, position + 1);
+    }
+
+    /// <summary>Evicts one position of one head; evicting a non-resident position is an error (it would hide a policy bug).</summary>
+    public void Remove(int layer, int kvHead, int position)
+    {
+        int i = Index(layer, kvHead);
+        if ((uint)position >= (uint)_g.Context || !_resident[i][position])
+            throw new InvalidOperationException($"position {position} of layer {layer} head {kvHead} is not resident");
+        _resident[i][position] = false;
+        _count[i]--;
+        if (--_pageRefs[layer][position / _g.PageSize] == 0)
+            _pagesHeld[layer]--;
+    }
+
+    /// <summary>Appends the resident positions of one head, ascending.</summary>
+    public void CopyTo(int layer, int kvHead, List<int> positions)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        var r = _resident[Index(layer, kvHead)];
+        for (int p = 0; p < Length; p++)
+        {
+            if (r[p])
+                positions.Add(p);
+        }
+    }
+
+    /// <summary>Evicts everything; every page returns.</summary>
+    public void Clear()
+    {
+        foreach (var r in _resident)
+            Array.Clear(r);
+        Array.Clear(_count);
+        foreach (var p in _pageRefs)
+            Array.Clear(p);
+        Array.Clear(_pagesHeld);
+        Length = 0;
+    }
+
+    private int Index(int layer, int kvHead)
+    {
+        if ((uint)layer >= (uint)_g.Layers || (uint)kvHead >= (uint)_g.KvHeads)
+            throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} / KV head {kvHead} is outside {_g.Layers} × {_g.KvHeads}");
+        return layer * _g.KvHeads + kvHead;
+    }
+}
