@@ -64,10 +64,7 @@ public sealed class SamplerChain
     {
         CheckLogits(logits);
         if (Options.IsGreedy && _biasIds.Length == 0 && !_penalize) return Argmax(logits);
-        var c = _candidates;
-        c.Load(logits);
-        ApplyBias(c);
-        if (_penalize) ApplyPenalties(c, history);
+        var c = Prepare(logits, history);
         if (Options.IsGreedy) return Argmax(c.Logits.AsSpan(0, c.Count));
         foreach (var stage in _stages) stage.Apply(c);
         return Draw(c);
@@ -122,6 +119,16 @@ public sealed class SamplerChain
         int n = Math.Min(alternatives.Length, logits.Length);
         c.KeepTop(n);
         for (int i = 0; i < n; i++) alternatives[i] = new TokenLogprob(c.Ids[i], c.Logits[i] - lse);
+    }
+
+    /// <summary>Loads the candidates (in id order) with bias and penalties applied; what every later stage sees.</summary>
+    internal CandidateSet Prepare(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        var c = _candidates;
+        c.Load(logits);
+        ApplyBias(c);
+        if (_penalize) ApplyPenalties(c, history);
+        return c;
     }
 
     private void ApplyBias(CandidateSet c)
