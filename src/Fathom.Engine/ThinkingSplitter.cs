@@ -82,7 +82,8 @@ public sealed class ThinkingSplitter
         _skipWhitespace = startInThinking;
         ThinkingBudget = thinkingBudget;
         _textMarkers = [format.Open, .. format.Strip.Where(s => !string.IsNullOrEmpty(s))];
-        _thinkingMarkers = [format.Close];
+        // A repeated opening marker inside a block (the prompt already opened it) is dropped, not shown.
+        _thinkingMarkers = [format.Close, format.Open];
     }
 
     public ThinkingFormat Format { get; }
@@ -151,7 +152,7 @@ public sealed class ThinkingSplitter
             }
             Emit(output, held.AsSpan(0, at).TrimEnd());
             _held.Remove(0, at + found.Length);
-            if (InThinking) InThinking = false;
+            if (found == Format.Close && InThinking) InThinking = false;
             else if (found == Format.Open) InThinking = true;
             _skipWhitespace = true;
         }
