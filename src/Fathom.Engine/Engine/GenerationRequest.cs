@@ -1,3 +1,5 @@
+using Fathom.Sampling;
+
 namespace Fathom.Engine;
 
 /// <summary>
@@ -20,7 +22,7 @@ public sealed record GenerationRequest
     /// <summary>Texts that end the generation; the matched text is never emitted.</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
 
-    /// <summary>Most thinking tokens before the thinking block is closed (null: unlimited).</summary>
+    /// <summary>Most thinking tokens before the engine closes the thinking block and the answer starts (null: unlimited).</summary>
     public int? ThinkingBudget { get; init; }
 
     /// <summary>Caches are shared only between requests with the same tenant key (null: the shared tenant).</summary>
@@ -49,33 +51,4 @@ public readonly record struct CacheBreakpoint(int TokenCount, TimeSpan Ttl)
 
     /// <summary>The whole prompt, for <paramref name="ttl"/> (default five minutes).</summary>
     public static CacheBreakpoint WholePrompt(TimeSpan? ttl = null) => new(-1, ttl ?? DefaultTtl);
-}
-
-/// <summary>How the next token is chosen. Temperature 0 is greedy (argmax).</summary>
-public sealed record SamplingOptions
-{
-    public static readonly SamplingOptions Greedy = new() { Temperature = 0 };
-
-    public float Temperature { get; init; } = 1f;
-
-    /// <summary>Keep the k most likely tokens (0: all).</summary>
-    public int TopK { get; init; }
-
-    /// <summary>Keep the smallest set whose probability reaches p (1: all).</summary>
-    public float TopP { get; init; } = 1f;
-
-    /// <summary>Drop tokens below min_p × the top probability (0: none).</summary>
-    public float MinP { get; init; }
-
-    /// <summary>Divide positive logits (multiply negative) of tokens already seen (1: off).</summary>
-    public float RepetitionPenalty { get; init; } = 1f;
-
-    /// <summary>Subtract count × this from the logits of generated tokens.</summary>
-    public float FrequencyPenalty { get; init; }
-
-    /// <summary>Subtract this from the logits of tokens generated at least once.</summary>
-    public float PresencePenalty { get; init; }
-
-    /// <summary>Same seed and same input give the same output (null: a random seed).</summary>
-    public long? Seed { get; init; }
 }

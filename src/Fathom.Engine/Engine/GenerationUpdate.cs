@@ -15,7 +15,7 @@ public sealed record GenerationUpdate
     public IReadOnlyList<int> TokenIds { get; init; } = [];
 
     /// <summary>One per token in <see cref="TokenIds"/> when the request asked for log-probabilities.</summary>
-    public IReadOnlyList<TokenLogprob>? Logprobs { get; init; }
+    public IReadOnlyList<TokenLogprobs>? Logprobs { get; init; }
 
     /// <summary>Set on the final update only.</summary>
     public StopReason? StopReason { get; init; }
@@ -48,8 +48,8 @@ public sealed record GenerationUsage(int InputTokens, int OutputTokens, int Cach
     public double DecodeTokensPerSecond => Decode > TimeSpan.Zero ? Math.Max(0, OutputTokens - 1) / Decode.TotalSeconds : 0;
 }
 
-/// <summary>A sampled token's log-probability and the most likely alternatives at that step.</summary>
-public sealed record TokenLogprob(int Token, float Logprob, IReadOnlyList<(int Token, float Logprob)> Top);
+/// <summary>A sampled token's log-probability (raw model distribution) and the most likely alternatives at that step.</summary>
+public sealed record TokenLogprobs(int Token, float Logprob, IReadOnlyList<Fathom.Sampling.TokenLogprob> Top);
 
 /// <summary>The engine's admission queue is full; retry later (HTTP 429/529).</summary>
 public sealed class EngineOverloadedException : Exception

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Fathom.Models;
+using Fathom.Sampling;
 using Fathom.Templates;
 using Fathom.Tokenization;
 
@@ -26,6 +27,7 @@ public sealed class InferenceEngine : IDisposable
     private long _nextId;
     private int _pending;
     private EngineStats _stats;
+    private readonly ThinkingFormat? _thinking;
 
     /// <summary>Loads a GGUF and serves it; the engine owns (and disposes) the model.</summary>
     public static InferenceEngine Load(string path, EngineOptions? options = null)
@@ -66,6 +68,7 @@ public sealed class InferenceEngine : IDisposable
         Tokenizer = tokenizer;
         Template = template;
         ContextLength = contextLength;
+        _thinking = template is null ? null : ThinkingFormat.Detect(template.Source);
         int pages = _options.KvPages > 0 ? _options.KvPages : _options.MaxSequences * ((contextLength + _options.PageSize - 1) / _options.PageSize);
         var pool = new PagePool(pages, _options.PageSize, _options.Clock);
         _scheduler = new Scheduler(pool, _options.MaxBatchTokens, _options.MaxSequences, _options.Clock, runner.Attach);
@@ -113,12 +116,19 @@ public sealed class InferenceEngine : IDisposable
             : request.Messages is { Count: > 0 } m ? RenderPrompt(m)
             : throw new ArgumentException("the request has neither prompt tokens nor messages", nameof(request));
         Validate(request, prompt);
+        var seq = new Sequence(Interlocked.Increment(ref _nextId), prompt, PageHash.Root(request.Tenant), request.CacheBreakpoints);
+        ThinkingSplitter? thinking = null;
+        if (_thinking is not null)
+        {
+            string tail = Tokenizer.Decode(prompt.AsSpan(Math.Max(0, prompt.Length - 32)));
+            thinking = new ThinkingSplitter(_thinking, ThinkingSplitter.PromptOpensThinking(tail, _thinking), request.ThinkingBudget);
+        }
+        var job = new Job(request, seq, Tokenizer, _options.Clock.GetTimestamp(), thinking);
         if (Interlocked.Increment(ref _pending) > _options.MaxPendingRequests)
         {
             Interlocked.Decrement(ref _pending);
             throw new EngineOverloadedException($"the engine already has {_options.MaxPendingRequests} requests waiting or running");
         }
-        var job = new Job(request, new Sequence(Interlocked.Increment(ref _nextId), prompt, PageHash.Root(request.Tenant), request.CacheBreakpoints), Tokenizer, _options.Clock.GetTimestamp());
         job.Sequence.Owner = job;
         if (cancellationToken.CanBeCanceled)
             job.Registration = cancellationToken.Register(() => Cancel(job, cancellationToken));
@@ -166,9 +176,9 @@ public sealed class InferenceEngine : IDisposable
             throw new ArgumentException($"the prompt needs more KV pages than the pool's {_scheduler.Pool.Capacity}", nameof(r));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(r.MaxTokens, nameof(r));
         ArgumentOutOfRangeException.ThrowIfNegative(r.TopLogprobs, nameof(r));
-        var s = r.Sampling ?? throw new ArgumentException("Sampling is null", nameof(r));
-        if (!(s.Temperature >= 0) || !(s.TopP > 0 && s.TopP <= 1) || !(s.MinP >= 0 && s.MinP <= 1) || s.TopK < 0 || !(s.RepetitionPenalty > 0))
-            throw new ArgumentException("sampling options out of range (temperature ≥ 0, 0 < top_p ≤ 1, 0 ≤ min_p ≤ 1, top_k ≥ 0, repetition_penalty > 0)", nameof(r));
+        ArgumentNullException.ThrowIfNull(r.Sampling);
+        if (r.ThinkingBudget is < 0)
+            throw new ArgumentException("the thinking budget is negative", nameof(r));
     }
 
     private async IAsyncEnumerable<GenerationUpdate> Read(Job job, [EnumeratorCancellation] CancellationToken token = default)
@@ -267,7 +277,19 @@ public sealed class InferenceEngine : IDisposable
     {
         var s = job.Sequence;
         var r = job.Request;
-        int token = job.Sampler.Sample(logits, r.TopLogprobs, out var lp, r.Logprobs);
+        int token;
+        TokenLogprobs[]? lp = null;
+        var history = CollectionsMarshal.AsSpan(s.Tokens);
+        if (r.Logprobs)
+        {
+            var top = new Fathom.Sampling.TokenLogprob[Math.Min(r.TopLogprobs, logits.Length)];
+            token = job.Sampler.Sample(logits, history, top, out float logprob);
+            lp = [new TokenLogprobs(token, logprob, top)];
+        }
+        else
+        {
+            token = job.Sampler.Sample(logits, history);
+        }
         job.FirstToken ??= _options.Clock.GetTimestamp();
         s.Tokens.Add(token);
         if (Tokenizer.IsEndOfGeneration(token))
@@ -275,14 +297,45 @@ public sealed class InferenceEngine : IDisposable
             End(job, StopReason.EndOfGeneration, null);
             return;
         }
-        string text = job.Stop.Push(job.Detokenizer.Push(token), out string? matched);
-        job.Output.Writer.TryWrite(new GenerationUpdate { Text = text, TokenIds = [token], Logprobs = lp is null ? null : [lp] });
-        if (matched is not null)
-            End(job, StopReason.StopSequence, null, matched);
+        string raw = job.Stop.Push(job.Detokenizer.Push(token));
+        var (text, thought) = Split(job, raw, 1);
+        job.Output.Writer.TryWrite(new GenerationUpdate { Text = text, Thinking = thought, TokenIds = [token], Logprobs = lp });
+        if (job.Stop.Stopped)
+            End(job, StopReason.StopSequence, null, job.Stop.MatchedSequence);
         else if (s.OutputCount >= r.MaxTokens)
             End(job, StopReason.MaxTokens, null);
         else if (s.Tokens.Count >= ContextLength)
             End(job, StopReason.ContextLength, null);
+        else if (job.Thinking?.Decision == ThinkingDecision.InjectClose)
+        {
+            // Budget spent: the close marker goes into the sequence unsampled, and the answer follows it.
+            var close = Tokenizer.Encode(job.Thinking.CloseText, addSpecial: false, parseSpecial: true);
+            if (s.Tokens.Count + close.Length < ContextLength)
+            {
+                s.Tokens.AddRange(close);
+                Split(job, job.Thinking.CloseText, close.Length);
+            }
+        }
+    }
+
+    private static (string Text, string Thinking) Split(Job job, string raw, int tokens)
+    {
+        if (job.Thinking is null)
+            return (raw, "");
+        job.Parts.Clear();
+        job.Thinking.Push(raw, job.Parts, tokens);
+        return Join(job.Parts);
+    }
+
+    private static (string Text, string Thinking) Join(List<ThinkingPart> parts)
+    {
+        if (parts.Count == 0)
+            return ("", "");
+        var text = new System.Text.StringBuilder();
+        var thought = new System.Text.StringBuilder();
+        foreach (var p in parts)
+            (p.IsThinking ? thought : text).Append(p.Text);
+        return (text.ToString(), thought.ToString());
     }
 
     private void End(Job job, StopReason? reason, Exception? error, string? stopText = null)
@@ -300,7 +353,16 @@ public sealed class InferenceEngine : IDisposable
             job.Output.Writer.TryComplete(error);
             return;
         }
-        string tail = reason == StopReason.StopSequence ? "" : job.Stop.Push(job.Detokenizer.Flush(), out _) + job.Stop.Flush();
+        string tail = reason == StopReason.StopSequence ? "" : job.Stop.Push(job.Detokenizer.Flush()) + job.Stop.Flush();
+        var (tailText, tailThought) = Split(job, tail, 0);
+        if (job.Thinking is not null)
+        {
+            job.Parts.Clear();
+            job.Thinking.Flush(job.Parts);
+            var (t2, th2) = Join(job.Parts);
+            tailText += t2;
+            tailThought += th2;
+        }
         long end = _options.Clock.GetTimestamp();
         long submitted = job.Submitted, first = job.FirstScheduled ?? end, tok = job.FirstToken ?? end;
         var usage = new GenerationUsage(
@@ -310,7 +372,7 @@ public sealed class InferenceEngine : IDisposable
             _options.Clock.GetElapsedTime(submitted, first),
             _options.Clock.GetElapsedTime(first, tok),
             _options.Clock.GetElapsedTime(tok, end));
-        job.Output.Writer.TryWrite(new GenerationUpdate { Text = tail, StopReason = reason, StopSequence = stopText, Usage = usage });
+        job.Output.Writer.TryWrite(new GenerationUpdate { Text = tailText, Thinking = tailThought, StopReason = reason, StopSequence = stopText, Usage = usage });
         job.Output.Writer.TryComplete();
     }
 
@@ -337,21 +399,25 @@ public sealed class InferenceEngine : IDisposable
             Stop = null!;
         }
 
-        public Job(GenerationRequest request, Sequence sequence, Tokenizer tokenizer, long submitted)
+        public Job(GenerationRequest request, Sequence sequence, Tokenizer tokenizer, long submitted, ThinkingSplitter? thinking)
         {
             Request = request;
             Sequence = sequence;
-            Sampler = new TokenSampler(request.Sampling);
-            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: false);
-            Stop = new StopMatcher(request.Stop);
+            Sampler = new SamplerChain(request.Sampling);
+            // Thinking markers are often special tokens, so they must reach the splitter as text.
+            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: thinking is not null);
+            Stop = new StopSequenceMatcher(request.Stop);
+            Thinking = thinking;
             Submitted = submitted;
         }
 
         public GenerationRequest Request { get; }
         public Sequence Sequence { get; }
-        public TokenSampler Sampler { get; }
+        public SamplerChain Sampler { get; }
         public StreamingDetokenizer Detokenizer { get; }
-        public StopMatcher Stop { get; }
+        public StopSequenceMatcher Stop { get; }
+        public ThinkingSplitter? Thinking { get; }
+        public List<ThinkingPart> Parts { get; } = [];
         public Channel<GenerationUpdate> Output { get; } = Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleWriter = true });
         public long Submitted { get; }
         public long? FirstScheduled { get; set; }

@@ -1,6 +1,7 @@
 using Fathom.Engine;
 using Fathom.Gguf;
 using Fathom.Models;
+using Fathom.Sampling;
 using Fathom.Tokenization;
 
 namespace Fathom.Engine.Tests.Engine;
@@ -153,7 +154,7 @@ public class InferenceEngineTests
         Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [600] }));
         Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = Prompt(64, 1) }));
         Assert.ThrowsAny<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [5], MaxTokens = 0 }));
-        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [5], Sampling = new SamplingOptions { TopP = 0 } }));
+        Assert.Throws<SamplingException>(() => engine.Submit(new GenerationRequest { PromptTokens = [5], Sampling = new SamplingOptions { TopP = -1 } }));
         await Drained(engine);
     }
 
