@@ -133,7 +133,7 @@ public sealed class InferenceEngine : IDisposable
         if (cancellationToken.CanBeCanceled)
             job.Registration = cancellationToken.Register(() => Cancel(job, cancellationToken));
         _commands.Writer.TryWrite(job);
-        return Read(job, CancellationToken.None);
+        return Read(job, cancellationToken);
     }
 
     /// <summary>Generates to the end and returns the text and the final update.</summary>
@@ -186,7 +186,7 @@ public sealed class InferenceEngine : IDisposable
         using var reg = token.CanBeCanceled ? token.Register(() => Cancel(job, token)) : default;
         try
         {
-            await foreach (var u in job.Output.Reader.ReadAllAsync(CancellationToken.None))
+            await foreach (var u in job.Output.Reader.ReadAllAsync(token))
                 yield return u;
         }
         finally
