@@ -75,6 +75,9 @@ internal static class RequestContext
         }
         if (buffer.Length == 0)
             throw ApiException.Invalid("request body is empty; expected a JSON object");
+        // JsonDocument defers string transcoding, so invalid UTF-8 would otherwise surface later as a 500.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+            throw ApiException.Invalid("the request body is not valid UTF-8");
         JsonDocument doc;
         try
         {
