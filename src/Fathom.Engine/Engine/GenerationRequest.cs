@@ -1,0 +1,81 @@
+namespace Fathom.Engine;
+
+/// <summary>
+/// One generation: a prompt (token ids, or messages the engine renders with the model's chat template),
+/// how to sample, when to stop, and how its prefix may be cached.
+/// </summary>
+public sealed record GenerationRequest
+{
+    /// <summary>The prompt as token ids (special tokens included); wins over <see cref="Messages"/>.</summary>
+    public IReadOnlyList<int>? PromptTokens { get; init; }
+
+    /// <summary>The conversation, rendered with the model's chat template and a generation prompt.</summary>
+    public IReadOnlyList<EngineMessage>? Messages { get; init; }
+
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+
+    /// <summary>Most tokens to generate.</summary>
+    public int MaxTokens { get; init; } = 256;
+
+    /// <summary>Texts that end the generation; the matched text is never emitted.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Most thinking tokens before the thinking block is closed (null: unlimited).</summary>
+    public int? ThinkingBudget { get; init; }
+
+    /// <summary>Caches are shared only between requests with the same tenant key (null: the shared tenant).</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>Prompt prefixes to keep cached for a while (Anthropic cache_control).</summary>
+    public IReadOnlyList<CacheBreakpoint> CacheBreakpoints { get; init; } = [];
+
+    /// <summary>Report the log-probability of each generated token with this many alternatives (0: only the token's own).</summary>
+    public bool Logprobs { get; init; }
+
+    public int TopLogprobs { get; init; }
+}
+
+/// <summary>One chat message; the content is plain text.</summary>
+public sealed record EngineMessage(string Role, string Content);
+
+/// <summary>
+/// Keeps the prompt's first <see cref="TokenCount"/> tokens (rounded down to whole KV pages; -1: the whole
+/// prompt) cached for <see cref="Ttl"/> after the request computes them.
+/// </summary>
+public readonly record struct CacheBreakpoint(int TokenCount, TimeSpan Ttl)
+{
+    public static readonly TimeSpan DefaultTtl = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan LongTtl = TimeSpan.FromHours(1);
+
+    /// <summary>The whole prompt, for <paramref name="ttl"/> (default five minutes).</summary>
+    public static CacheBreakpoint WholePrompt(TimeSpan? ttl = null) => new(-1, ttl ?? DefaultTtl);
+}
+
+/// <summary>How the next token is chosen. Temperature 0 is greedy (argmax).</summary>
+public sealed record SamplingOptions
+{
+    public static readonly SamplingOptions Greedy = new() { Temperature = 0 };
+
+    public float Temperature { get; init; } = 1f;
+
+    /// <summary>Keep the k most likely tokens (0: all).</summary>
+    public int TopK { get; init; }
+
+    /// <summary>Keep the smallest set whose probability reaches p (1: all).</summary>
+    public float TopP { get; init; } = 1f;
+
+    /// <summary>Drop tokens below min_p × the top probability (0: none).</summary>
+    public float MinP { get; init; }
+
+    /// <summary>Divide positive logits (multiply negative) of tokens already seen (1: off).</summary>
+    public float RepetitionPenalty { get; init; } = 1f;
+
+    /// <summary>Subtract count × this from the logits of generated tokens.</summary>
+    public float FrequencyPenalty { get; init; }
+
+    /// <summary>Subtract this from the logits of tokens generated at least once.</summary>
+    public float PresencePenalty { get; init; }
+
+    /// <summary>Same seed and same input give the same output (null: a random seed).</summary>
+    public long? Seed { get; init; }
+}

@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Fathom.Models;
+using Fathom.Templates;
+using Fathom.Tokenization;
+
+namespace Fathom.Engine;
+
+/// <summary>
+/// Runs generations for many callers on one model. One scheduler thread beats schedule → execute →
+/// update: the <see cref="Scheduler"/> picks {sequence → tokens} under a token budget, the runner
+/// computes them, sampled tokens stream back through each request's channel. Thread-safe.
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    private readonly ISequenceRunner _runner;
+    private readonly Scheduler _scheduler;
+    private readonly Model? _ownedModel;
+    private readonly Channel<Job> _commands = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentQueue<Job> _cancels = new();
+    private readonly Thread _thread;
+    private readonly EngineOptions _options;
+    private readonly CancellationTokenSource _stop = new();
+    private long _nextId;
+    private int _pending;
+    private EngineStats _stats;
+
+    /// <summary>Loads a GGUF and serves it; the engine owns (and disposes) the model.</summary>
+    public static InferenceEngine Load(string path, EngineOptions? options = null)
+    {
+        var model = Model.Load(path);
+        try
+        {
+            var tokenizer = Tokenizer.FromGguf(model.File);
+            var template = ChatTemplateFallbacks.Select(model.File).Template;
+            return new InferenceEngine(model, tokenizer, template, options, ownsModel: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Serves <paramref name="model"/> (the caller keeps ownership).</summary>
+    public InferenceEngine(Model model, Tokenizer tokenizer, ChatTemplate? template = null, EngineOptions? options = null)
+        : this(model, tokenizer, template, options, ownsModel: false)
+    {
+    }
+
+    private InferenceEngine(Model model, Tokenizer tokenizer, ChatTemplate? template, EngineOptions? options, bool ownsModel)
+        : this(Runner(model, options ?? new EngineOptions()), tokenizer, template ?? ChatTemplateFallbacks.Select(model.File).Template, options, Context(model, options ?? new EngineOptions()))
+    {
+        ModelConfig = model.Config;
+        if (ownsModel)
+            _ownedModel = model;
+    }
+
+    internal InferenceEngine(ISequenceRunner runner, Tokenizer tokenizer, ChatTemplate? template, EngineOptions? options, int contextLength)
+    {
+        _options = options ?? new EngineOptions();
+        _options.Validate();
+        _runner = runner;
+        Tokenizer = tokenizer;
+        Template = template;
+        ContextLength = contextLength;
+        int pages = _options.KvPages > 0 ? _options.KvPages : _options.MaxSequences * ((contextLength + _options.PageSize - 1) / _options.PageSize);
+        var pool = new PagePool(pages, _options.PageSize, _options.Clock);
+        _scheduler = new Scheduler(pool, _options.MaxBatchTokens, _options.MaxSequences, _options.Clock, runner.Attach);
+        _stats = new EngineStats(0, 0, 0, pages, 0, 0);
+        _thread = new Thread(Loop) { IsBackground = true, Name = "fathom-engine" };
+        _thread.Start();
+    }
+
+    public Tokenizer Tokenizer { get; }
+    public ChatTemplate? Template { get; }
+    public ModelConfig? ModelConfig { get; }
+
+    /// <summary>Most tokens (prompt + output) of one sequence.</summary>
+    public int ContextLength { get; }
+
+    /// <summary>A snapshot of the queue and the KV pool, taken after each step.</summary>
+    public EngineStats Stats => Volatile.Read(ref _stats);
+
+    /// <summary>Renders messages with the model's chat template and a generation prompt, and tokenizes them.</summary>
+    public int[] RenderPrompt(IReadOnlyList<EngineMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var template = Template ?? throw new InvalidOperationException("the engine has no chat template");
+        var list = messages.Select(m => new Dictionary<string, object?> { ["role"] = m.Role, ["content"] = m.Content }).ToList();
+        string text = template.Render(list, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = Tokenizer.Bos >= 0 ? Tokenizer.TokenText(Tokenizer.Bos) : "",
+            EosToken = Tokenizer.Eos >= 0 ? Tokenizer.TokenText(Tokenizer.Eos) : "",
+        });
+        bool hasBos = Tokenizer.Bos >= 0 && text.StartsWith(Tokenizer.TokenText(Tokenizer.Bos), StringComparison.Ordinal);
+        return Tokenizer.Encode(text, addSpecial: !hasBos, parseSpecial: true);
+    }
+
+    /// <summary>
+    /// Queues a generation and returns its stream. Throws <see cref="EngineOverloadedException"/> at once
+    /// when the queue is full. Cancelling <paramref name="cancellationToken"/> or abandoning the stream
+    /// frees the sequence's pages at the next step boundary.
+    /// </summary>
+    public IAsyncEnumerable<GenerationUpdate> Submit(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        int[] prompt = request.PromptTokens is { } t ? [.. t]
+            : request.Messages is { Count: > 0 } m ? RenderPrompt(m)
+            : throw new ArgumentException("the request has neither prompt tokens nor messages", nameof(request));
+        Validate(request, prompt);
+        if (Interlocked.Increment(ref _pending) > _options.MaxPendingRequests)
+        {
+            Interlocked.Decrement(ref _pending);
+            throw new EngineOverloadedException($"the engine already has {_options.MaxPendingRequests} requests waiting or running");
+        }
+        var job = new Job(request, new Sequence(Interlocked.Increment(ref _nextId), prompt, PageHash.Root(request.Tenant), request.CacheBreakpoints), Tokenizer, _options.Clock.GetTimestamp());
+        job.Sequence.Owner = job;
+        if (cancellationToken.CanBeCanceled)
+            job.Registration = cancellationToken.Register(() => Cancel(job, cancellationToken));
+        _commands.Writer.TryWrite(job);
+        return Read(job, CancellationToken.None);
+    }
+
+    /// <summary>Generates to the end and returns the text and the final update.</summary>
+    public async Task<(string Text, GenerationUpdate Final)> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        var text = new System.Text.StringBuilder();
+        await foreach (var u in Submit(request, cancellationToken).WithCancellation(cancellationToken))
+        {
+            text.Append(u.Text);
+            if (u.IsFinal)
+                return (text.ToString(), u);
+        }
+        throw new InvalidOperationException("the stream ended without a final update");
+    }
+
+    public void Dispose()
+    {
+        if (_stop.IsCancellationRequested)
+            return;
+        _stop.Cancel();
+        _commands.Writer.TryComplete();
+        _thread.Join();
+        _runner.Dispose();
+        _ownedModel?.Dispose();
+        _stop.Dispose();
+    }
+
+    private void Validate(GenerationRequest r, int[] prompt)
+    {
+        if (prompt.Length == 0)
+            throw new ArgumentException("the prompt is empty", nameof(r));
+        foreach (int id in prompt)
+        {
+            if ((uint)id >= (uint)_runner.VocabSize)
+                throw new ArgumentException($"token id {id} is outside the vocabulary of {_runner.VocabSize}", nameof(r));
+        }
+        if (prompt.Length >= ContextLength)
+            throw new ArgumentException($"the prompt has {prompt.Length} tokens; the context holds {ContextLength} (one must be left to generate)", nameof(r));
+        if (_scheduler.Pool.PagesFor(prompt.Length + 1) > _scheduler.Pool.Capacity)
+            throw new ArgumentException($"the prompt needs more KV pages than the pool's {_scheduler.Pool.Capacity}", nameof(r));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(r.MaxTokens, nameof(r));
+        ArgumentOutOfRangeException.ThrowIfNegative(r.TopLogprobs, nameof(r));
+        var s = r.Sampling ?? throw new ArgumentException("Sampling is null", nameof(r));
+        if (!(s.Temperature >= 0) || !(s.TopP > 0 && s.TopP <= 1) || !(s.MinP >= 0 && s.MinP <= 1) || s.TopK < 0 || !(s.RepetitionPenalty > 0))
+            throw new ArgumentException("sampling options out of range (temperature ≥ 0, 0 < top_p ≤ 1, 0 ≤ min_p ≤ 1, top_k ≥ 0, repetition_penalty > 0)", nameof(r));
+    }
+
+    private async IAsyncEnumerable<GenerationUpdate> Read(Job job, [EnumeratorCancellation] CancellationToken token = default)
+    {
+        using var reg = token.CanBeCanceled ? token.Register(() => Cancel(job, token)) : default;
+        try
+        {
+            await foreach (var u in job.Output.Reader.ReadAllAsync(CancellationToken.None))
+                yield return u;
+        }
+        finally
+        {
+            // A consumer that stops reading early (break, dispose, exception) no longer wants the sequence.
+            if (!job.Completed)
+                Cancel(job, CancellationToken.None);
+        }
+    }
+
+    private void Cancel(Job job, CancellationToken token)
+    {
+        job.CancelledBy = token;
+        _cancels.Enqueue(job);
+        _commands.Writer.TryWrite(Job.Wake);
+    }
+
+    private void Loop()
+    {
+        var reader = _commands.Reader;
+        while (!_stop.IsCancellationRequested)
+        {
+            while (reader.TryRead(out var job))
+            {
+                if (job != Job.Wake && !job.Completed)
+                    _scheduler.Add(job.Sequence);
+            }
+            while (_cancels.TryDequeue(out var job))
+            {
+                if (!job.Completed)
+                    End(job, null, new OperationCanceledException("the generation was cancelled", job.CancelledBy));
+            }
+            if (!_scheduler.HasWork)
+            {
+                Publish();
+                try
+                {
+                    if (!reader.WaitToReadAsync(_stop.Token).AsTask().GetAwaiter().GetResult())
+                        break;
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                continue;
+            }
+            Step();
+            Publish();
+        }
+        foreach (var s in _scheduler.Running.ToList())
+            End((Job)s.Owner!, null, new ObjectDisposedException(nameof(InferenceEngine)));
+        while (reader.TryRead(out var job))
+        {
+            if (job != Job.Wake && !job.Completed)
+                End(job, null, new ObjectDisposedException(nameof(InferenceEngine)));
+        }
+    }
+
+    private void Step()
+    {
+        var plan = _scheduler.Schedule();
+        foreach (var s in plan.Preempted)
+            _runner.Release(s, keep: false);
+        foreach (var s in plan.Exhausted)
+            End((Job)s.Owner!, StopReason.ContextLength, null);
+        long now = _options.Clock.GetTimestamp();
+        foreach (var (s, n) in plan.Scheduled)
+        {
+            var job = (Job)s.Owner!;
+            if (job.Completed)
+                continue;
+            job.FirstScheduled ??= now;
+            try
+            {
+                var logits = _runner.Forward(s, CollectionsMarshal.AsSpan(s.Tokens).Slice(s.Computed, n));
+                _scheduler.Advance(s, n);
+                if (s.Computed == s.Tokens.Count)
+                    Emit(job, logits);
+            }
+            catch (Exception ex)
+            {
+                End(job, null, ex);
+            }
+        }
+    }
+
+    private void Emit(Job job, ReadOnlySpan<float> logits)
+    {
+        var s = job.Sequence;
+        var r = job.Request;
+        int token = job.Sampler.Sample(logits, r.TopLogprobs, out var lp, r.Logprobs);
+        job.FirstToken ??= _options.Clock.GetTimestamp();
+        s.Tokens.Add(token);
+        if (Tokenizer.IsEndOfGeneration(token))
+        {
+            End(job, StopReason.EndOfGeneration, null);
+            return;
+        }
+        string text = job.Stop.Push(job.Detokenizer.Push(token), out string? matched);
+        job.Output.Writer.TryWrite(new GenerationUpdate { Text = text, TokenIds = [token], Logprobs = lp is null ? null : [lp] });
+        if (matched is not null)
+            End(job, StopReason.StopSequence, null, matched);
+        else if (s.OutputCount >= r.MaxTokens)
+            End(job, StopReason.MaxTokens, null);
+        else if (s.Tokens.Count >= ContextLength)
+            End(job, StopReason.ContextLength, null);
+    }
+
+    private void End(Job job, StopReason? reason, Exception? error, string? stopText = null)
+    {
+        if (job.Completed)
+            return;
+        job.Completed = true;
+        var s = job.Sequence;
+        _scheduler.Finish(s);
+        _runner.Release(s, keep: error is null);
+        job.Registration.Dispose();
+        Interlocked.Decrement(ref _pending);
+        if (error is not null)
+        {
+            job.Output.Writer.TryComplete(error);
+            return;
+        }
+        string tail = reason == StopReason.StopSequence ? "" : job.Stop.Push(job.Detokenizer.Flush(), out _) + job.Stop.Flush();
+        long end = _options.Clock.GetTimestamp();
+        long submitted = job.Submitted, first = job.FirstScheduled ?? end, tok = job.FirstToken ?? end;
+        var usage = new GenerationUsage(
+            s.PromptLength,
+            Math.Max(0, s.OutputCount),
+            Math.Max(0, s.CachedPromptTokens),
+            _options.Clock.GetElapsedTime(submitted, first),
+            _options.Clock.GetElapsedTime(first, tok),
+            _options.Clock.GetElapsedTime(tok, end));
+        job.Output.Writer.TryWrite(new GenerationUpdate { Text = tail, StopReason = reason, StopSequence = stopText, Usage = usage });
+        job.Output.Writer.TryComplete();
+    }
+
+    private void Publish()
+    {
+        var p = _scheduler.Pool;
+        Volatile.Write(ref _stats, new EngineStats(_scheduler.RunningCount, _scheduler.WaitingCount, p.InUse, p.Capacity, p.CachedPages, p.Evictions));
+    }
+
+    private static int Context(Model model, EngineOptions o) => o.ContextLength > 0 ? o.ContextLength : Math.Min(model.Config.ContextLength, 4096);
+
+    private static SessionRunner Runner(Model model, EngineOptions o) => new(model, Context(model, o), o.Threads, o.ParkedSessions);
+
+    private sealed class Job
+    {
+        public static readonly Job Wake = new();
+
+        private Job()
+        {
+            Request = new GenerationRequest();
+            Sequence = null!;
+            Sampler = null!;
+            Detokenizer = null!;
+            Stop = null!;
+        }
+
+        public Job(GenerationRequest request, Sequence sequence, Tokenizer tokenizer, long submitted)
+        {
+            Request = request;
+            Sequence = sequence;
+            Sampler = new TokenSampler(request.Sampling);
+            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: false);
+            Stop = new StopMatcher(request.Stop);
+            Submitted = submitted;
+        }
+
+        public GenerationRequest Request { get; }
+        public Sequence Sequence { get; }
+        public TokenSampler Sampler { get; }
+        public StreamingDetokenizer Detokenizer { get; }
+        public StopMatcher Stop { get; }
+        public Channel<GenerationUpdate> Output { get; } = Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleWriter = true });
+        public long Submitted { get; }
+        public long? FirstScheduled { get; set; }
+        public long? FirstToken { get; set; }
+        public CancellationTokenRegistration Registration { get; set; }
+        public CancellationToken CancelledBy { get; set; }
+
+        // Written and read on the scheduler thread; the reader's check is a hint only.
+        public volatile bool Completed;
+    }
+}
+
+/// <summary>Queue and KV pool at the end of the last step.</summary>
+public sealed record EngineStats(int Running, int Waiting, int PagesInUse, int PagesTotal, int PagesCached, long Evictions);

@@ -1,0 +1,216 @@
+using Fathom.Engine;
+using Fathom.Gguf;
+using Fathom.Models;
+using Fathom.Tokenization;
+
+namespace Fathom.Engine.Tests.Engine;
+
+// The engine's own cancellation is under test here; the test-cancellation token would only blur which token cancelled.
+#pragma warning disable xUnit1051
+
+public class InferenceEngineTests
+{
+    private static readonly Lazy<Tokenizer> Vocab = new(() =>
+    {
+        using var gguf = GgufFile.Open(Fixtures.Model("tiny-llama-f32.gguf"));
+        return Tokenizer.FromGguf(gguf);
+    });
+
+    private static int[] Eog => [.. Vocab.Value.EndOfGeneration];
+
+    private static InferenceEngine Fake(out FakeRunner runner, EngineOptions? options = null, int context = 256)
+    {
+        runner = new FakeRunner(512, Eog);
+        return new InferenceEngine(runner, Vocab.Value, null, options ?? new EngineOptions { PageSize = 8, MaxBatchTokens = 64, MaxSequences = 4 }, context);
+    }
+
+    private static int[] Prompt(int length, int seed) => Enumerable.Range(0, length).Select(i => 3 + (i * 13 + seed * 7) % 250).ToArray();
+
+    /// <summary>What the fake model generates for a prompt, computed directly.</summary>
+    private static int[] Expected(int[] prompt, int count)
+    {
+        var tokens = prompt.ToList();
+        for (int i = 0; i < count; i++)
+            tokens.Add(FakeRunner.Next(tokens[^1], tokens.Count, 512, Eog));
+        return tokens.Skip(prompt.Length).ToArray();
+    }
+
+    private static async Task<(List<int> Tokens, GenerationUpdate Final)> Collect(IAsyncEnumerable<GenerationUpdate> stream)
+    {
+        var tokens = new List<int>();
+        await foreach (var u in stream)
+        {
+            tokens.AddRange(u.TokenIds);
+            if (u.IsFinal)
+                return (tokens, u);
+        }
+        throw new InvalidOperationException("no final update");
+    }
+
+    private static async Task Drained(InferenceEngine engine)
+    {
+        for (int i = 0; i < 500 && (engine.Stats.Running + engine.Stats.Waiting > 0 || engine.Stats.PagesInUse > 0); i++)
+            await Task.Delay(10);
+        Assert.Equal(0, engine.Stats.Running + engine.Stats.Waiting);
+        Assert.Equal(0, engine.Stats.PagesInUse);
+    }
+
+    [Fact]
+    public async Task Many_simultaneous_requests_get_their_own_outputs_and_return_every_page()
+    {
+        using var engine = Fake(out var runner);
+        var rng = new Random(3);
+        var prompts = Enumerable.Range(0, 24).Select(i => Prompt(rng.Next(1, 90), i)).ToArray();
+        var max = prompts.Select(_ => rng.Next(1, 30)).ToArray();
+        var results = await Task.WhenAll(prompts.Select((p, i) => Task.Run(() => Collect(engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = max[i] })))));
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            Assert.Equal(Expected(prompts[i], max[i]), results[i].Tokens);
+            Assert.Equal(StopReason.MaxTokens, results[i].Final.StopReason);
+            Assert.Equal(prompts[i].Length, results[i].Final.Usage!.InputTokens);
+            Assert.Equal(max[i], results[i].Final.Usage!.OutputTokens);
+        }
+        await Drained(engine);
+        Assert.Equal(0, runner.Live);
+    }
+
+    [Fact]
+    public async Task Pool_exhaustion_preempts_and_recomputes_without_losing_output()
+    {
+        var options = new EngineOptions { PageSize = 4, KvPages = 12, MaxBatchTokens = 32, MaxSequences = 6 };
+        using var engine = Fake(out var runner, options);
+        var prompts = Enumerable.Range(0, 8).Select(i => Prompt(10 + i * 3, i)).ToArray();
+        var results = await Task.WhenAll(prompts.Select(p => Task.Run(() => Collect(engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = 12 })))));
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.Equal(Expected(prompts[i], 12), results[i].Tokens);
+        Assert.True(runner.ForwardTokens > prompts.Sum(p => p.Length) + 11 * prompts.Length - results.Sum(r => r.Final.Usage!.CachedInputTokens), "some sequence should have been recomputed");
+        await Drained(engine);
+        Assert.Equal(0, runner.Live);
+    }
+
+    [Fact]
+    public async Task A_sequence_longer_than_the_pool_ends_with_context_length()
+    {
+        var options = new EngineOptions { PageSize = 4, KvPages = 4, MaxBatchTokens = 32, MaxSequences = 2 };
+        using var engine = Fake(out _, options);
+        var (tokens, final) = await Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(10, 1), MaxTokens = 100 }));
+        Assert.Equal(StopReason.ContextLength, final.StopReason);
+        Assert.InRange(tokens.Count, 1, 7);
+        await Drained(engine);
+    }
+
+    [Fact]
+    public async Task Cancellation_and_abandoned_streams_free_their_pages()
+    {
+        using var engine = Fake(out var runner);
+        using var cts = new CancellationTokenSource();
+        var cancelled = Task.Run(async () =>
+        {
+            int n = 0;
+            await foreach (var u in engine.Submit(new GenerationRequest { PromptTokens = Prompt(40, 1), MaxTokens = 200 }, cts.Token))
+            {
+                if (++n == 3)
+                    await cts.CancelAsync();
+            }
+        });
+        var abandoned = Task.Run(async () =>
+        {
+            int n = 0;
+            await foreach (var u in engine.Submit(new GenerationRequest { PromptTokens = Prompt(30, 2), MaxTokens = 200 }))
+            {
+                if (++n == 2)
+                    break;
+            }
+        });
+        var normal = Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(20, 3), MaxTokens = 50 }));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        await abandoned;
+        Assert.Equal(Expected(Prompt(20, 3), 50), (await normal).Tokens);
+        await Drained(engine);
+        Assert.Equal(0, runner.Live);
+    }
+
+    [Fact]
+    public async Task A_full_queue_is_a_typed_overload_error()
+    {
+        using var engine = Fake(out var runner, new EngineOptions { PageSize = 8, MaxPendingRequests = 2 });
+        runner.Gate.Reset();
+        var a = Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(5, 1), MaxTokens = 2 }));
+        var b = Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(5, 2), MaxTokens = 2 }));
+        Assert.Throws<EngineOverloadedException>(() => engine.Submit(new GenerationRequest { PromptTokens = Prompt(5, 3), MaxTokens = 2 }));
+        runner.Gate.Set();
+        await Task.WhenAll(a, b);
+        await Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(5, 3), MaxTokens = 2 }));
+        await Drained(engine);
+    }
+
+    [Fact]
+    public async Task Bad_requests_are_argument_errors()
+    {
+        using var engine = Fake(out _, context: 64);
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest()));
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [] }));
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [600] }));
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = Prompt(64, 1) }));
+        Assert.ThrowsAny<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [5], MaxTokens = 0 }));
+        Assert.Throws<ArgumentException>(() => engine.Submit(new GenerationRequest { PromptTokens = [5], Sampling = new SamplingOptions { TopP = 0 } }));
+        await Drained(engine);
+    }
+
+    [Fact]
+    public async Task A_repeated_prompt_reports_cached_input_tokens()
+    {
+        using var engine = Fake(out _);
+        var prompt = Prompt(50, 9);
+        var first = await Collect(engine.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }));
+        var second = await Collect(engine.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }));
+        var other = await Collect(engine.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3, Tenant = "t2" }));
+        Assert.Equal(0, first.Final.Usage!.CachedInputTokens);
+        Assert.Equal(48, second.Final.Usage!.CachedInputTokens);
+        Assert.Equal(0, other.Final.Usage!.CachedInputTokens);
+        Assert.Equal(first.Tokens, second.Tokens);
+        Assert.True(engine.Stats.PagesCached > 0);
+    }
+
+    [Fact]
+    public async Task The_real_model_generates_what_a_plain_session_does_also_under_concurrency()
+    {
+        using var model = Model.Load(Fixtures.Model("tiny-llama-q8_0.gguf"));
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        var prompts = new[] { Prompt(7, 1), Prompt(23, 2), Prompt(40, 3) };
+        var expected = prompts.Select(p => Greedy(model, p, 8, tokenizer)).ToArray();
+        using var engine = new InferenceEngine(model, tokenizer, null, new EngineOptions { ContextLength = 128, PageSize = 8, MaxBatchTokens = 32 });
+        var results = await Task.WhenAll(prompts.Select(p => Collect(engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = 8 }))));
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.Equal(expected[i], results[i].Tokens);
+
+        // The next turn extends a finished sequence: its parked session resumes instead of prefilling again.
+        var turn2 = prompts[1].Concat(results[1].Tokens).Concat(Prompt(5, 4)).ToArray();
+        var next = await Collect(engine.Submit(new GenerationRequest { PromptTokens = turn2, MaxTokens = 4 }));
+        Assert.Equal(prompts[1].Length + results[1].Tokens.Count - 1, next.Final.Usage!.CachedInputTokens);
+        Assert.Equal(Greedy(model, turn2, 4, tokenizer), next.Tokens);
+        await Drained(engine);
+    }
+
+    private static int[] Greedy(Model model, int[] prompt, int count, Tokenizer tokenizer)
+    {
+        using var session = model.CreateSession(128);
+        var logits = session.Forward(prompt);
+        var output = new List<int>();
+        for (int i = 0; i < count; i++)
+        {
+            int best = 0;
+            for (int t = 1; t < logits.Length; t++)
+            {
+                if (logits[t] > logits[best])
+                    best = t;
+            }
+            output.Add(best);
+            if (tokenizer.IsEndOfGeneration(best))
+                break;
+            if (i + 1 < count)
+                logits = session.Forward([best]);
+        }
+        return [.. output];
+    }
+}
