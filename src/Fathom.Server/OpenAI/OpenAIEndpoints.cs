@@ -108,6 +108,8 @@ internal static class OpenAIEndpoints
                         await Chunk(sse, new ChunkDelta(null, u.Text), c, null, ct);
                     else if (u.Done)
                     {
+                        prompt = u.InputTokens;
+                        cached = c == 0 ? u.CachedInputTokens : cached;
                         completion += u.OutputTokens;
                         await Chunk(sse, new ChunkDelta(null, null), c, FinishReason(u.Stop), ct);
                     }
@@ -140,6 +142,9 @@ internal static class OpenAIEndpoints
 
     public static Task WriteError(HttpContext http, int status, string message, string? param, string? code)
     {
+        // The OpenAI SDK does not retry 529; 503 is its overload status.
+        if (status == 529)
+            (status, code) = (503, "overloaded");
         http.Response.StatusCode = status;
         return Write(http, new OpenAIError(new OpenAIErrorDetail(message, ApiException.OpenAIType(status), param, code)), OpenAIJson.Default.OpenAIError);
     }
