@@ -19,5 +19,6 @@ internal static class CommandCatalog
         yield return PerplexityCommand.Create();
         yield return PackCommand.Create();
         yield return CostCommand.Create();
+        yield return ServeCommand.Create();
     }
 }
