@@ -21,5 +21,6 @@ internal static class CommandCatalog
         yield return PackCommand.Create();
         yield return CostCommand.Create();
         yield return KvEstimateCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

@@ -1,0 +1,273 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Fathom.Server.Anthropic;
+
+/// <summary>A validated <c>/v1/messages</c> (or count_tokens) body, flattened for the backend.</summary>
+internal sealed record AnthropicRequest(
+    string Model,
+    int MaxTokens,
+    ChatPrompt Prompt,
+    IReadOnlyList<string> StopSequences,
+    bool Stream,
+    GenerationSettings Settings)
+{
+    public const string Version2023 = "2023-06-01";
+    public const string Version2026 = "2026-10-21";
+
+    /// <summary>Missing version is treated as 2023-06-01 so curl users need not send it.</summary>
+    public static string ApiVersion(string? header) => header switch
+    {
+        null or "" => Version2023,
+        Version2023 or Version2026 => header,
+        _ => throw ApiException.Invalid($"anthropic-version: '{header}' is not a supported version (use {Version2023} or {Version2026})"),
+    };
+
+    public static AnthropicRequest Parse(JsonElement root, string version, bool countTokens)
+    {
+        var f = new JsonFields(root, "", anthropic: true);
+        bool current = version == Version2026;
+        string model = f.String("model", required: true)!;
+        int maxTokens = countTokens ? 1 : (int)f.Integer("max_tokens", 1, int.MaxValue, required: true)!.Value;
+
+        if (current)
+        {
+            foreach (string sampling in (ReadOnlySpan<string>)["temperature", "top_p", "top_k"])
+            {
+                if (root.TryGetProperty(sampling, out _))
+                    throw f.Error(sampling, "Extra inputs are not permitted");
+            }
+        }
+        double? temperature = countTokens ? null : f.Number("temperature", 0, 1);
+        double? topP = countTokens ? null : f.Number("top_p", 0, 1);
+        long? topK = countTokens ? null : f.Integer("top_k", 0, int.MaxValue);
+
+        var stops = new List<string>();
+        if (!countTokens && f.Array("stop_sequences") is { } stopArray)
+        {
+            int i = 0;
+            foreach (var s in stopArray.EnumerateArray())
+            {
+                if (s.ValueKind != JsonValueKind.String)
+                    throw JsonFields.Fail($"stop_sequences.{i}", "Input should be a valid string", true);
+                if (s.GetString()!.Length > 0)
+                    stops.Add(s.GetString()!);
+                i++;
+            }
+        }
+        bool stream = !countTokens && (f.Bool("stream") ?? false);
+
+        int breakpoints = f.Has("cache_control") ? 1 : 0;
+        bool thinking = ParseThinking(f, maxTokens, countTokens);
+        ParseTools(f, ref breakpoints);
+
+        var turns = new List<ChatTurn>();
+        var system = f.Get("system");
+        if (system is { } sys)
+            turns.Add(new ChatTurn("system", SystemText(sys, "system", ref breakpoints)));
+
+        var messages = f.Array("messages", required: true)!.Value;
+        if (messages.GetArrayLength() == 0)
+            throw f.Error("messages", "at least one message is required");
+        if (messages.GetArrayLength() > 100_000)
+            throw f.Error("messages", "at most 100000 messages are allowed");
+        int index = 0;
+        foreach (var message in messages.EnumerateArray())
+        {
+            string path = $"messages.{index}";
+            var m = f.Child(message, path);
+            string role = m.String("role", required: true)!;
+            if (role is not ("user" or "assistant" or "system"))
+                throw m.Error("role", "Input should be 'user', 'assistant' or 'system'");
+            var content = m.Required("content");
+            string text = role == "system"
+                ? SystemText(content, $"{path}.content", ref breakpoints)
+                : ContentText(content, $"{path}.content", role, current, ref breakpoints);
+            // Consecutive same-role turns are merged, as the API does.
+            if (turns.Count > 0 && turns[^1].Role == role && !(role == "system" && turns.Count == 1 && system is not null))
+                turns[^1] = turns[^1] with { Content = turns[^1].Content + "\n\n" + text };
+            else
+                turns.Add(new ChatTurn(role, text));
+            index++;
+        }
+        if (breakpoints > 4)
+            throw ApiException.Invalid($"A maximum of 4 blocks with cache_control may be provided. Found {breakpoints}.");
+
+        var settings = new GenerationSettings
+        {
+            MaxTokens = maxTokens,
+            Temperature = temperature is { } t ? (float)t : null,
+            TopP = topP is { } p ? (float)p : null,
+            TopK = topK is { } k ? (int)k : null,
+            Thinking = thinking,
+        };
+        return new AnthropicRequest(model, maxTokens, new ChatPrompt(turns), stops, stream, settings);
+    }
+
+    private static bool ParseThinking(JsonFields f, int maxTokens, bool countTokens)
+    {
+        if (f.Object("thinking") is not { } t)
+            return false;
+        string type = t.String("type", required: true)!;
+        switch (type)
+        {
+            case "disabled":
+                return false;
+            case "adaptive" or "between_tools":
+                return true;
+            case "enabled":
+                long budget = t.Integer("budget_tokens", 1024, int.MaxValue, required: true)!.Value;
+                if (!countTokens && budget >= maxTokens)
+                    throw t.Error("budget_tokens", "`max_tokens` must be greater than `thinking.budget_tokens`");
+                return true;
+            default:
+                throw t.Error("type", "Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'");
+        }
+    }
+
+    private static void ParseTools(JsonFields f, ref int breakpoints)
+    {
+        if (f.Array("tools") is not { } tools)
+            return;
+        int i = 0;
+        foreach (var tool in tools.EnumerateArray())
+        {
+            var t = f.Child(tool, $"tools.{i}");
+            string? type = t.String("type");
+            if (type is not (null or "custom"))
+                throw t.Error("type", $"server tool '{type}' is not supported by this server");
+            t.String("name", required: true);
+            t.Object("input_schema", required: true);
+            if (t.Has("cache_control"))
+                breakpoints++;
+            i++;
+        }
+    }
+
+    private static string SystemText(JsonElement content, string path, ref int breakpoints)
+    {
+        if (content.ValueKind == JsonValueKind.String)
+            return content.GetString()!;
+        if (content.ValueKind != JsonValueKind.Array)
+            throw JsonFields.Fail(path, "Input should be a valid string or a list of text blocks", true);
+        var sb = new StringBuilder();
+        int i = 0;
+        foreach (var block in content.EnumerateArray())
+        {
+            var b = new JsonFields(block, $"{path}.{i}", true);
+            if (block.ValueKind != JsonValueKind.Object)
+                throw JsonFields.Fail($"{path}.{i}", "Input should be a valid dictionary", true);
+            string type = b.String("type", required: true)!;
+            if (type != "text")
+                throw b.Error("type", "Input should be 'text'");
+            if (sb.Length > 0)
+                sb.Append('\n');
+            sb.Append(TextOf(b, ref breakpoints));
+            i++;
+        }
+        return sb.ToString();
+    }
+
+    private static string TextOf(JsonFields b, ref int breakpoints)
+    {
+        string text = b.String("text", required: true)!;
+        if (b.Has("cache_control"))
+        {
+            if (text.Length == 0)
+                throw b.Error("cache_control", "cache_control cannot be set for empty text blocks");
+            breakpoints++;
+        }
+        return text;
+    }
+
+    private static string ContentText(JsonElement content, string path, string role, bool current, ref int breakpoints)
+    {
+        if (content.ValueKind == JsonValueKind.String)
+            return content.GetString()!;
+        if (content.ValueKind != JsonValueKind.Array)
+            throw JsonFields.Fail(path, "Input should be a valid string or a list of content blocks", true);
+        if (content.GetArrayLength() == 0)
+            throw JsonFields.Fail(path, "content must not be an empty list", true);
+        var sb = new StringBuilder();
+        int i = 0;
+        foreach (var block in content.EnumerateArray())
+        {
+            string bpath = $"{path}.{i}";
+            if (block.ValueKind != JsonValueKind.Object)
+                throw JsonFields.Fail(bpath, "Input should be a valid dictionary", true);
+            var b = new JsonFields(block, bpath, true);
+            string type = b.String("type", required: true)!;
+            string? piece;
+            switch (type)
+            {
+                case "text":
+                    if (current && role == "user" && b.Get("citations") is { ValueKind: JsonValueKind.Array } c && c.GetArrayLength() > 0)
+                        throw b.Error("citations", "citations are not allowed on text blocks in user messages");
+                    piece = TextOf(b, ref breakpoints);
+                    break;
+                case "thinking" or "redacted_thinking":
+                    if (role != "assistant")
+                        throw b.Error("type", $"'{type}' blocks are only allowed in assistant messages");
+                    if (b.Has("cache_control"))
+                        throw b.Error("cache_control", $"cache_control cannot be set on '{type}' blocks");
+                    piece = null; // earlier turns' thinking is not re-rendered
+                    break;
+                case "tool_use":
+                    if (role != "assistant")
+                        throw b.Error("type", "'tool_use' blocks are only allowed in assistant messages");
+                    string name = b.String("name", required: true)!;
+                    b.String("id", required: true);
+                    var input = b.Object("input", required: true)!.Value;
+                    if (b.Has("cache_control"))
+                        breakpoints++;
+                    piece = $"[tool call {name}: {input.Element.GetRawText()}]";
+                    break;
+                case "tool_result":
+                    if (role != "user")
+                        throw b.Error("type", "'tool_result' blocks are only allowed in user messages");
+                    b.String("tool_use_id", required: true);
+                    if (b.Has("cache_control"))
+                        breakpoints++;
+                    piece = "[tool result: " + ToolResultText(b) + "]";
+                    break;
+                case "document" when current && role == "assistant":
+                    throw b.Error("type", "'document' blocks are not allowed in assistant messages");
+                case "image" or "document":
+                    throw b.Error("type", $"this model cannot read '{type}' blocks (text only)");
+                default:
+                    throw b.Error("type", $"unknown content block type '{type}'");
+            }
+            if (piece is not null)
+            {
+                if (sb.Length > 0)
+                    sb.Append('\n');
+                sb.Append(piece);
+            }
+            i++;
+        }
+        return sb.ToString();
+    }
+
+    private static string ToolResultText(JsonFields b)
+    {
+        var content = b.Get("content");
+        if (content is null)
+            return "";
+        if (content.Value.ValueKind == JsonValueKind.String)
+            return content.Value.GetString()!;
+        if (content.Value.ValueKind != JsonValueKind.Array)
+            throw b.Error("content", "Input should be a valid string or a list of content blocks");
+        var sb = new StringBuilder();
+        int i = 0;
+        foreach (var part in content.Value.EnumerateArray())
+        {
+            var p = b.Child(part, b.Path("content") + "." + i);
+            string type = p.String("type", required: true)!;
+            if (type != "text")
+                throw p.Error("type", $"this model cannot read '{type}' blocks (text only)");
+            sb.Append(p.String("text", required: true));
+            i++;
+        }
+        return sb.ToString();
+    }
+}

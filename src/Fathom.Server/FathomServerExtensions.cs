@@ -1,0 +1,95 @@
+using Fathom.Server.Anthropic;
+using Fathom.Server.OpenAI;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Fathom.Server;
+
+/// <summary>
+/// Wiring for a host: <c>services.AddFathomServer(backend)</c>, then <c>app.UseFathomErrors()</c>,
+/// <c>app.MapFathomAnthropic()</c> and <c>app.MapFathomOpenAI()</c>.
+/// </summary>
+public static class FathomServerExtensions
+{
+    public static IServiceCollection AddFathomServer(this IServiceCollection services, IChatBackend backend, FathomServerOptions? options = null)
+    {
+        services.AddSingleton(backend);
+        services.AddSingleton(options ?? new FathomServerOptions());
+        return services;
+    }
+
+    /// <summary>
+    /// Every failure becomes the API's JSON error envelope (never a framework text page or stack trace),
+    /// and every response carries a <c>request-id</c>.
+    /// </summary>
+    public static IApplicationBuilder UseFathomErrors(this IApplicationBuilder app) => app.Use(async (http, next) =>
+    {
+        http.Response.Headers["request-id"] = RequestContext.RequestId(http);
+        try
+        {
+            await next(http);
+            if (!http.Response.HasStarted && http.Response.StatusCode is 404 or 405 && http.Response.ContentLength is null)
+            {
+                string message = http.Response.StatusCode == 404 ? $"Not found: {http.Request.Method} {http.Request.Path}" : $"Method {http.Request.Method} is not allowed on {http.Request.Path}";
+                await WriteError(http, new ApiException(http.Response.StatusCode, message, openAICode: http.Response.StatusCode == 404 ? "unknown_url" : "method_not_allowed"));
+            }
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // Client disconnected; nothing to answer.
+        }
+        catch (Exception ex) when (!http.Response.HasStarted)
+        {
+            var error = ex switch
+            {
+                ApiException api => api,
+                BadHttpRequestException bad => new ApiException(bad.StatusCode, bad.Message),
+                _ => new ApiException(500, "internal server error: " + ex.Message),
+            };
+            http.Response.Clear();
+            http.Response.Headers["request-id"] = RequestContext.RequestId(http);
+            if (error.Status >= 500)
+                http.Response.Headers["x-should-retry"] = "false";
+            await WriteError(http, error);
+        }
+    });
+
+    private static Task WriteError(HttpContext http, ApiException error) => IsAnthropic(http)
+        ? AnthropicEndpoints.WriteError(http, error.Status, error.Message)
+        : OpenAIEndpoints.WriteError(http, error.Status, error.Message, error.Param, error.OpenAICode);
+
+    /// <summary>Anthropic routes, or any request carrying anthropic-version, get Anthropic-shaped answers.</summary>
+    internal static bool IsAnthropic(HttpContext http) =>
+        http.Request.Headers.ContainsKey("anthropic-version") || http.Request.Path.StartsWithSegments("/v1/messages");
+
+    public static IEndpointRouteBuilder MapFathomAnthropic(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1");
+        v1.MapPost("/messages", AnthropicEndpoints.Messages);
+        v1.MapPost("/messages/count_tokens", AnthropicEndpoints.CountTokens);
+        MapModels(app);
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapFathomOpenAI(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1");
+        v1.MapPost("/chat/completions", OpenAIEndpoints.ChatCompletions);
+        MapModels(app);
+        return app;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IEndpointRouteBuilder, object> ModelsMapped = [];
+
+    /// <summary>Both APIs share <c>/v1/models</c>; the anthropic-version header picks the shape.</summary>
+    private static void MapModels(IEndpointRouteBuilder app)
+    {
+        if (!ModelsMapped.TryAdd(app, new object()))
+            return;
+        var v1 = app.MapGroup("/v1");
+        v1.MapGet("/models", (HttpContext http) => IsAnthropic(http) ? AnthropicEndpoints.ListModels(http) : OpenAIEndpoints.ListModels(http));
+        v1.MapGet("/models/{id}", (HttpContext http, string id) => IsAnthropic(http) ? AnthropicEndpoints.GetModel(http, id) : OpenAIEndpoints.GetModel(http, id));
+    }
+}

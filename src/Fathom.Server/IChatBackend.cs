@@ -1,0 +1,65 @@
+namespace Fathom.Server;
+
+/// <summary>One model the server offers, as both APIs describe it.</summary>
+public sealed record ServedModel(string Id, string DisplayName, DateTimeOffset Created, int ContextLength, int MaxOutputTokens);
+
+/// <summary>One turn of a conversation after the API-specific shapes are flattened to text.</summary>
+public sealed record ChatTurn(string Role, string Content);
+
+/// <summary>
+/// A conversation ready to render with the model's chat template. A final assistant turn is a
+/// prefill: generation continues its text.
+/// </summary>
+public sealed record ChatPrompt(IReadOnlyList<ChatTurn> Turns)
+{
+    public bool EndsWithPrefill => Turns.Count > 0 && Turns[^1].Role == "assistant";
+}
+
+/// <summary>How to sample; null fields take the backend's defaults.</summary>
+public sealed record GenerationSettings
+{
+    public required int MaxTokens { get; init; }
+    public float? Temperature { get; init; }
+    public float? TopP { get; init; }
+    public int? TopK { get; init; }
+    public int? Seed { get; init; }
+
+    /// <summary>Let the model think first; its thinking arrives as <see cref="ChatUpdateKind.Thinking"/> updates.</summary>
+    public bool Thinking { get; init; }
+}
+
+public enum ChatUpdateKind
+{
+    /// <summary>The prompt is processed: input and cached token counts are final.</summary>
+    Prompt,
+    Text,
+    Thinking,
+
+    /// <summary>Generation ended; <see cref="ChatUpdate.Finish"/> says why.</summary>
+    Finished,
+}
+
+public enum FinishReason
+{
+    EndOfTurn,
+    MaxTokens,
+    ContextFull,
+}
+
+/// <summary>One step of a generation. Token counts are cumulative.</summary>
+public readonly record struct ChatUpdate(ChatUpdateKind Kind, string Text, int InputTokens, int CachedInputTokens, int OutputTokens, FinishReason Finish = FinishReason.EndOfTurn);
+
+/// <summary>
+/// What the HTTP surfaces need from an inference engine: the models it serves, exact prompt token
+/// counts, and a stream of generation updates that ends with a <see cref="ChatUpdateKind.Finished"/> update.
+/// </summary>
+public interface IChatBackend
+{
+    IReadOnlyList<ServedModel> Models { get; }
+
+    /// <summary>Tokens the rendered prompt holds: exactly what <see cref="GenerateAsync"/> would process.</summary>
+    int CountTokens(ServedModel model, ChatPrompt prompt);
+
+    /// <summary>Starts with one <see cref="ChatUpdateKind.Prompt"/> update, ends with one <see cref="ChatUpdateKind.Finished"/>.</summary>
+    IAsyncEnumerable<ChatUpdate> GenerateAsync(ServedModel model, ChatPrompt prompt, GenerationSettings settings, CancellationToken cancellationToken);
+}
