@@ -50,7 +50,7 @@ public static class CliHost
     private static bool IsBadInput(Exception ex) => ex is CliUsageException or GgufFormatException or GgufMetadataException
         or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or InvalidDataException
         or Fathom.Models.ModelFormatException or Fathom.Tokenization.TokenizerException
-        or Fathom.Templates.TemplateException;
+        or Fathom.Templates.TemplateException or Fathom.Evaluation.LogitsFileException;
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

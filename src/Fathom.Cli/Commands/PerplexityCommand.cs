@@ -18,9 +18,11 @@ internal static class PerplexityCommand
         var batch = new Option<int>("--batch-size", "-b") { Description = "Tokens per forward call (a chunk longer than this runs in several).", DefaultValueFactory = _ => 2048 };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var chunks = new Option<int?>("--chunks") { Description = "Score at most this many chunks (default: all)." };
+        var saveLogits = new Option<FileInfo?>("--save-logits") { Description = "Save every scored position's log-probabilities as the base of a later --kl-base run." };
+        var klBase = new Option<FileInfo?>("--kl-base") { Description = "Compare with a base run saved by --save-logits: KL divergence, same top-1 %, both PPLs." };
         var command = new Command("perplexity", "Perplexity of a text file, computed as llama-perplexity does; prints \"Final estimate: PPL = x +/- y\".")
         {
-            model, file, context, batch, threads, chunks,
+            model, file, context, batch, threads, chunks, saveLogits, klBase,
         };
         command.SetAction(parse =>
         {
@@ -53,14 +55,17 @@ internal static class PerplexityCommand
             stderr.WriteLine($"perplexity: {tokens.Length} tokens, {total} chunks of {ctx}, batch {Math.Min(b, ctx)}, {t} threads");
             bool interactive = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
             var clock = Stopwatch.StartNew();
-            var result = Perplexity.Evaluate(m, tokens, Perplexity.ChunkBos(tokenizer), options, interactive
+            Action<PerplexityProgress>? progress = interactive
                 ? p => stderr.Write(Invariant($"\r[{p.Chunk}/{p.Chunks}] PPL = {p.Perplexity:F4}  {p.Chunk * (double)ctx / clock.Elapsed.TotalSeconds:F0} t/s   "))
-                : null);
+                : null;
+            var (result, kl) = KlModes.Run(m, tokens, Perplexity.ChunkBos(tokenizer), options, progress, parse.GetValue(saveLogits), parse.GetValue(klBase));
             double seconds = clock.Elapsed.TotalSeconds;
             if (interactive)
                 stderr.WriteLine();
             stderr.WriteLine(Invariant($"perplexity: {result.Chunks * (long)ctx} tokens run, {result.ScoredTokens} scored, in {seconds:F2} s ({result.Chunks * (double)ctx / seconds:F1} t/s)"));
             stdout.WriteLine(Invariant($"Final estimate: PPL = {result.Value:F4} +/- {result.Uncertainty:F5}"));
+            if (kl is not null)
+                KlModes.Print(stdout, kl);
             return CliHost.ExitOk;
         });
         return command;

@@ -29,6 +29,9 @@ public readonly record struct PerplexityProgress(int Chunk, int Chunks, double P
 public sealed record PerplexityResult(
     double Value, double Uncertainty, double MeanNll, int TextTokens, int Chunks, int ContextLength, long ScoredTokens);
 
+/// <summary>Receives one scored position's logits and the token that follows it.</summary>
+internal delegate void ScoredRow(ReadOnlySpan<float> logits, int next);
+
 /// <summary>
 /// Scores text exactly as llama.cpp's llama-perplexity does: the text is tokenized whole (with BOS when the
 /// vocabulary adds one), cut into <c>tokens / n_ctx</c> chunks whose first token becomes BOS, each chunk runs
@@ -73,6 +76,11 @@ public static class Perplexity
     /// </summary>
     public static PerplexityResult Evaluate(Model model, ReadOnlySpan<int> tokens, int chunkBos, PerplexityOptions options,
         Action<PerplexityProgress>? progress = null)
+        => Evaluate(model, tokens, chunkBos, options, progress, null);
+
+    /// <summary>As the public overload; <paramref name="rows"/> also sees every scored row (logits, next token) in order.</summary>
+    internal static PerplexityResult Evaluate(Model model, ReadOnlySpan<int> tokens, int chunkBos, PerplexityOptions options,
+        Action<PerplexityProgress>? progress, ScoredRow? rows)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -117,7 +125,9 @@ public static class Perplexity
                 int end = Math.Min(start + n, nCtx - 1);
                 for (int p = Math.Max(start, first); p < end; p++)
                 {
-                    double v = NegativeLogLikelihood(logits.Slice((p - start) * vocab, vocab), chunk[p + 1]);
+                    var row = logits.Slice((p - start) * vocab, vocab);
+                    double v = NegativeLogLikelihood(row, chunk[p + 1]);
+                    rows?.Invoke(row, chunk[p + 1]);
                     nll += v;
                     nll2 += v * v;
                     count++;
