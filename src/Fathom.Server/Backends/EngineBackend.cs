@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Fathom.Engine;
+using Fathom.Sampling;
 using Fathom.Templates;
 
 namespace Fathom.Server.Backends;
@@ -33,7 +34,7 @@ public sealed class EngineBackend : IChatBackend
                 Temperature = settings.Temperature ?? 1f,
                 TopK = settings.TopK ?? 0,
                 TopP = settings.TopP ?? 1f,
-                Seed = settings.Seed,
+                Seed = settings.Seed is { } seed ? unchecked((ulong)seed) : null,
             },
         };
         IAsyncEnumerable<GenerationUpdate> stream;
