@@ -239,7 +239,7 @@ public static class KvEval
                 nll -= logp[target];
             }
             long entries = runtime.Residency.Entries;
-            held += (long)Math.Round(entries / (double)cfg.HeadCountKv * cfg.HeadCountKv * (kBytes + vBytes));
+            held += (long)Math.Round(entries * (kBytes + vBytes));
             if (policy is QuestPolicy q)
                 held += (long)cfg.BlockCount * cfg.HeadCountKv * ((c + q.Page - 1) / q.Page) * 2L * cfg.KeyLength * 2;
             pagesHeld = Math.Max(pagesHeld, runtime.Residency.TotalPagesHeld);

@@ -20,7 +20,7 @@ public static class KvEvalReport
         foreach (var r in result.Rows)
         {
             string budget = r.BudgetFraction >= 1 ? "all" : Inv($"1/{Math.Round(1 / r.BudgetFraction):0}");
-            sb.AppendLine(Inv($"| {r.Policy} | {budget} | {r.BudgetTokens} | {r.KeyType.ToLowerInvariant()} | {r.ValueType.ToLowerInvariant()} | {r.MeanKl:0.00000} | {r.MedianKl:0.00000} | {r.P99Kl:0.0000} | {r.MaxKl:0.0000} | {r.Top1 * 100:0.00}% | {r.RmsDeltaP:0.00000} | {r.Perplexity:0.000} | {Bytes(r.BytesReadPerStep)} | {Bytes(r.KvBytesHeld)} | {r.Parameters} |"));
+            sb.AppendLine(Inv($"| {r.Policy} | {budget} | {r.BudgetTokens} | {r.KeyType.ToLowerInvariant()} | {r.ValueType.ToLowerInvariant()} | {r.MeanKl:G4} | {r.MedianKl:G4} | {r.P99Kl:G4} | {r.MaxKl:G4} | {r.Top1 * 100:0.00}% | {r.RmsDeltaP:0.00000} | {r.Perplexity:0.000} | {Bytes(r.BytesReadPerStep)} | {Bytes(r.KvBytesHeld)} | {r.Parameters} |"));
         }
         return sb.ToString();
     }
