@@ -50,7 +50,8 @@ public static class FathomServerExtensions
             };
             http.Response.Clear();
             http.Response.Headers["request-id"] = RequestContext.RequestId(http);
-            if (error.Status >= 500)
+            // An internal error repeats on retry; overload (529/503) is worth retrying.
+            if (error.Status == 500)
                 http.Response.Headers["x-should-retry"] = "false";
             await WriteError(http, error);
         }
