@@ -8,6 +8,7 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return RunCommand.Create();
+        yield return ChatCommand.Create();
         yield return LogitsCommand.Create();
         yield return BenchCommand.Create();
         yield return QuantizeCommand.Create();

@@ -87,18 +87,24 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>A snapshot of the queue and the KV pool, taken after each step.</summary>
     public EngineStats Stats => Volatile.Read(ref _stats);
 
-    /// <summary>Renders messages with the model's chat template and a generation prompt, and tokenizes them.</summary>
-    public int[] RenderPrompt(IReadOnlyList<EngineMessage> messages)
+    /// <summary>Renders messages with the model's chat template, with the generation prompt when <paramref name="addGenerationPrompt"/>.</summary>
+    public string RenderChat(IReadOnlyList<EngineMessage> messages, bool addGenerationPrompt = true)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var template = Template ?? throw new InvalidOperationException("the engine has no chat template");
         var list = messages.Select(m => new Dictionary<string, object?> { ["role"] = m.Role, ["content"] = m.Content }).ToList();
-        string text = template.Render(list, new ChatTemplateOptions
+        return template.Render(list, new ChatTemplateOptions
         {
-            AddGenerationPrompt = true,
+            AddGenerationPrompt = addGenerationPrompt,
             BosToken = Tokenizer.Bos >= 0 ? Tokenizer.TokenText(Tokenizer.Bos) : "",
             EosToken = Tokenizer.Eos >= 0 ? Tokenizer.TokenText(Tokenizer.Eos) : "",
         });
+    }
+
+    /// <summary>Renders messages with the model's chat template and a generation prompt, and tokenizes them (BOS added unless the template wrote it).</summary>
+    public int[] RenderPrompt(IReadOnlyList<EngineMessage> messages)
+    {
+        string text = RenderChat(messages);
         bool hasBos = Tokenizer.Bos >= 0 && text.StartsWith(Tokenizer.TokenText(Tokenizer.Bos), StringComparison.Ordinal);
         return Tokenizer.Encode(text, addSpecial: !hasBos, parseSpecial: true);
     }
