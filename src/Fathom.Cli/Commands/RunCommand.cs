@@ -35,6 +35,10 @@ internal static class RunCommand
         kv.AddTo(command);
         var promptCache = new Option<FileInfo>("--prompt-cache") { Description = "Reuse the longest matching prefix saved in this file, then save the prefilled prompt to it." };
         command.Options.Add(promptCache);
+        var overflow = new Option<string>("--overflow") { Description = "When the context is full: error (stop and say so), shift (keep --keep tokens, drop the oldest half of the rest) or policy (the KV policy bounds memory).", DefaultValueFactory = _ => "error" };
+        var keep = new Option<int>("--keep") { Description = "Tokens kept at the start by --overflow shift.", DefaultValueFactory = _ => 0 };
+        command.Options.Add(overflow);
+        command.Options.Add(keep);
         command.SetAction(parse =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -64,6 +68,14 @@ internal static class RunCommand
             if (ids.Length > contextLength)
                 throw new CliUsageException($"the prompt is {ids.Length} tokens but the context is {contextLength} (raise --ctx-size)");
 
+            string overflowMode = parse.GetValue(overflow)!;
+            if (overflowMode is not ("error" or "shift" or "policy"))
+                throw new CliUsageException($"--overflow '{overflowMode}' must be error, shift or policy");
+            if (overflowMode == "policy")
+                throw new CliUsageException("--overflow policy needs a --kv-policy that bounds memory; none is available in this build");
+            int nKeep = parse.GetValue(keep);
+            if (nKeep < 0 || nKeep >= contextLength - 1)
+                throw new CliUsageException($"--keep {nKeep} must be between 0 and {contextLength - 2}");
             using var session = m.CreateSession(kv.Build(parse, contextLength, t));
             using var stop = new CancelOnCtrlC();
             var clock = Stopwatch.StartNew();
@@ -104,9 +116,18 @@ internal static class RunCommand
                 stdout.Flush();
                 if (session.Position >= session.ContextLength)
                 {
-                    stderr.WriteLine();
-                    stderr.WriteLine($"fathom: context of {session.ContextLength} tokens is full");
-                    break;
+                    if (overflowMode == "shift")
+                    {
+                        int dropped = session.Shift(Math.Min(nKeep, ids.Length));
+                        stderr.WriteLine();
+                        stderr.WriteLine($"fathom: context of {session.ContextLength} tokens is full: shifted, dropping {dropped} tokens after the first {Math.Min(nKeep, ids.Length)}");
+                    }
+                    else
+                    {
+                        stderr.WriteLine();
+                        stderr.WriteLine($"fathom: context of {session.ContextLength} tokens is full ({session.Position} positions used of {session.ContextLength}); use --overflow shift or a larger --ctx-size");
+                        break;
+                    }
                 }
                 if (generated < n)
                     logits = session.Forward([next]);
