@@ -37,33 +37,48 @@ public sealed class StopSequenceMatcher
         if (_stops.Length == 0) return text.ToString();
         _held.Append(text);
         string held = _held.ToString();
-        int stopAt = -1;
-        foreach (string s in _stops)
-        {
-            int at = held.IndexOf(s, StringComparison.Ordinal);
-            if (at >= 0 && (stopAt < 0 || at < stopAt))
-            {
-                stopAt = at;
-                MatchedSequence = s;
-            }
-        }
-        if (stopAt >= 0)
-        {
-            Stopped = true;
-            _held.Clear();
-            return held[..stopAt];
-        }
+        int stopAt = FirstStop(held, out string? matched);
         int keepFrom = HoldFrom(held);
+        // A complete stop wins unless a stop starting earlier may still complete (then the earliest one decides).
+        if (stopAt >= 0 && keepFrom >= stopAt) return Stop(held, stopAt, matched);
+        if (stopAt >= 0) keepFrom = Math.Min(keepFrom, stopAt);
         _held.Remove(0, keepFrom);
         return held[..keepFrom];
     }
 
-    /// <summary>Releases everything held (generation ended without a stop sequence).</summary>
+    /// <summary>Releases what is held when generation ends; a stop that was waiting on an earlier partial one still ends the text.</summary>
     public string Flush()
     {
         string rest = _held.ToString();
+        int stopAt = FirstStop(rest, out string? matched);
+        if (stopAt >= 0) return Stop(rest, stopAt, matched);
         _held.Clear();
         return rest;
+    }
+
+    private string Stop(string held, int at, string? matched)
+    {
+        Stopped = true;
+        MatchedSequence = matched;
+        _held.Clear();
+        return held[..at];
+    }
+
+    /// <summary>The earliest index where a whole stop sequence occurs (−1 if none).</summary>
+    private int FirstStop(string text, out string? matched)
+    {
+        int first = -1;
+        matched = null;
+        foreach (string s in _stops)
+        {
+            int at = text.IndexOf(s, StringComparison.Ordinal);
+            if (at >= 0 && (first < 0 || at < first))
+            {
+                first = at;
+                matched = s;
+            }
+        }
+        return first;
     }
 
     /// <summary>The earliest index whose suffix is a proper prefix of some stop sequence (text.Length if none).</summary>
