@@ -242,7 +242,7 @@ public sealed class InferenceEngine : IDisposable
             Step();
             Publish();
         }
-        foreach (var s in _scheduler.Running.ToList())
+        foreach (var s in _scheduler.Running.Concat(_scheduler.Waiting).ToList())
             End((Job)s.Owner!, null, new ObjectDisposedException(nameof(InferenceEngine)));
         while (reader.TryRead(out var job))
         {

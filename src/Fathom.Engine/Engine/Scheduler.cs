@@ -47,6 +47,7 @@ internal sealed class Scheduler
     public int RunningCount => _running.Count;
     public bool HasWork => _waiting.Count > 0 || _running.Count > 0;
     public IReadOnlyList<Sequence> Running => _running;
+    public IEnumerable<Sequence> Waiting => _waiting;
 
     public void Add(Sequence s)
     {

@@ -146,6 +146,21 @@ public class InferenceEngineTests
     }
 
     [Fact]
+    public async Task Disposing_the_engine_ends_waiting_and_running_streams()
+    {
+        var engine = Fake(out var runner, new EngineOptions { PageSize = 8, MaxSequences = 1 });
+        runner.Gate.Reset();
+        var streams = Enumerable.Range(0, 3).Select(i => Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(5, i), MaxTokens = 50 }))).ToArray();
+        await Task.Delay(50);
+        var disposing = Task.Run(engine.Dispose);
+        runner.Gate.Set();
+        await disposing;
+        foreach (var s in streams)
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => s);
+        Assert.Throws<ObjectDisposedException>(() => engine.Submit(new GenerationRequest { PromptTokens = [5] }));
+    }
+
+    [Fact]
     public async Task Bad_requests_are_argument_errors()
     {
         using var engine = Fake(out _, context: 64);
