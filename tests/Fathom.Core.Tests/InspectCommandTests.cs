@@ -10,9 +10,7 @@ public class InspectCommandTests
 {
     internal static (int Exit, string Out, string Err) RunCli(params string[] args)
     {
-        var root = new RootCommand("fathom");
-        foreach (var command in CommandCatalog.All())
-            root.Subcommands.Add(command);
+        var root = CommandCatalog.CreateRoot();
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int exit = CliHost.Run(root, args, stdout, stderr);

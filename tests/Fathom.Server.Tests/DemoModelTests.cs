@@ -36,9 +36,7 @@ public sealed class DemoModelTests
     [InlineData("--model", "/nonexistent/model.gguf")]
     public void Serve_rejects_bad_options_with_exit_code_2(string option, string value)
     {
-        var root = new RootCommand("fathom");
-        foreach (var command in CommandCatalog.All())
-            root.Subcommands.Add(command);
+        var root = CommandCatalog.CreateRoot();
         var stderr = new StringWriter();
         int exit = CliHost.Run(root, ["serve", option, value], new StringWriter(), stderr);
         Assert.Equal(2, exit);

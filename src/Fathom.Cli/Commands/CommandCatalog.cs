@@ -5,6 +5,15 @@ namespace Fathom.Cli.Commands;
 /// <summary>Every `fathom` subcommand, in the order help lists them. One file per command beside this one.</summary>
 internal static class CommandCatalog
 {
+    /// <summary>The `fathom` root command with every subcommand attached (the program and in-process tests share it).</summary>
+    public static RootCommand CreateRoot()
+    {
+        var root = new RootCommand("Fathom: a long-context LLM inference engine for GGUF models on the CPU.");
+        foreach (var command in All())
+            root.Subcommands.Add(command);
+        return root;
+    }
+
     public static IEnumerable<Command> All()
     {
         yield return RunCommand.Create();

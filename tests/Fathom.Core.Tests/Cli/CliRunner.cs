@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Fathom.Cli;
 using Fathom.Cli.Commands;
 
@@ -9,12 +8,9 @@ internal static class CliRunner
 {
     public static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var root = new RootCommand("fathom");
-        foreach (var command in CommandCatalog.All())
-            root.Subcommands.Add(command);
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        int code = CliHost.Run(root, args, stdout, stderr);
+        int code = CliHost.Run(CommandCatalog.CreateRoot(), args, stdout, stderr);
         return (code, stdout.ToString(), stderr.ToString());
     }
 }

@@ -13,9 +13,7 @@ public sealed class TemplateCommandTests : IDisposable
 
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var root = new RootCommand("fathom");
-        foreach (Command c in CommandCatalog.All())
-            root.Subcommands.Add(c);
+        var root = CommandCatalog.CreateRoot();
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int code = CliHost.Run(root, args, stdout, stderr);

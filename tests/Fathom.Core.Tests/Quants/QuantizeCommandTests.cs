@@ -12,9 +12,7 @@ public sealed class QuantizeCommandTests : IDisposable
 
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var root = new RootCommand();
-        foreach (var c in CommandCatalog.All())
-            root.Subcommands.Add(c);
+        var root = CommandCatalog.CreateRoot();
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int code = CliHost.Run(root, args, stdout, stderr);

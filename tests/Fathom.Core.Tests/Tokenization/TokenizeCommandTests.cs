@@ -11,9 +11,7 @@ public class TokenizeCommandTests
 
     internal static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var root = new RootCommand("test");
-        foreach (var c in CommandCatalog.All())
-            root.Subcommands.Add(c);
+        var root = CommandCatalog.CreateRoot();
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         int code = CliHost.Run(root, args, stdout, stderr);
