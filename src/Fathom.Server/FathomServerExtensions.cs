@@ -1,4 +1,5 @@
 using Fathom.Server.Anthropic;
+using Fathom.Server.Batches;
 using Fathom.Server.OpenAI;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -15,8 +16,14 @@ public static class FathomServerExtensions
 {
     public static IServiceCollection AddFathomServer(this IServiceCollection services, IChatBackend backend, FathomServerOptions? options = null)
     {
+        options ??= new FathomServerOptions();
         services.AddSingleton(backend);
-        services.AddSingleton(options ?? new FathomServerOptions());
+        services.AddSingleton(options);
+        services.AddSingleton<ServerLoad>();
+        services.AddSingleton(new BatchClock(options.Clock));
+        services.AddSingleton<IBatchStore>(_ => new SqliteBatchStore(options.DataDirectory is { } dir ? Path.Combine(dir, "batches.db") : null));
+        services.AddSingleton<BatchProcessor>();
+        services.AddHostedService(sp => sp.GetRequiredService<BatchProcessor>());
         return services;
     }
 
@@ -27,6 +34,11 @@ public static class FathomServerExtensions
     public static IApplicationBuilder UseFathomErrors(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         http.Response.Headers["request-id"] = RequestContext.RequestId(http);
+        var load = http.RequestServices.GetService<ServerLoad>();
+        bool interactive = load is not null && HttpMethods.IsPost(http.Request.Method)
+            && (http.Request.Path.Equals("/v1/messages", StringComparison.Ordinal) || http.Request.Path.Equals("/v1/chat/completions", StringComparison.Ordinal));
+        if (interactive)
+            load!.Enter();
         try
         {
             await next(http);
@@ -55,6 +67,11 @@ public static class FathomServerExtensions
                 http.Response.Headers["x-should-retry"] = "false";
             await WriteError(http, error);
         }
+        finally
+        {
+            if (interactive)
+                load!.Exit();
+        }
     });
 
     private static Task WriteError(HttpContext http, ApiException error) => IsAnthropic(http)
@@ -70,6 +87,12 @@ public static class FathomServerExtensions
         var v1 = app.MapGroup("/v1");
         v1.MapPost("/messages", AnthropicEndpoints.Messages);
         v1.MapPost("/messages/count_tokens", AnthropicEndpoints.CountTokens);
+        v1.MapPost("/messages/batches", BatchEndpoints.Create);
+        v1.MapGet("/messages/batches", BatchEndpoints.List);
+        v1.MapGet("/messages/batches/{id}", (HttpContext http, string id) => BatchEndpoints.Get(http, id));
+        v1.MapPost("/messages/batches/{id}/cancel", (HttpContext http, string id) => BatchEndpoints.Cancel(http, id));
+        v1.MapGet("/messages/batches/{id}/results", (HttpContext http, string id) => BatchEndpoints.Results(http, id));
+        v1.MapDelete("/messages/batches/{id}", (HttpContext http, string id) => BatchEndpoints.Delete(http, id));
         MapModels(app);
         return app;
     }

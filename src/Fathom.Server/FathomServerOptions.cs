@@ -3,8 +3,29 @@ namespace Fathom.Server;
 /// <summary>What the HTTP front end enforces, independent of the engine behind it.</summary>
 public sealed record FathomServerOptions
 {
-    /// <summary>Accepted API keys; empty means no authentication.</summary>
+    /// <summary>Accepted API keys, each its own tenant; empty (with no <see cref="KeyTenants"/>) means no authentication.</summary>
     public IReadOnlyList<string> ApiKeys { get; init; } = [];
+
+    /// <summary>Accepted API keys mapped to tenant names; keys of one tenant share its prefix cache and batches.</summary>
+    public IReadOnlyDictionary<string, string> KeyTenants { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Where the batch database lives (null: batches are kept in memory only).</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>Append-only JSON-lines audit log (null: none).</summary>
+    public string? AuditLogPath { get; init; }
+
+    /// <summary>Also write the prompt text into the audit log.</summary>
+    public bool AuditPrompts { get; init; }
+
+    /// <summary>How long a finished or broken stream can be resumed with Last-Event-ID.</summary>
+    public TimeSpan StreamResumeGrace { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Clock of batch expiry and archiving (tests move a fake one).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>Batch requests run at once (they only start while no interactive request is waiting).</summary>
+    public int BatchConcurrency { get; init; } = 1;
 
     /// <summary>Largest request body accepted (the Anthropic limit for Messages is 32 MB).</summary>
     public long MaxRequestBytes { get; init; } = 32L * 1024 * 1024;

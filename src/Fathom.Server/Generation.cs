@@ -14,6 +14,10 @@ internal enum StopKind
 internal readonly record struct RunUpdate(ChatUpdateKind Kind, string Text, int InputTokens, int CachedInputTokens, int OutputTokens, StopKind Stop = StopKind.EndOfTurn, string? StopSequence = null)
 {
     public bool Done => Kind == ChatUpdateKind.Finished;
+
+    public int CacheWrite5m { get; init; }
+    public int CacheWrite1h { get; init; }
+    public int CacheWrite => CacheWrite5m + CacheWrite1h;
 }
 
 /// <summary>Runs one generation for either API: applies stop sequences and turns the backend's finish into a stop kind.</summary>
@@ -25,6 +29,8 @@ internal static class Generation
         var filter = new StopSequenceFilter(stops);
         int input = 0, cached = 0, output = 0;
         bool finished = false;
+        if (stops.Count > 0)
+            settings = settings with { Stop = stops };
         await foreach (var u in backend.GenerateAsync(model, prompt, settings, cancellationToken).WithCancellation(cancellationToken))
         {
             input = u.InputTokens;
@@ -57,10 +63,11 @@ internal static class Generation
                     {
                         FinishReason.MaxTokens => StopKind.MaxTokens,
                         FinishReason.ContextFull => StopKind.ContextFull,
+                        FinishReason.StopSequence => StopKind.StopSequence,
                         _ => StopKind.EndOfTurn,
                     };
                     finished = true;
-                    yield return new RunUpdate(ChatUpdateKind.Finished, "", input, cached, output, stop);
+                    yield return new RunUpdate(ChatUpdateKind.Finished, "", input, cached, output, stop, u.StopSequence) { CacheWrite5m = u.CacheWrite5m, CacheWrite1h = u.CacheWrite1h };
                     break;
             }
             if (finished)

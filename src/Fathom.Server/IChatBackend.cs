@@ -23,10 +23,26 @@ public sealed record GenerationSettings
     public float? TopP { get; init; }
     public int? TopK { get; init; }
     public int? Seed { get; init; }
+    public float? MinP { get; init; }
+    public float? PresencePenalty { get; init; }
+    public float? FrequencyPenalty { get; init; }
+    public float? RepetitionPenalty { get; init; }
+
+    /// <summary>Texts that end the generation (the match is not emitted).</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Prefix caches are shared only between requests of the same tenant (null: the shared tenant).</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>Prompt prefixes to keep cached (Anthropic <c>cache_control</c>).</summary>
+    public IReadOnlyList<PromptCacheBreakpoint> CacheBreakpoints { get; init; } = [];
 
     /// <summary>Let the model think first; its thinking arrives as <see cref="ChatUpdateKind.Thinking"/> updates.</summary>
     public bool Thinking { get; init; }
 }
+
+/// <summary>Keep the prompt up to the end of <paramref name="Prefix"/> (null: the whole prompt) cached for <paramref name="Ttl"/>.</summary>
+public sealed record PromptCacheBreakpoint(ChatPrompt? Prefix, TimeSpan Ttl);
 
 public enum ChatUpdateKind
 {
@@ -44,10 +60,20 @@ public enum FinishReason
     EndOfTurn,
     MaxTokens,
     ContextFull,
+    StopSequence,
 }
 
 /// <summary>One step of a generation. Token counts are cumulative.</summary>
-public readonly record struct ChatUpdate(ChatUpdateKind Kind, string Text, int InputTokens, int CachedInputTokens, int OutputTokens, FinishReason Finish = FinishReason.EndOfTurn);
+public readonly record struct ChatUpdate(ChatUpdateKind Kind, string Text, int InputTokens, int CachedInputTokens, int OutputTokens, FinishReason Finish = FinishReason.EndOfTurn)
+{
+    /// <summary>The stop sequence that ended the generation (with <see cref="FinishReason.StopSequence"/>).</summary>
+    public string? StopSequence { get; init; }
+
+    /// <summary>Prompt tokens written to the cache under a 5-minute / 1-hour breakpoint (final update).</summary>
+    public int CacheWrite5m { get; init; }
+
+    public int CacheWrite1h { get; init; }
+}
 
 /// <summary>
 /// What the HTTP surfaces need from an inference engine: the models it serves, exact prompt token

@@ -35,11 +35,17 @@ internal static class RequestContext
 
     public static FathomServerOptions Options(HttpContext http) => http.RequestServices.GetService<FathomServerOptions>() ?? new FathomServerOptions();
 
+    private const string TenantKey = "fathom.tenant";
+
+    /// <summary>The caller's tenant once <see cref="Authenticate"/> passed (null: no authentication, the shared tenant).</summary>
+    public static string? Tenant(HttpContext http) => http.Items.TryGetValue(TenantKey, out object? t) ? t as string : null;
+
     /// <summary>The x-api-key header wins over a bearer token, as on the real API.</summary>
     public static void Authenticate(HttpContext http, bool anthropic)
     {
-        var keys = Options(http).ApiKeys;
-        if (keys.Count == 0)
+        var options = Options(http);
+        var keys = options.ApiKeys;
+        if (keys.Count == 0 && options.KeyTenants.Count == 0)
             return;
         string? key = http.Request.Headers["x-api-key"].FirstOrDefault();
         if (string.IsNullOrEmpty(key))
@@ -50,18 +56,36 @@ internal static class RequestContext
         }
         if (string.IsNullOrEmpty(key))
             throw new ApiException(401, anthropic ? "x-api-key header is required" : "You didn't provide an API key.", openAICode: "invalid_api_key");
+        byte[] given = Encoding.UTF8.GetBytes(key);
+        foreach (var (k, tenant) in options.KeyTenants)
+        {
+            if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(k), given))
+            {
+                http.Items[TenantKey] = tenant;
+                return;
+            }
+        }
         foreach (string k in keys)
         {
-            if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(k), Encoding.UTF8.GetBytes(key)))
+            if (CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(k), given))
+            {
+                http.Items[TenantKey] = KeyTenant(k);
                 return;
+            }
         }
         throw new ApiException(401, anthropic ? "invalid x-api-key" : "Incorrect API key provided.", openAICode: "invalid_api_key");
     }
 
+    /// <summary>A key given without a tenant name is its own tenant, named by a hash so the key never appears in logs.</summary>
+    public static string KeyTenant(string key) => "key-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)).AsSpan(0, 6));
+
     /// <summary>Reads the body under the size limit and parses it as a JSON object.</summary>
-    public static async Task<JsonDocument> ReadJsonAsync(HttpContext http)
+    public static async Task<JsonDocument> ReadJsonAsync(HttpContext http, long? maxBytes = null)
     {
-        long limit = Options(http).MaxRequestBytes;
+        long limit = maxBytes ?? Options(http).MaxRequestBytes;
+        // Kestrel's own cap (30 MB) would otherwise answer first, with a framework error.
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } cap)
+            cap.MaxRequestBodySize = limit + 1;
         if (http.Request.ContentLength > limit)
             throw TooLarge(limit);
         using var buffer = new MemoryStream();

@@ -16,6 +16,14 @@ internal sealed class FakeBackend : IChatBackend
     public int ContextLength { get; set; } = 200;
     public int MaxOutputTokens { get; set; } = 64;
 
+    /// <summary>Pause before each output token (slow generations for cancel and restart tests).</summary>
+    public TimeSpan TokenDelay { get; set; }
+
+    /// <summary>Generations started so far.</summary>
+    public int Generations => _generations;
+
+    private int _generations;
+
     /// <summary>Throw this before the first update (e.g. overload).</summary>
     public Exception? FailBeforeStart { get; set; }
 
@@ -35,6 +43,7 @@ internal sealed class FakeBackend : IChatBackend
     {
         LastPrompt = prompt;
         LastSettings = settings;
+        Interlocked.Increment(ref _generations);
         if (FailBeforeStart is { } fail)
             throw fail;
         int input = CountTokens(model, prompt);
@@ -47,7 +56,10 @@ internal sealed class FakeBackend : IChatBackend
         tokens.AddRange(Words(Reply).Select(w => (ChatUpdateKind.Text, w)));
         foreach (var (kind, text) in tokens)
         {
-            await Task.Yield();
+            if (TokenDelay > TimeSpan.Zero)
+                await Task.Delay(TokenDelay, cancellationToken);
+            else
+                await Task.Yield();
             cancellationToken.ThrowIfCancellationRequested();
             if (output == settings.MaxTokens)
             {

@@ -68,6 +68,8 @@ internal static class AnthropicEndpoints
         string version = AnthropicRequest.ApiVersion(http.Request.Headers["anthropic-version"].FirstOrDefault());
         using var doc = await RequestContext.ReadJsonAsync(http);
         var request = AnthropicRequest.Parse(doc.RootElement, version, countTokens);
+        if (!countTokens)
+            request = request with { Settings = request.Settings with { Tenant = RequestContext.Tenant(http), CacheBreakpoints = CacheControl.Breakpoints(doc.RootElement, version), MinP = SamplingExtensions.MinP(doc.RootElement, version) } };
         var model = RequestContext.FindModel(http, request.Model, anthropic: true);
         if (!countTokens && request.MaxTokens > model.MaxOutputTokens)
             throw ApiException.Invalid($"max_tokens: {request.MaxTokens} > {model.MaxOutputTokens}, which is the maximum allowed number of output tokens for {model.Id}");
@@ -83,21 +85,25 @@ internal static class AnthropicEndpoints
     };
 
     private static AnthropicUsage Usage(in RunUpdate u, int output) =>
-        new(u.InputTokens - u.CachedInputTokens, output, 0, u.CachedInputTokens)
+        new(u.InputTokens - u.CachedInputTokens - u.CacheWrite, output, u.CacheWrite, u.CachedInputTokens)
         {
-            CacheCreation = new CacheCreation(0, 0),
+            CacheCreation = new CacheCreation(u.CacheWrite5m, u.CacheWrite1h),
             ServiceTier = "standard",
         };
 
     internal static string Signature(string thinking) =>
         Convert.ToBase64String(HMACSHA256.HashData(SignatureKey, Encoding.UTF8.GetBytes(thinking)));
 
-    private static async Task CompleteAsync(HttpContext http, AnthropicRequest request, ServedModel model, IChatBackend backend)
+    private static async Task CompleteAsync(HttpContext http, AnthropicRequest request, ServedModel model, IChatBackend backend) =>
+        await Write(http, await BuildMessageAsync(request, model, backend, http.RequestAborted), AnthropicJson.Default.AnthropicMessage);
+
+    /// <summary>Runs a request to the end and returns the Message object (also what a batch result holds).</summary>
+    internal static async Task<AnthropicMessage> BuildMessageAsync(AnthropicRequest request, ServedModel model, IChatBackend backend, CancellationToken cancellationToken)
     {
         var text = new StringBuilder();
         var thinking = new StringBuilder();
         RunUpdate last = default;
-        await foreach (var u in Generation.RunAsync(backend, model, request.Prompt, request.Settings, request.StopSequences, http.RequestAborted))
+        await foreach (var u in Generation.RunAsync(backend, model, request.Prompt, request.Settings, request.StopSequences, cancellationToken))
         {
             if (u.Kind == ChatUpdateKind.Text)
                 text.Append(u.Text);
@@ -115,7 +121,7 @@ internal static class AnthropicEndpoints
             StopReason = StopReason(last.Stop),
             StopSequence = last.StopSequence,
         };
-        await Write(http, message, AnthropicJson.Default.AnthropicMessage);
+        return message;
     }
 
     private static async Task StreamAsync(HttpContext http, AnthropicRequest request, ServedModel model, IChatBackend backend)
@@ -174,7 +180,7 @@ internal static class AnthropicEndpoints
             }
             await CloseBlock();
             var end = new MessageDeltaEvent(new StopDelta(StopReason(current.Stop), current.StopSequence),
-                new DeltaUsage(current.OutputTokens, current.InputTokens - current.CachedInputTokens, 0, current.CachedInputTokens));
+                new DeltaUsage(current.OutputTokens, current.InputTokens - current.CachedInputTokens - current.CacheWrite, current.CacheWrite, current.CachedInputTokens));
             await sse.Event("message_delta", end, AnthropicJson.Default.MessageDeltaEvent, ct);
             await sse.Event("message_stop", new MessageStopEvent(), AnthropicJson.Default.MessageStopEvent, ct);
         }

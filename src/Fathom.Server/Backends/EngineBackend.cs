@@ -17,6 +17,12 @@ public sealed class EngineBackend : IChatBackend
         _model = new ServedModel(modelId, displayName, created, engine.ContextLength, engine.ContextLength);
     }
 
+    /// <summary>Marked prefixes shorter than this are processed normally and reported as no cache write (Anthropic's per-model minimum).</summary>
+    public int MinCacheableTokens { get; init; } = 1024;
+
+    /// <summary>The engine behind this backend (metrics read its queue and KV pool).</summary>
+    public InferenceEngine Engine => _engine;
+
     public IReadOnlyList<ServedModel> Models => [_model];
 
     public int CountTokens(ServedModel model, ChatPrompt prompt) => Render(prompt).Length;
@@ -24,16 +30,24 @@ public sealed class EngineBackend : IChatBackend
     public async IAsyncEnumerable<ChatUpdate> GenerateAsync(ServedModel model, ChatPrompt prompt, GenerationSettings settings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         int[] tokens = Render(prompt);
+        var breakpoints = Breakpoints(tokens, settings.CacheBreakpoints);
         var request = new GenerationRequest
         {
             PromptTokens = tokens,
             MaxTokens = settings.MaxTokens,
             ThinkingBudget = settings.Thinking ? settings.MaxTokens : null,
+            Stop = settings.Stop,
+            Tenant = settings.Tenant,
+            CacheBreakpoints = breakpoints,
             Sampling = new SamplingOptions
             {
                 Temperature = settings.Temperature ?? 1f,
                 TopK = settings.TopK ?? 0,
                 TopP = settings.TopP ?? 1f,
+                MinP = settings.MinP ?? 0f,
+                PresencePenalty = settings.PresencePenalty ?? 0f,
+                FrequencyPenalty = settings.FrequencyPenalty ?? 0f,
+                RepetitionPenalty = settings.RepetitionPenalty ?? 1f,
                 Seed = settings.Seed is { } seed ? unchecked((ulong)seed) : null,
             },
         };
@@ -68,12 +82,65 @@ public sealed class EngineBackend : IChatBackend
                 {
                     StopReason.MaxTokens => FinishReason.MaxTokens,
                     StopReason.ContextLength => FinishReason.ContextFull,
+                    StopReason.StopSequence => FinishReason.StopSequence,
                     _ => FinishReason.EndOfTurn,
                 };
-                yield return new ChatUpdate(ChatUpdateKind.Finished, "", usage?.InputTokens ?? tokens.Length, usage?.CachedInputTokens ?? 0, usage?.OutputTokens ?? output, finish);
+                int cached = usage?.CachedInputTokens ?? 0;
+                var (write5m, write1h) = CacheWrites(breakpoints, tokens.Length, cached);
+                yield return new ChatUpdate(ChatUpdateKind.Finished, "", usage?.InputTokens ?? tokens.Length, cached, usage?.OutputTokens ?? output, finish)
+                {
+                    StopSequence = u.StopSequence,
+                    CacheWrite5m = write5m,
+                    CacheWrite1h = write1h,
+                };
                 yield break;
             }
         }
+    }
+
+    /// <summary>
+    /// Token counts of the marked prefixes: each prefix is rendered on its own and cut to the part it
+    /// shares with the full prompt, so a pin never covers tokens the prompt does not have.
+    /// </summary>
+    private List<CacheBreakpoint> Breakpoints(int[] tokens, IReadOnlyList<PromptCacheBreakpoint> marks)
+    {
+        var list = new List<CacheBreakpoint>(marks.Count);
+        foreach (var mark in marks)
+        {
+            int count = tokens.Length;
+            if (mark.Prefix is { } prefix)
+            {
+                int[] prefixTokens;
+                try
+                {
+                    prefixTokens = Render(prefix);
+                }
+                catch (ApiException)
+                {
+                    continue;
+                }
+                count = tokens.AsSpan().CommonPrefixLength(prefixTokens);
+            }
+            if (count >= MinCacheableTokens && count > 0)
+                list.Add(new CacheBreakpoint(count, mark.Ttl));
+        }
+        return list;
+    }
+
+    /// <summary>Marked tokens not read from the cache are written to it; the part under a 1-hour mark is billed as 1h.</summary>
+    private static (int FiveMinutes, int OneHour) CacheWrites(List<CacheBreakpoint> marks, int promptTokens, int cached)
+    {
+        int all = 0, hour = 0;
+        foreach (var m in marks)
+        {
+            int count = m.TokenCount < 0 ? promptTokens : m.TokenCount;
+            all = Math.Max(all, count);
+            if (m.Ttl >= CacheBreakpoint.LongTtl)
+                hour = Math.Max(hour, count);
+        }
+        int write = Math.Max(0, all - cached);
+        int write1h = Math.Min(write, Math.Max(0, hour - cached));
+        return (write - write1h, write1h);
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ internal static class OpenAIEndpoints
         int room = Math.Min(model.MaxOutputTokens, model.ContextLength - promptTokens);
         if (request.MaxTokens > model.MaxOutputTokens)
             throw ApiException.Invalid($"max_completion_tokens is too large: {request.MaxTokens}. This model supports at most {model.MaxOutputTokens} completion tokens.", "max_completion_tokens", "invalid_value");
-        var settings = request.Settings with { MaxTokens = request.MaxTokens ?? Math.Max(1, room) };
+        var settings = request.Settings with { MaxTokens = request.MaxTokens ?? Math.Max(1, room), Tenant = RequestContext.Tenant(http) };
 
         string id = RequestContext.NewId("chatcmpl-", 29);
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

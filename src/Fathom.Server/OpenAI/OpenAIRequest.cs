@@ -15,8 +15,8 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
         double? topP = f.Number("top_p", 0, 1);
         int n = (int)(f.Integer("n", 1, 128) ?? 1);
         long? seed = f.Integer("seed", long.MinValue, long.MaxValue);
-        f.Number("presence_penalty", -2, 2);
-        f.Number("frequency_penalty", -2, 2);
+        double? presence = f.Number("presence_penalty", -2, 2);
+        double? frequency = f.Number("frequency_penalty", -2, 2);
         bool logprobs = f.Bool("logprobs") ?? false;
         if (f.Integer("top_logprobs", 0, 20) is not null && !logprobs)
             throw ApiException.Invalid("Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.", "top_logprobs", "invalid_value");
@@ -93,7 +93,10 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
             Temperature = temperature is { } t ? (float)t : null,
             TopP = topP is { } p ? (float)p : null,
             Seed = seed is { } s2 ? unchecked((int)s2) : null,
+            PresencePenalty = presence is { } pp ? (float)pp : null,
+            FrequencyPenalty = frequency is { } fp ? (float)fp : null,
         };
+        settings = SamplingExtensions.Apply(f, settings);
         return new OpenAIRequest(model, new ChatPrompt(turns), maxTokens is null ? null : (int)maxTokens, n, stops, stream, includeUsage, settings);
     }
 
