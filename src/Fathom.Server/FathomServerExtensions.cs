@@ -23,6 +23,9 @@ public static class FathomServerExtensions
         services.AddSingleton(new BatchClock(options.Clock));
         services.AddSingleton<IBatchStore>(_ => new SqliteBatchStore(options.DataDirectory is { } dir ? Path.Combine(dir, "batches.db") : null));
         services.AddSingleton<BatchProcessor>();
+        services.AddSingleton(sp => new ServerMetrics(sp.GetRequiredService<IChatBackend>()));
+        if (options.AuditLogPath is { } audit)
+            services.AddSingleton(_ => new AuditLog(audit));
         services.AddHostedService(sp => sp.GetRequiredService<BatchProcessor>());
         return services;
     }
@@ -39,6 +42,10 @@ public static class FathomServerExtensions
             && (http.Request.Path.Equals("/v1/messages", StringComparison.Ordinal) || http.Request.Path.Equals("/v1/chat/completions", StringComparison.Ordinal));
         if (interactive)
             load!.Enter();
+        var metrics = http.RequestServices.GetService<ServerMetrics>();
+        var accounting = new RequestAccounting { Metrics = metrics, CapturePrompt = RequestContext.Options(http).AuditPrompts };
+        RequestAccounting.Current = accounting;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             await next(http);
@@ -71,6 +78,16 @@ public static class FathomServerExtensions
         {
             if (interactive)
                 load!.Exit();
+            RequestAccounting.Current = null;
+            if (http.Request.Path.StartsWithSegments("/v1"))
+            {
+                var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                int status = http.RequestAborted.IsCancellationRequested && !http.Response.HasStarted ? 499 : http.Response.StatusCode;
+                string endpoint = (http.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+                metrics?.Request(endpoint, status, elapsed);
+                http.RequestServices.GetService<AuditLog>()?.Write(DateTimeOffset.UtcNow, RequestContext.Tenant(http), RequestContext.RequestId(http),
+                    http.Request.Method, endpoint, accounting, status, elapsed);
+            }
         }
     });
 
@@ -94,6 +111,14 @@ public static class FathomServerExtensions
         v1.MapGet("/messages/batches/{id}/results", (HttpContext http, string id) => BatchEndpoints.Results(http, id));
         v1.MapDelete("/messages/batches/{id}", (HttpContext http, string id) => BatchEndpoints.Delete(http, id));
         MapModels(app);
+        return app;
+    }
+
+    /// <summary><c>GET /health</c> (no authentication: load balancers probe it) and <c>GET /metrics</c> in Prometheus text format.</summary>
+    public static IEndpointRouteBuilder MapFathomObservability(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/health", Observability.Health);
+        app.MapGet("/metrics", Observability.Metrics);
         return app;
     }
 

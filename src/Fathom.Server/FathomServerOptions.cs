@@ -32,4 +32,8 @@ public sealed record FathomServerOptions
 
     /// <summary>Silence after which an SSE stream gets a <c>ping</c> event so proxies keep it open.</summary>
     public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The tenant of a key given without a name: a hash, so the key itself never appears in logs.</summary>
+    public static string TenantOfKey(string key) =>
+        "key-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)).AsSpan(0, 6));
 }

@@ -31,11 +31,30 @@ internal static class Generation
         bool finished = false;
         if (stops.Count > 0)
             settings = settings with { Stop = stops };
+        var accounting = RequestAccounting.Current;
+        if (accounting is not null)
+        {
+            accounting.Model = model.Id;
+            if (accounting.CapturePrompt)
+                accounting.Prompt ??= AuditLog.PromptText(prompt);
+        }
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool first = true;
         await foreach (var u in backend.GenerateAsync(model, prompt, settings, cancellationToken).WithCancellation(cancellationToken))
         {
             input = u.InputTokens;
             cached = u.CachedInputTokens;
             output = u.OutputTokens;
+            if (first && u.Kind is ChatUpdateKind.Text or ChatUpdateKind.Thinking)
+            {
+                first = false;
+                accounting?.Metrics?.FirstToken(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            }
+            if (u.Kind == ChatUpdateKind.Finished)
+            {
+                accounting?.Add(input, cached, output);
+                accounting?.Metrics?.Finished(input, cached, output, u.PrefillTime, u.DecodeTime);
+            }
             switch (u.Kind)
             {
                 case ChatUpdateKind.Prompt:
@@ -51,6 +70,8 @@ internal static class Generation
                         yield return new RunUpdate(ChatUpdateKind.Text, emit, input, cached, output);
                     if (matched is not null)
                     {
+                        accounting?.Add(input, cached, output);
+                        accounting?.Metrics?.Finished(input, cached, output, TimeSpan.Zero, TimeSpan.Zero);
                         yield return new RunUpdate(ChatUpdateKind.Finished, "", input, cached, output, StopKind.StopSequence, matched);
                         yield break;
                     }

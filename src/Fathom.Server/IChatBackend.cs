@@ -73,6 +73,11 @@ public readonly record struct ChatUpdate(ChatUpdateKind Kind, string Text, int I
     public int CacheWrite5m { get; init; }
 
     public int CacheWrite1h { get; init; }
+
+    /// <summary>Time spent computing the prompt and generating, when the backend measures them (final update).</summary>
+    public TimeSpan PrefillTime { get; init; }
+
+    public TimeSpan DecodeTime { get; init; }
 }
 
 /// <summary>

@@ -77,7 +77,7 @@ internal static class RequestContext
     }
 
     /// <summary>A key given without a tenant name is its own tenant, named by a hash so the key never appears in logs.</summary>
-    public static string KeyTenant(string key) => "key-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)).AsSpan(0, 6));
+    public static string KeyTenant(string key) => FathomServerOptions.TenantOfKey(key);
 
     /// <summary>Reads the body under the size limit and parses it as a JSON object.</summary>
     public static async Task<JsonDocument> ReadJsonAsync(HttpContext http, long? maxBytes = null)

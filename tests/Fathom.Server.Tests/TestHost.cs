@@ -31,6 +31,7 @@ internal sealed class TestHost : IAsyncDisposable
         app.UseFathomErrors();
         app.MapFathomAnthropic();
         app.MapFathomOpenAI();
+        app.MapFathomObservability();
         await app.StartAsync();
         return new TestHost(app, backend);
     }

@@ -20,12 +20,16 @@ internal static class ServeCommand
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on.", DefaultValueFactory = _ => 8080 };
         var keys = new Option<string[]>("--api-key") { Description = "Accepted API key (repeat for several; none = no authentication).", AllowMultipleArgumentsPerToken = false };
+        var keyFile = new Option<FileInfo>("--api-keys") { Description = "File of accepted keys, one per line: KEY [TENANT] (# comments; a key without a tenant is its own tenant)." };
+        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Directory of the batch database (default: <cache>/data)." };
+        var auditLog = new Option<FileInfo>("--audit-log") { Description = "Append one JSON line per API request to this file (no prompt text unless --audit-prompts)." };
+        var auditPrompts = new Option<bool>("--audit-prompts") { Description = "Also write prompt text into the audit log." };
         var parallel = new Option<int>("--parallel") { Description = "Sequences generated at once.", DefaultValueFactory = _ => 4 };
         var context = new Option<int>("--ctx-size", "-c") { Description = "Context length per sequence (default: the model's, at most 4096)." };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var command = new Command("serve", "Serve a model over the Anthropic Messages API (/v1/messages) and the OpenAI Chat Completions API (/v1/chat/completions).")
         {
-            model, host, port, keys, parallel, context, threads,
+            model, host, port, keys, parallel, context, threads, keyFile, dataDir, auditLog, auditPrompts,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -69,11 +73,19 @@ internal static class ServeCommand
             });
             // Graceful shutdown: in-flight generations get this long to finish after Ctrl-C.
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-            builder.Services.AddFathomServer(backend, new FathomServerOptions { ApiKeys = parse.GetValue(keys) ?? [] });
+            builder.Services.AddFathomServer(backend, new FathomServerOptions
+            {
+                ApiKeys = parse.GetValue(keys) ?? [],
+                KeyTenants = parse.GetValue(keyFile) is { } kf ? ReadKeyFile(kf) : new Dictionary<string, string>(),
+                DataDirectory = parse.GetValue(dataDir)?.FullName ?? Path.Combine(CacheDirectory(), "data"),
+                AuditLogPath = parse.GetValue(auditLog)?.FullName,
+                AuditPrompts = parse.GetValue(auditPrompts),
+            });
             var app = builder.Build();
             app.UseFathomErrors();
             app.MapFathomAnthropic();
             app.MapFathomOpenAI();
+        app.MapFathomObservability();
             await app.StartAsync(ct);
             string url = $"http://{(address.Contains(':', StringComparison.Ordinal) ? $"[{address}]" : address)}:{p}";
             stderr.WriteLine($"fathom: serving '{id}' (context {engine.ContextLength}, {n} parallel) at {url}");
@@ -90,6 +102,30 @@ internal static class ServeCommand
             return CliHost.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>Reads `KEY [TENANT]` lines; blank lines and # comments are skipped.</summary>
+    internal static Dictionary<string, string> ReadKeyFile(FileInfo file)
+    {
+        if (!file.Exists)
+            throw new CliUsageException($"--api-keys '{file.FullName}' does not exist");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        int n = 0;
+        foreach (string raw in File.ReadLines(file.FullName))
+        {
+            n++;
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+                continue;
+            string[] parts = line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length > 2)
+                throw new CliUsageException($"--api-keys {file.Name}:{n}: expected 'KEY [TENANT]'");
+            if (!map.TryAdd(parts[0], parts.Length == 2 ? parts[1] : FathomServerOptions.TenantOfKey(parts[0])))
+                throw new CliUsageException($"--api-keys {file.Name}:{n}: duplicate key");
+        }
+        if (map.Count == 0)
+            throw new CliUsageException($"--api-keys '{file.FullName}' holds no keys");
+        return map;
     }
 
     /// <summary>$FATHOM_CACHE, else the user's cache directory.</summary>

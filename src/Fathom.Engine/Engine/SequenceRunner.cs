@@ -32,7 +32,7 @@ internal sealed class SessionRunner : ISequenceRunner
     private readonly int _threads;
     private readonly int _maxParked;
     private readonly Dictionary<long, ModelSession> _live = [];
-    private readonly LinkedList<(int[] Tokens, ModelSession Session)> _parked = new();
+    private readonly LinkedList<(int[] Tokens, ModelSession Session, UInt128 Tenant)> _parked = new();
 
     public SessionRunner(Model model, int contextLength, int threads, int maxParked)
     {
@@ -47,11 +47,12 @@ internal sealed class SessionRunner : ISequenceRunner
     public int Attach(Sequence s, int cached)
     {
         // The contiguous session can only resume where it stopped, so a parked session serves when all it computed is a prefix of the new tokens.
-        LinkedListNode<(int[] Tokens, ModelSession Session)>? best = null;
+        LinkedListNode<(int[] Tokens, ModelSession Session, UInt128 Tenant)>? best = null;
         for (var n = _parked.First; n is not null; n = n.Next)
         {
             var t = n.Value.Tokens;
-            if (t.Length < s.Tokens.Count && t.Length > (best?.Value.Tokens.Length ?? 0) && t.AsSpan().SequenceEqual(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.Tokens)[..t.Length]))
+            // Sessions are never shared across tenants (the hash root is per tenant).
+            if (n.Value.Tenant == s.HashRoot && t.Length < s.Tokens.Count && t.Length > (best?.Value.Tokens.Length ?? 0) && t.AsSpan().SequenceEqual(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.Tokens)[..t.Length]))
                 best = n;
         }
         if (best is not null)
@@ -81,7 +82,7 @@ internal sealed class SessionRunner : ISequenceRunner
             session.Dispose();
             return;
         }
-        _parked.AddFirst((s.Tokens.GetRange(0, session.Position).ToArray(), session));
+        _parked.AddFirst((s.Tokens.GetRange(0, session.Position).ToArray(), session, s.HashRoot));
         while (_parked.Count > _maxParked)
         {
             _parked.Last!.Value.Session.Dispose();
@@ -93,7 +94,7 @@ internal sealed class SessionRunner : ISequenceRunner
     {
         foreach (var s in _live.Values)
             s.Dispose();
-        foreach (var (_, s) in _parked)
+        foreach (var (_, s, _) in _parked)
             s.Dispose();
         _live.Clear();
         _parked.Clear();

@@ -92,6 +92,8 @@ public sealed class EngineBackend : IChatBackend
                     StopSequence = u.StopSequence,
                     CacheWrite5m = write5m,
                     CacheWrite1h = write1h,
+                    PrefillTime = usage?.Prefill ?? TimeSpan.Zero,
+                    DecodeTime = usage?.Decode ?? TimeSpan.Zero,
                 };
                 yield break;
             }

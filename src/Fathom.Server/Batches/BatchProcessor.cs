@@ -9,7 +9,7 @@ namespace Fathom.Server.Batches;
 /// A request's result is stored in the same transaction that marks it final, so a request interrupted
 /// by a shutdown or a kill is still pending and runs again after restart.
 /// </summary>
-internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, ServerLoad load, FathomServerOptions options, BatchClock clock) : BackgroundService
+internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, ServerLoad load, FathomServerOptions options, BatchClock clock, ServerMetrics metrics) : BackgroundService
 {
     /// <summary>Results are downloadable this long after creation, then archived.</summary>
     public static readonly TimeSpan Retention = TimeSpan.FromDays(29);
@@ -108,6 +108,7 @@ internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, Se
     /// <summary>Validates and runs one request like <c>/v1/messages</c> would; a refusal becomes an errored result.</summary>
     private async Task<(BatchRequestState, string)> RunAsync(PendingBatchRequest pending, CancellationToken ct)
     {
+        RequestAccounting.Current = new RequestAccounting { Metrics = metrics };
         try
         {
             using var doc = JsonDocument.Parse(pending.ParamsJson);
