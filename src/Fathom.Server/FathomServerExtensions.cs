@@ -24,6 +24,7 @@ public static class FathomServerExtensions
         services.AddSingleton<IBatchStore>(_ => new SqliteBatchStore(options.DataDirectory is { } dir ? Path.Combine(dir, "batches.db") : null));
         services.AddSingleton<BatchProcessor>();
         services.AddSingleton(sp => new ServerMetrics(sp.GetRequiredService<IChatBackend>()));
+        services.AddSingleton<StreamRegistry>();
         if (options.AuditLogPath is { } audit)
             services.AddSingleton(_ => new AuditLog(audit));
         services.AddHostedService(sp => sp.GetRequiredService<BatchProcessor>());
@@ -34,7 +35,9 @@ public static class FathomServerExtensions
     /// Every failure becomes the API's JSON error envelope (never a framework text page or stack trace),
     /// and every response carries a <c>request-id</c>.
     /// </summary>
-    public static IApplicationBuilder UseFathomErrors(this IApplicationBuilder app) => app.Use(async (http, next) =>
+    public static IApplicationBuilder UseFathomErrors(this IApplicationBuilder app) => app.Use(ErrorsAndAccounting).Use(ResumableStreams.Middleware);
+
+    private static async Task ErrorsAndAccounting(HttpContext http, RequestDelegate next)
     {
         http.Response.Headers["request-id"] = RequestContext.RequestId(http);
         var load = http.RequestServices.GetService<ServerLoad>();
@@ -89,7 +92,7 @@ public static class FathomServerExtensions
                     http.Request.Method, endpoint, accounting, status, elapsed);
             }
         }
-    });
+    }
 
     private static Task WriteError(HttpContext http, ApiException error) => IsAnthropic(http)
         ? AnthropicEndpoints.WriteError(http, error.Status, error.Message)

@@ -42,6 +42,8 @@ internal static class Http
                     name = line["event: ".Length..];
                 else if (line.StartsWith("data: ", StringComparison.Ordinal))
                     data = line["data: ".Length..];
+                else if (line.StartsWith("id: ", StringComparison.Ordinal))
+                    continue;
                 else
                     throw new FormatException($"unexpected SSE line '{line}'");
             }
