@@ -34,6 +34,7 @@ public sealed class DemoModelTests
     [InlineData("--parallel", "0")]
     [InlineData("--host", "not-an-ip")]
     [InlineData("--model", "/nonexistent/model.gguf")]
+    [InlineData("--api-keys", "/nonexistent/keys.txt")]
     public void Serve_rejects_bad_options_with_exit_code_2(string option, string value)
     {
         var root = CommandCatalog.CreateRoot();

@@ -42,6 +42,7 @@ internal static class ServeCommand
                 throw new CliUsageException($"--parallel {n} must be between 1 and 256");
             if (ctx < 0)
                 throw new CliUsageException($"--ctx-size {ctx} must not be negative");
+            var tenants = parse.GetValue(keyFile) is { } kf ? ReadKeyFile(kf) : new Dictionary<string, string>();
             string address = parse.GetValue(host)!;
             if (!IPAddress.TryParse(address, out var ip) && address != "localhost")
                 throw new CliUsageException($"--host '{address}' is not an IP address");
@@ -76,7 +77,7 @@ internal static class ServeCommand
             builder.Services.AddFathomServer(backend, new FathomServerOptions
             {
                 ApiKeys = parse.GetValue(keys) ?? [],
-                KeyTenants = parse.GetValue(keyFile) is { } kf ? ReadKeyFile(kf) : new Dictionary<string, string>(),
+                KeyTenants = tenants,
                 DataDirectory = parse.GetValue(dataDir)?.FullName ?? Path.Combine(CacheDirectory(), "data"),
                 AuditLogPath = parse.GetValue(auditLog)?.FullName,
                 AuditPrompts = parse.GetValue(auditPrompts),
