@@ -102,6 +102,11 @@ internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, Se
             {
                 return;
             }
+            catch (Exception) when (!stop.IsCancellationRequested)
+            {
+                // A store failure (disk full, locked file) must not stop the host: pending work stays pending; retry shortly.
+                await Task.Delay(TimeSpan.FromSeconds(1), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
         }
     }
 
