@@ -11,6 +11,7 @@ internal static class CacheControl
 {
     public static IReadOnlyList<PromptCacheBreakpoint> Breakpoints(JsonElement root, string version)
     {
+        CheckTtlOrder(root);
         var list = new List<PromptCacheBreakpoint>();
         if (root.TryGetProperty("cache_control", out var top))
             list.Add(new PromptCacheBreakpoint(null, Ttl(top)));
@@ -40,6 +41,52 @@ internal static class CacheControl
             }
         }
         return list;
+    }
+
+    /// <summary>Each ttl is 5m or 1h, and 1-hour breakpoints come before 5-minute ones in prefix order (tools, system, messages).</summary>
+    private static void CheckTtlOrder(JsonElement root)
+    {
+        bool sawShort = false;
+        void Visit(JsonElement block, string path)
+        {
+            if (block.ValueKind != JsonValueKind.Object || !block.TryGetProperty("cache_control", out var cc) || cc.ValueKind != JsonValueKind.Object)
+                return;
+            string ttl = "5m";
+            path = path.Length == 0 ? "cache_control.ttl" : path + ".cache_control.ttl";
+            if (cc.TryGetProperty("ttl", out var t))
+            {
+                ttl = t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
+                if (ttl is not ("5m" or "1h"))
+                    throw JsonFields.Fail(path, "Input should be '5m' or '1h'", true);
+            }
+            if (ttl == "1h" && sawShort)
+                throw JsonFields.Fail(path, "a ttl='1h' cache_control breakpoint must not come after a ttl='5m' one", true);
+            sawShort |= ttl == "5m";
+        }
+        foreach (string head in (ReadOnlySpan<string>)["tools", "system"])
+        {
+            if (root.TryGetProperty(head, out var items) && items.ValueKind == JsonValueKind.Array)
+            {
+                int i = 0;
+                foreach (var item in items.EnumerateArray())
+                    Visit(item, $"{head}.{i++}");
+            }
+        }
+        if (root.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Array)
+        {
+            int m = 0;
+            foreach (var message in messages.EnumerateArray())
+            {
+                if (message.ValueKind == JsonValueKind.Object && message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array)
+                {
+                    int b = 0;
+                    foreach (var block in content.EnumerateArray())
+                        Visit(block, $"messages.{m}.content.{b++}");
+                }
+                m++;
+            }
+        }
+        Visit(root, "");
     }
 
     private static TimeSpan Ttl(JsonElement cacheControl) =>
