@@ -173,7 +173,8 @@ public sealed class BatchEndpointTests : IDisposable
     public async Task A_batch_is_invisible_to_other_tenants()
     {
         var keys = new Dictionary<string, string> { ["key-a"] = "alice", ["key-b"] = "bob" };
-        await using var host = await TestHost.StartAsync(options: new FathomServerOptions { KeyTenants = keys });
+        string audit = Path.Combine(_dir, "audit.jsonl");
+        await using var host = await TestHost.StartAsync(options: new FathomServerOptions { KeyTenants = keys, AuditLogPath = audit });
         var (_, created) = await host.Client.SendJson(Raw(HttpMethod.Post, "/v1/messages/batches", Body(1), key: "key-a"));
         string id = created.GetProperty("id").GetString()!;
         await WaitEnded(host, id, key: "key-a");
@@ -186,6 +187,13 @@ public sealed class BatchEndpointTests : IDisposable
         var (_, list) = await host.Client.SendJson(Raw(HttpMethod.Get, "/v1/messages/batches", key: "key-b"));
         Assert.Equal(0, list.GetProperty("data").GetArrayLength());
         Assert.False(list.GetProperty("has_more").GetBoolean());
+
+        using var shared = new StreamReader(new FileStream(audit, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        var line = (await shared.ReadToEndAsync(Ct)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).Single(l => l.GetProperty("method").GetString() == "BATCH");
+        Assert.Equal("alice", line.GetProperty("tenant").GetString());
+        Assert.Equal($"{id}/req-0", line.GetProperty("request_id").GetString());
+        Assert.Equal(FakeBackend.ModelId, line.GetProperty("model").GetString());
+        Assert.True(line.GetProperty("output_tokens").GetInt32() > 0);
     }
 
     [Fact]

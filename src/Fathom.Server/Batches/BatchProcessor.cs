@@ -9,7 +9,7 @@ namespace Fathom.Server.Batches;
 /// A request's result is stored in the same transaction that marks it final, so a request interrupted
 /// by a shutdown or a kill is still pending and runs again after restart.
 /// </summary>
-internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, ServerLoad load, FathomServerOptions options, BatchClock clock, ServerMetrics metrics) : BackgroundService
+internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, ServerLoad load, FathomServerOptions options, BatchClock clock, ServerMetrics metrics, AuditLog? audit = null) : BackgroundService
 {
     /// <summary>Results are downloadable this long after creation, then archived.</summary>
     public static readonly TimeSpan Retention = TimeSpan.FromDays(29);
@@ -76,8 +76,14 @@ internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, Se
                 }
                 try
                 {
-                    var (state, result) = await RunAsync(next, cts.Token);
-                    store.Complete(next.BatchId, next.CustomId, state, result, clock.Now);
+                    long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    var accounting = new RequestAccounting { Metrics = metrics, CapturePrompt = options.AuditPrompts };
+                    var (state, result, status) = await RunAsync(next, accounting, cts.Token);
+                    if (store.Complete(next.BatchId, next.CustomId, state, result, clock.Now))
+                    {
+                        audit?.Write(clock.Now, next.Tenant, $"{next.BatchId}/{next.CustomId}", "BATCH", "/v1/messages/batches/{id}", accounting, status,
+                            System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                    }
                 }
                 catch (ApiException ex) when (ex.Status == 529)
                 {
@@ -111,9 +117,9 @@ internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, Se
     }
 
     /// <summary>Validates and runs one request like <c>/v1/messages</c> would; a refusal becomes an errored result.</summary>
-    private async Task<(BatchRequestState, string)> RunAsync(PendingBatchRequest pending, CancellationToken ct)
+    private async Task<(BatchRequestState, string, int)> RunAsync(PendingBatchRequest pending, RequestAccounting accounting, CancellationToken ct)
     {
-        RequestAccounting.Current = new RequestAccounting { Metrics = metrics };
+        RequestAccounting.Current = accounting;
         try
         {
             using var doc = JsonDocument.Parse(pending.ParamsJson);
@@ -139,7 +145,7 @@ internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, Se
             var message = await AnthropicEndpoints.BuildMessageAsync(request, model, backend, ct);
             message = message with { Usage = message.Usage with { ServiceTier = "batch" } };
             var result = new BatchSucceeded(message);
-            return (BatchRequestState.Succeeded, JsonSerializer.Serialize(result, BatchResultJson.Default.BatchSucceeded));
+            return (BatchRequestState.Succeeded, JsonSerializer.Serialize(result, BatchResultJson.Default.BatchSucceeded), 200);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -156,7 +162,7 @@ internal sealed class BatchProcessor(IBatchStore store, IChatBackend backend, Se
             if (ex is JsonException)
                 status = 400;
             var error = new BatchErrored(new AnthropicError(new ErrorDetail(ApiException.AnthropicType(status), message), null));
-            return (BatchRequestState.Errored, JsonSerializer.Serialize(error, BatchResultJson.Default.BatchErrored));
+            return (BatchRequestState.Errored, JsonSerializer.Serialize(error, BatchResultJson.Default.BatchErrored), status);
         }
     }
 
