@@ -22,6 +22,9 @@ internal static class AskCommand
     private const string SystemMark = "\u0001FATHOM-SYSTEM\u0001";
     private const string UserMark = "\u0001FATHOM-USER\u0001";
 
+    /// <summary>Questions are given room in steps of this many tokens.</summary>
+    private const int QuestionQuantum = 128;
+
     public static Command Create()
     {
         var dir = new Argument<DirectoryInfo>("dir") { Description = "Repository or directory to ask about." };
@@ -83,9 +86,12 @@ internal static class AskCommand
                     Budget = 1,
                     Walk = new WalkOptions { Include = parse.GetValue(include) ?? [], Exclude = parse.GetValue(exclude) ?? [] },
                 };
-                // The pieces are tokenized apart, so a few tokens of slack cover the seams RepoQuestion counts across.
-                q = RepoQuestion.Build(root.FullName, text, new TokenizerCounter(tokenizer), contextLength, n,
-                    prompt.OverheadTokens + 4, prompt.System, options);
+                // The question's room is rounded up to a whole quantum, so follow-up questions of similar length get the
+                // same pack (and hit its cache); a few more tokens cover the seams between separately tokenized pieces.
+                var counter = new TokenizerCounter(tokenizer);
+                int questionTokens = counter.CountTokens(RepoQuestion.QuestionSeparator + text);
+                int padding = (questionTokens + QuestionQuantum - 1) / QuestionQuantum * QuestionQuantum - questionTokens;
+                q = RepoQuestion.Build(root.FullName, text, counter, contextLength, n, prompt.OverheadTokens + 4 + padding, prompt.System, options);
             }
             catch (Exception ex) when (ex is ContextBudgetException or ArgumentException)
             {

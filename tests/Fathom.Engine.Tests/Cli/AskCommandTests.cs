@@ -25,15 +25,18 @@ public partial class AskCommandTests
     {
         using var tree = new TempTree()
             .Write("lib/util.py", "def helper():\n    return 1\n")
-            .Write("main.py", "from lib import util\nprint(util.helper())\n");
+            .Write("main.py", "from lib import util\nprint(util.helper())\n")
+            .Write("big.py", string.Join('\n', Enumerable.Range(0, 400).Select(i => $"def f{i}(x):\n    return x * {i}\n")));
         using var cache = new TempTree();
         var first = Ask(tree.Root, "What does helper return?", cache.Root);
         Assert.True(first.Code == 0, first.Err);
+        Assert.DoesNotContain("3 whole", first.Err); // the budget binds: big.py is outlined or left out
         var (cached1, prefilled1) = CacheFigures(first.Err);
         Assert.Equal(0, cached1);
         Assert.Single(Directory.GetFiles(Path.Combine(cache.Root, "prompts"), "ask-*.kv"));
 
-        var second = Ask(tree.Root, "Which file imports util?", cache.Root);
+        // A longer question: the pack (filled to the budget) must not change with it.
+        var second = Ask(tree.Root, "Which file imports util, and what does it print when it runs?", cache.Root);
         Assert.True(second.Code == 0, second.Err);
         var (cached2, prefilled2) = CacheFigures(second.Err);
         Assert.True(cached2 > 0, second.Err);
