@@ -29,6 +29,7 @@ internal static class CommandCatalog
         yield return PerplexityCommand.Create();
         yield return EvalCommand.Create();
         yield return PackCommand.Create();
+        yield return AskCommand.Create();
         yield return CostCommand.Create();
         yield return KvEstimateCommand.Create();
         yield return ServeCommand.Create();

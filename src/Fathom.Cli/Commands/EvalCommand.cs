@@ -32,10 +32,12 @@ internal static class EvalCommand
         var pageSize = new Option<int>("--page-size") { Description = "Positions per page for the page accounting.", DefaultValueFactory = _ => 16 };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var report = new Option<FileInfo?>("--report") { Description = "Write a markdown report here, with the SVG plot beside it (same name, .svg)." };
+        var grid = new Option<string>("--kv-grid") { Description = "Which (K, V) type pairs the policy rows run with: first (the first -ctk and -ctv; other pairs with full only), separate (each K type with f16 V and each V type with f16 K), cross (all pairs).", DefaultValueFactory = _ => "first" };
+        var spread = new Option<bool>("--spread") { Description = "Spread the --windows evenly over the whole text instead of taking consecutive windows from its start." };
         var needle = new Option<string?>("--needle") { Description = "Needle check: the text's last line is the question; greedy-decode under each policy and check that the continuation starts with this answer." };
         var command = new Command("kv", "KV-policy quality: per policy and budget, KL divergence and top-1 agreement of next-token distributions against full attention with f16 K/V, perplexity, KV bytes read per decode step and held.")
         {
-            model, file, policies, budgets, keyTypes, valueTypes, context, decode, windows, pageSize, threads, report, needle,
+            model, file, policies, budgets, keyTypes, valueTypes, context, decode, windows, pageSize, threads, report, needle, grid, spread,
         };
         command.SetAction(parse =>
         {
@@ -66,6 +68,13 @@ internal static class EvalCommand
             double[] fractions = [.. Split(parse.GetValue(budgets)!, "--budget").Select(ParseFraction)];
             GgmlType[] kts = [.. Split(parse.GetValue(keyTypes)!, "--cache-type-k").Select(s => ParseType(s, "--cache-type-k"))];
             GgmlType[] vts = [.. Split(parse.GetValue(valueTypes)!, "--cache-type-v").Select(s => ParseType(s, "--cache-type-v"))];
+            var typeGrid = parse.GetValue(grid)!.ToLowerInvariant() switch
+            {
+                "first" => KvTypeGrid.First,
+                "separate" => KvTypeGrid.Separate,
+                "cross" => KvTypeGrid.Cross,
+                var g => throw new CliUsageException($"--kv-grid '{g}' must be first, separate or cross"),
+            };
             var textFile = parse.GetValue(file)!;
             if (!textFile.Exists)
                 throw new CliUsageException($"text file '{textFile.FullName}' not found");
@@ -82,21 +91,36 @@ internal static class EvalCommand
                 return RunNeedle(m, tokenizer, text, answer, options, stdout, stderr);
 
             int[] tokens = Perplexity.Tokenize(tokenizer, text);
-            if (tokens.Length < (long)nw * ctx + 1)
+            int stride = ctx;
+            if (parse.GetValue(spread) && nw > 1)
+            {
+                stride = (tokens.Length - 1 - ctx) / (nw - 1);
+                if (stride < 1)
+                    throw new CliUsageException($"'{textFile.Name}' is {tokens.Length} tokens: too short to spread {nw} windows of {ctx}");
+                options = options with { WindowStride = stride };
+            }
+            if (tokens.Length < (long)(nw - 1) * stride + ctx + 1)
                 throw new CliUsageException($"'{textFile.Name}' is {tokens.Length} tokens; {nw} window(s) of {ctx} need at least {(long)nw * ctx + 1}");
             if (ctx > m.Config.ContextLength)
                 stderr.WriteLine($"fathom: note: a context of {ctx} is beyond the model's trained context of {m.Config.ContextLength}");
-            stderr.WriteLine($"eval kv: {tokens.Length} tokens, {nw} window(s) of {ctx}, last {w} decoded under each policy, {t} threads");
-            var result = KvEval.Run(m, tokens, Perplexity.ChunkBos(tokenizer), options, line => stderr.WriteLine($"  {line}"));
+            var pairs = KvEvalGrid.Pairs(options, typeGrid);
+            stderr.WriteLine($"eval kv: {tokens.Length} tokens, {nw} window(s) of {ctx} {(stride == ctx ? "from the start" : $"every {stride} tokens")}, last {w} decoded under each policy, "
+                + $"policies at {pairs.Count} K/V type pair(s), {t} threads");
+            var result = KvEvalGrid.Run(m, tokens, Perplexity.ChunkBos(tokenizer), options, typeGrid, line => stderr.WriteLine($"  {line}"));
             string table = KvEvalReport.Markdown(result);
+            if (typeGrid != KvTypeGrid.First)
+                table += "\n" + KvEvalReport.TypeMatrix(result);
             stdout.Write(table);
             if (parse.GetValue(report) is { } reportFile)
             {
                 string svgPath = Path.ChangeExtension(reportFile.FullName, ".svg");
                 string title = $"{Path.GetFileName(m.File.Path ?? "model")} on {textFile.Name}: KL vs budget";
-                File.WriteAllText(svgPath, KvEvalReport.Svg(result, title));
+                // The plot keeps to f16 policy lines (and quantized full points): one line per policy and type pair would not read.
+                var plotted = typeGrid == KvTypeGrid.First ? result
+                    : result with { Rows = [.. result.Rows.Where(r => r.Policy == "full" || (r.KeyType == "F16" && r.ValueType == "F16"))] };
+                File.WriteAllText(svgPath, KvEvalReport.Svg(plotted, title));
                 File.WriteAllText(reportFile.FullName,
-                    $"# KV policy quality\n\nModel `{Path.GetFileName(m.File.Path ?? "model")}`, text `{textFile.Name}`.\n\n![KL vs budget]({Path.GetFileName(svgPath)})\n\n{table}");
+                    $"# KV policy quality\n\nModel `{Path.GetFileName(m.File.Path ?? "model")}`, text `{textFile.Name}` ({tokens.Length} tokens; windows start every {stride} tokens).\n\n![KL vs budget]({Path.GetFileName(svgPath)})\n\n{table}");
                 stderr.WriteLine($"eval kv: wrote {reportFile.FullName} and {svgPath}");
             }
             return CliHost.ExitOk;

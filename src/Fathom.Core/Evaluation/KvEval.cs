@@ -25,8 +25,11 @@ public sealed record KvEvalOptions
 
     public IReadOnlyList<GgmlType> ValueTypes { get; init; } = [GgmlType.F16];
 
-    /// <summary>Windows of the text to evaluate (consecutive, each starting with BOS); the figures pool their positions.</summary>
+    /// <summary>Windows of the text to evaluate (each starting with BOS); the figures pool their positions.</summary>
     public int Windows { get; init; } = 1;
+
+    /// <summary>Tokens from one window's start to the next; 0 = <see cref="ContextLength"/> (consecutive windows).</summary>
+    public int WindowStride { get; init; }
 
     public int Threads { get; init; } = 1;
 
@@ -71,8 +74,12 @@ public static class KvEval
             throw new ArgumentOutOfRangeException(nameof(options), $"the decode window of {w} must be between 1 and the context of {c} − 1");
         if (options.Windows < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "at least one window must be evaluated");
-        if (tokens.Length < (long)options.Windows * c + 1)
-            throw new ArgumentException($"the text is {tokens.Length} tokens; {options.Windows} window(s) of {c} need at least {(long)options.Windows * c + 1}", nameof(tokens));
+        if (options.WindowStride < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), $"the window stride {options.WindowStride} must not be negative");
+        int stride = options.WindowStride > 0 ? options.WindowStride : c;
+        long needed = (long)(options.Windows - 1) * stride + c + 1;
+        if (tokens.Length < needed)
+            throw new ArgumentException($"the text is {tokens.Length} tokens; {options.Windows} window(s) of {c} every {stride} need at least {needed}", nameof(tokens));
         foreach (var f in options.Budgets)
         {
             if (!(f > 0 && f <= 1))
@@ -93,7 +100,7 @@ public static class KvEval
         var windows = new int[options.Windows][];
         for (int i = 0; i < windows.Length; i++)
         {
-            windows[i] = tokens.Slice(i * c, c + 1).ToArray();
+            windows[i] = tokens.Slice(i * stride, c + 1).ToArray();
             if (bos >= 0)
                 windows[i][0] = bos;
         }

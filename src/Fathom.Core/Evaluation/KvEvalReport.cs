@@ -26,6 +26,38 @@ public static class KvEvalReport
     }
 
     /// <summary>
+    /// Mean KL and top-1 agreement of every policy and budget (rows) at every (K, V) element-type pair (columns), for
+    /// results that measured the policies at several pairs (<see cref="KvEvalGrid"/>); cells not measured are blank.
+    /// </summary>
+    public static string TypeMatrix(KvEvalResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var pairs = result.Rows.Select(r => (r.KeyType, r.ValueType)).Distinct().ToList();
+        var cells = result.Rows.GroupBy(r => (r.Policy, r.Parameters, r.BudgetFraction)).ToList();
+        var sb = new StringBuilder();
+        sb.AppendLine("Mean KL / top-1 against full attention with f16 K and V, per element-type pair:");
+        sb.AppendLine();
+        sb.Append("| policy | budget |");
+        foreach (var (k, v) in pairs)
+            sb.Append(Inv($" K {k.ToLowerInvariant()} V {v.ToLowerInvariant()} |"));
+        sb.AppendLine();
+        sb.Append("| --- | --- |");
+        sb.AppendLine(string.Concat(Enumerable.Repeat(" ---: |", pairs.Count)));
+        foreach (var g in cells)
+        {
+            string budget = g.Key.BudgetFraction >= 1 ? "all" : Inv($"1/{Math.Round(1 / g.Key.BudgetFraction):0}");
+            sb.Append(Inv($"| {g.Key.Policy} | {budget} |"));
+            foreach (var (k, v) in pairs)
+            {
+                var r = g.FirstOrDefault(x => x.KeyType == k && x.ValueType == v);
+                sb.Append(r is null ? " |" : Inv($" {r.MeanKl:G3} / {r.Top1 * 100:0.0}% |"));
+            }
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>
     /// A self-contained SVG: x = budget as a fraction of the context (log2 axis), y = mean KL (log10 axis,
     /// floored at 1e-6), one polyline per policy; the quantized-cache rows with <c>full</c> appear as points at budget 1.
     /// </summary>

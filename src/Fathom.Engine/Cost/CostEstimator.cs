@@ -37,6 +37,24 @@ public static class CostEstimator
 {
     private const decimal Million = 1_000_000m;
 
+    /// <summary>
+    /// What a request served locally would have cost on a hosted model, from the usage a server reports:
+    /// <paramref name="promptTokens"/> all input tokens, of which <paramref name="cachedPromptTokens"/> came from the
+    /// prompt cache (billed as cache reads; the rest as plain input, no cache writes). Null when
+    /// <paramref name="hostedModel"/> is not in the table, so a usage log can leave the field out. Uses
+    /// <see cref="PriceTable.Default"/> unless a table is given.
+    /// </summary>
+    public static CostEstimate? EstimateUsage(string hostedModel, long promptTokens, long cachedPromptTokens, long outputTokens, PriceTable? table = null)
+    {
+        ArgumentNullException.ThrowIfNull(hostedModel);
+        if (promptTokens < 0 || outputTokens < 0 || cachedPromptTokens < 0 || cachedPromptTokens > promptTokens)
+            throw new ArgumentOutOfRangeException(nameof(cachedPromptTokens), $"usage {promptTokens} prompt ({cachedPromptTokens} cached), {outputTokens} output is not valid");
+        table ??= PriceTable.Default;
+        if (table.TryFind(hostedModel) is null)
+            return null;
+        return Estimate(table, hostedModel, new CostRequest(promptTokens - cachedPromptTokens, outputTokens, CacheReadTokens: cachedPromptTokens));
+    }
+
     public static CostEstimate Estimate(PriceTable table, string? model, CostRequest request)
     {
         ArgumentNullException.ThrowIfNull(table);

@@ -28,7 +28,20 @@ public class EvalCommandTests
         }
     }
 
+    [Fact]
+    public void Kv_grid_separate_runs_the_policies_at_each_type_over_windows_spread_across_the_text()
+    {
+        var (code, output, err) = CliRunner.Run("eval", "kv", "-m", Model, "-f", Text, "-c", "64", "--decode-window", "4",
+            "--kv-policy", "window", "--budget", "1/2", "-ctk", "f16,q8_0", "--kv-grid", "separate", "--windows", "2", "--spread", "-t", "1");
+        Assert.True(code == 0, err);
+        Assert.Contains("| window | 1/2 | 32 | q8_0 | f16 |", output, StringComparison.Ordinal);
+        Assert.Contains("| window | 1/2 | 32 | f16 | f16 |", output, StringComparison.Ordinal);
+        Assert.Contains("| K f16 V f16 | K q8_0 V f16 |", output, StringComparison.Ordinal);
+        Assert.Matches(@"2 window\(s\) of 64 every \d{4} tokens", err);
+    }
+
     [Theory]
+    [InlineData("--kv-grid", "diagonal")]
     [InlineData("--kv-policy", "bogus")]
     [InlineData("--budget", "3/2")]
     [InlineData("--cache-type-k", "q5_9")]

@@ -72,6 +72,21 @@ public class KvEvalTests
     }
 
     [Fact]
+    public void Strided_windows_pool_the_positions_of_windows_taken_apart()
+    {
+        var (model, tokens, bos) = Load();
+        using var _ = model;
+        var one = new KvEvalOptions { ContextLength = 48, DecodeWindow = 6 };
+        double a = KvEval.Run(model, tokens, bos, one).Rows[0].Perplexity;
+        double b = KvEval.Run(model, tokens.AsSpan(300), bos, one).Rows[0].Perplexity;
+        var both = KvEval.Run(model, tokens, bos, one with { Windows = 2, WindowStride = 300 });
+        Assert.Equal(12, both.Rows[0].Positions);
+        Assert.Equal(Math.Sqrt(a * b), both.Rows[0].Perplexity, 1e-9 * a);
+        Assert.Throws<ArgumentOutOfRangeException>(() => KvEval.Run(model, tokens, bos, one with { WindowStride = -1 }));
+        Assert.Throws<ArgumentException>(() => KvEval.Run(model, tokens, bos, one with { Windows = 2, WindowStride = tokens.Length }));
+    }
+
+    [Fact]
     public void The_report_has_a_row_per_run_and_an_svg_polyline_per_policy()
     {
         KvEvalRow Row(string p, double f, double kl) => new(p, "", f, 10, "F16", "F16", kl, kl, kl, kl, 1, 0, 1, 100, 100, 1, 8, 0);

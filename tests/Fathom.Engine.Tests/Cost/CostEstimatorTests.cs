@@ -99,4 +99,26 @@ public class CostEstimatorTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Estimate(new CostRequest(-1, 0)));
         Assert.Throws<PriceTableException>(() => Estimate(new CostRequest(1, 1), "nope"));
     }
+
+    [Fact]
+    public void Server_usage_bills_cached_prompt_tokens_as_cache_reads()
+    {
+        var e = CostEstimator.EstimateUsage("tiered", promptTokens: 150_000, cachedPromptTokens: 100_000, outputTokens: 1_000, Table)!;
+        Assert.Equal(0.15m, e.InputCost);
+        Assert.Equal(0.03m, e.CacheReadCost);
+        Assert.Equal(0m, e.CacheWriteCost);
+        Assert.Equal(0.015m, e.OutputCost);
+        // The tier counts cached tokens too: one token above the threshold switches the whole request.
+        Assert.True(CostEstimator.EstimateUsage("tiered", 200_001, 200_000, 0, Table)!.LongContext);
+        Assert.False(CostEstimator.EstimateUsage("tiered", 200_000, 200_000, 0, Table)!.LongContext);
+    }
+
+    [Fact]
+    public void Server_usage_for_an_unpriced_model_is_null_and_bad_counts_throw()
+    {
+        Assert.Null(CostEstimator.EstimateUsage("fathom-demo", 10, 0, 10, Table));
+        Assert.NotNull(CostEstimator.EstimateUsage(PriceTable.Default.DefaultModelName!, 10, 0, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CostEstimator.EstimateUsage("flat", 10, 11, 0, Table));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CostEstimator.EstimateUsage("flat", 10, 0, -1, Table));
+    }
 }
