@@ -35,6 +35,9 @@ public sealed record GenerationRequest
     public bool Logprobs { get; init; }
 
     public int TopLogprobs { get; init; }
+
+    /// <summary>Write the text of control tokens into the output, so tool-call markers (often special tokens) reach a parser.</summary>
+    public bool RenderSpecialTokens { get; init; }
 }
 
 /// <summary>One chat message; the content is plain text.</summary>

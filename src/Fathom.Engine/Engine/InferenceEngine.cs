@@ -411,7 +411,7 @@ public sealed class InferenceEngine : IDisposable
             Sequence = sequence;
             Sampler = new SamplerChain(request.Sampling);
             // Thinking markers are often special tokens, so they must reach the splitter as text.
-            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: thinking is not null);
+            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: thinking is not null || request.RenderSpecialTokens);
             Stop = new StopSequenceMatcher(request.Stop);
             Thinking = thinking;
             Submitted = submitted;
