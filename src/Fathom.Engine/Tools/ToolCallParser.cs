@@ -90,7 +90,7 @@ public sealed class ToolCallParser
                 _out.Add(new ToolCallEvent(ToolCallEventKind.Text, 0, text));
             return [.. _out];
         }
-        _in = _in.Length == _pos ? text : _in + text;
+        _in = _in.Length == 0 ? text : _in + text;
         Run(final: false);
         Compact();
         return [.. _out];
