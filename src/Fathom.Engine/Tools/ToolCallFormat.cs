@@ -38,6 +38,8 @@ public static class ToolCallFormats
     public static ToolCallFormat Detect(string? chatTemplate, string? architecture = null)
     {
         string t = chatTemplate ?? "";
+        if (!ToolTemplateData.SupportsTools(t))
+            return ToolCallFormat.Hermes;
         if (t.Contains("<tool_call>", StringComparison.Ordinal))
             return ToolCallFormat.Hermes;
         if (t.Contains("[TOOL_CALLS]", StringComparison.Ordinal))

@@ -21,8 +21,11 @@ public enum ToolCallEventKind
 /// <summary>One step of parsed output; <see cref="Index"/> numbers the calls of the turn from 0.</summary>
 public readonly record struct ToolCallEvent(ToolCallEventKind Kind, int Index, string Text);
 
-/// <summary>A complete tool call: the tool's name and its arguments as a JSON object text.</summary>
-public sealed record ToolCall(string Name, string Arguments);
+/// <summary>A complete tool call: the tool's name and its arguments as a JSON object text (and, in a conversation's history, its id).</summary>
+public sealed record ToolCall(string Name, string Arguments)
+{
+    public string? Id { get; init; }
+}
 
 /// <summary>A turn's output split into its text and its tool calls.</summary>
 public sealed record ParsedToolCalls(string Text, IReadOnlyList<ToolCall> Calls);

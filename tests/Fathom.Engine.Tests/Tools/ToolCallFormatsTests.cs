@@ -24,9 +24,11 @@ public class ToolCallFormatsTests
     [Fact]
     public void Detect_falls_back_on_the_architecture_then_hermes()
     {
-        Assert.Equal(ToolCallFormat.Llama3, ToolCallFormats.Detect("<|start_header_id|>{{ m }}", "llama"));
+        Assert.Equal(ToolCallFormat.Llama3, ToolCallFormats.Detect("<|start_header_id|>{% if tools %}{{ tools }}{% endif %}", "llama"));
         Assert.Equal(ToolCallFormat.Hermes, ToolCallFormats.Detect("{{ messages }}", "qwen2"));
         Assert.Equal(ToolCallFormat.Hermes, ToolCallFormats.Detect(null));
+        // A template that cannot show tools gets the fallback prompt, which asks for Hermes calls.
+        Assert.Equal(ToolCallFormat.Hermes, ToolCallFormats.Detect("<|start_header_id|>{{ m }}", "llama"));
     }
 
     [Fact]
