@@ -32,14 +32,13 @@ public enum ToolCallFormat
 public static class ToolCallFormats
 {
     /// <summary>
-    /// The format the template renders assistant tool calls in; when the template says nothing about tools, the
-    /// architecture's usual format; otherwise Hermes (the format the tool-less fallback prompt asks for).
+    /// The format the template renders assistant tool calls in; else, for a template that reads <c>tools</c>, the
+    /// architecture's usual format; otherwise Hermes (the format <see cref="ToolTemplateData.Fallback"/> asks for).
+    /// A server should use Hermes whenever the template cannot show tools, since it prompts with the fallback.
     /// </summary>
     public static ToolCallFormat Detect(string? chatTemplate, string? architecture = null)
     {
         string t = chatTemplate ?? "";
-        if (!ToolTemplateData.SupportsTools(t))
-            return ToolCallFormat.Hermes;
         if (t.Contains("<tool_call>", StringComparison.Ordinal))
             return ToolCallFormat.Hermes;
         if (t.Contains("[TOOL_CALLS]", StringComparison.Ordinal))
@@ -53,6 +52,8 @@ public static class ToolCallFormats
         if (t.Contains("<|python_tag|>", StringComparison.Ordinal) || t.Contains("ipython", StringComparison.Ordinal)
             || t.Contains("\"parameters\": dictionary of argument name", StringComparison.Ordinal))
             return ToolCallFormat.Llama3;
+        if (!ToolTemplateData.SupportsTools(t))
+            return ToolCallFormat.Hermes;
         return architecture switch
         {
             "llama" when t.Contains("<|start_header_id|>", StringComparison.Ordinal) => ToolCallFormat.Llama3,

@@ -35,7 +35,35 @@ public static class ToolTemplateData
         return chatTemplate.Contains("tools", StringComparison.Ordinal);
     }
 
-    public static List<object?> Messages(IEnumerable<ToolChatMessage> messages)
+    /// <summary>
+    /// Whether the template needs tool-call arguments as a JSON string rather than an object (a few, e.g. functionary
+    /// v3.2, concatenate them): a probe call is rendered both ways and the form that shows its argument wins.
+    /// </summary>
+    public static bool WantsStringArguments(Fathom.Templates.ChatTemplate template)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        const string marker = "fathom_probe_value";
+        List<ToolChatMessage> probe =
+        [
+            new("user", "probe"),
+            new("assistant", "") { ToolCalls = [new ToolCall("probe_tool", "{\"probe_arg\": \"" + marker + "\"}") { Id = "call12345" }] },
+        ];
+        bool Shows(bool asString)
+        {
+            try
+            {
+                return template.Render(Messages(probe, asString), new Fathom.Templates.ChatTemplateOptions()).Contains(marker, StringComparison.Ordinal);
+            }
+            catch (Fathom.Templates.TemplateException)
+            {
+                return false;
+            }
+        }
+        return !Shows(false) && Shows(true);
+    }
+
+    /// <param name="stringArguments">Pass tool-call arguments as JSON text (see <see cref="WantsStringArguments"/>).</param>
+    public static List<object?> Messages(IEnumerable<ToolChatMessage> messages, bool stringArguments = false)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var list = new List<object?>();
@@ -48,7 +76,7 @@ public static class ToolTemplateData
                 {
                     ["id"] = c.Id ?? $"call_{i}",
                     ["type"] = "function",
-                    ["function"] = new Dictionary<string, object?> { ["name"] = c.Name, ["arguments"] = ArgumentsValue(c.Arguments) },
+                    ["function"] = new Dictionary<string, object?> { ["name"] = c.Name, ["arguments"] = stringArguments ? c.Arguments : ArgumentsValue(c.Arguments) },
                 }).ToList();
             }
             if (m.ToolCallId is not null)

@@ -15,11 +15,15 @@ public sealed class EngineBackend : IChatBackend
     public EngineBackend(InferenceEngine engine, string modelId, string displayName, DateTimeOffset created)
     {
         _engine = engine ?? throw new ArgumentNullException(nameof(engine));
-        _model = new ServedModel(modelId, displayName, created, engine.ContextLength, engine.ContextLength)
-        {
-            ToolCallFormat = engine.Template is { } t ? ToolCallFormats.Detect(t.Source, engine.ModelConfig?.Architecture) : ToolCallFormat.Hermes,
-        };
+        // A template that cannot show tools is prompted with the Hermes fallback, so its output is read as Hermes.
+        var format = engine.Template is { } t && ToolTemplateData.SupportsTools(t.Source)
+            ? ToolCallFormats.Detect(t.Source, engine.ModelConfig?.Architecture)
+            : ToolCallFormat.Hermes;
+        _model = new ServedModel(modelId, displayName, created, engine.ContextLength, engine.ContextLength) { ToolCallFormat = format };
+        _stringArguments = engine.Template is { } template && ToolTemplateData.WantsStringArguments(template);
     }
+
+    private readonly bool _stringArguments;
 
     /// <summary>Overrides the tool-call format detected from the chat template.</summary>
     public EngineBackend WithToolCallFormat(ToolCallFormat format)
@@ -152,7 +156,7 @@ public sealed class EngineBackend : IChatBackend
     private string RenderText(ChatTemplate template, List<ToolChatMessage> messages, IReadOnlyList<ToolDefinition> tools)
     {
         var tokenizer = _engine.Tokenizer;
-        return template.Render(ToolTemplateData.Messages(messages), new ChatTemplateOptions
+        return template.Render(ToolTemplateData.Messages(messages, _stringArguments), new ChatTemplateOptions
         {
             AddGenerationPrompt = true,
             // transformers passes tools=None when there are none.

@@ -62,13 +62,19 @@ public class ToolTemplateDataTests
             var fn = t.GetProperty("function");
             tools.Add(new ToolDefinition(fn.GetProperty("name").GetString()!, fn.GetProperty("description").GetString(), fn.GetProperty("parameters").Clone()));
         }
+        var template = ChatTemplate.Parse(File.ReadAllText(Path.Combine(Fixtures.Root, "chat-templates", "templates", c.GetProperty("template").GetString() + ".jinja")));
+        // The probe must pick the argument form the fixture uses (a string only where the template needs one).
+        bool fixtureStrings = c.GetProperty("messages").EnumerateArray().Any(m => m.TryGetProperty("tool_calls", out var tc)
+            && tc.EnumerateArray().Any(x => x.GetProperty("function").GetProperty("arguments").ValueKind == JsonValueKind.String));
+        bool stringArguments = ToolTemplateData.WantsStringArguments(template);
+        if (messages.Any(m => m.ToolCalls is not null))
+            Assert.Equal(fixtureStrings, stringArguments);
         var variables = new Dictionary<string, object?>();
         if (c.TryGetProperty("kwargs", out var kwargs))
         {
             foreach (var p in kwargs.EnumerateObject())
                 variables[p.Name] = p.Value.Clone();
         }
-        string source = File.ReadAllText(Path.Combine(Fixtures.Root, "chat-templates", "templates", c.GetProperty("template").GetString() + ".jinja"));
         var options = new ChatTemplateOptions
         {
             AddGenerationPrompt = c.GetProperty("add_generation_prompt").GetBoolean(),
@@ -79,14 +85,13 @@ public class ToolTemplateDataTests
             Variables = variables,
             Now = FixtureNow,
         };
-        var template = ChatTemplate.Parse(source);
         if (c.TryGetProperty("error", out var error))
         {
-            var raised = Assert.Throws<TemplateRaisedException>(() => template.Render(ToolTemplateData.Messages(messages), options));
+            var raised = Assert.Throws<TemplateRaisedException>(() => template.Render(ToolTemplateData.Messages(messages, stringArguments), options));
             Assert.Equal(error.GetString(), raised.Message);
             return;
         }
-        Assert.Equal(c.GetProperty("expected").GetString(), template.Render(ToolTemplateData.Messages(messages), options));
+        Assert.Equal(c.GetProperty("expected").GetString(), template.Render(ToolTemplateData.Messages(messages, stringArguments), options));
     }
 
     [Fact]
