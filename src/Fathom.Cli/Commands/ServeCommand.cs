@@ -22,10 +22,14 @@ internal static class ServeCommand
         var keys = new Option<string[]>("--api-key") { Description = "Accepted API key (repeat for several; none = no authentication).", AllowMultipleArgumentsPerToken = false };
         var parallel = new Option<int>("--parallel") { Description = "Sequences generated at once.", DefaultValueFactory = _ => 4 };
         var context = new Option<int>("--ctx-size", "-c") { Description = "Context length per sequence (default: the model's, at most 4096)." };
+        var toolFormat = new Option<string?>("--tool-format")
+        {
+            Description = "How the model writes tool calls: hermes, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none (default: read from the chat template).",
+        };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var command = new Command("serve", "Serve a model over the Anthropic Messages API (/v1/messages) and the OpenAI Chat Completions API (/v1/chat/completions).")
         {
-            model, host, port, keys, parallel, context, threads,
+            model, host, port, keys, parallel, context, threads, toolFormat,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -41,6 +45,19 @@ internal static class ServeCommand
             string address = parse.GetValue(host)!;
             if (!IPAddress.TryParse(address, out var ip) && address != "localhost")
                 throw new CliUsageException($"--host '{address}' is not an IP address");
+
+            Fathom.Tools.ToolCallFormat? format = null;
+            if (parse.GetValue(toolFormat) is { } formatName)
+            {
+                try
+                {
+                    format = Fathom.Tools.ToolCallFormats.Parse(formatName);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new CliUsageException("--tool-format: " + ex.Message.Split(" (Parameter", 2)[0]);
+                }
+            }
 
             string path, id;
             if (parse.GetValue(model) is { } file)
@@ -58,6 +75,8 @@ internal static class ServeCommand
 
             using var engine = InferenceEngine.Load(path, new EngineOptions { ContextLength = ctx, MaxSequences = n, Threads = t });
             var backend = new EngineBackend(engine, id, id, File.GetLastWriteTimeUtc(path));
+            if (format is { } f)
+                backend.WithToolCallFormat(f);
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.WebHost.ConfigureKestrel(k =>
