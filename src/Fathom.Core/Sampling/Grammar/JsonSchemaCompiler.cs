@@ -72,6 +72,9 @@ internal sealed class JsonSchemaCompiler
     private readonly HashSet<string> _primitivesUsed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _refRules = new(StringComparer.Ordinal);
 
+    // references being expanded with no object or array opened since: meeting one again is an infinite value
+    private HashSet<string> _openRefs = new(StringComparer.Ordinal);
+
     public JsonSchemaCompiler(JsonElement root, JsonSchemaGrammarOptions options)
     {
         _root = root;
@@ -265,6 +268,8 @@ internal sealed class JsonSchemaCompiler
         if (reference.ValueKind != JsonValueKind.String)
             throw Invalid("'$ref' must be a string", pointer);
         string target = reference.GetString()!;
+        if (_openRefs.Contains(target))
+            throw Invalid($"'$ref' to '{target}' refers back to itself without an object or array in between (the value would be infinite)", pointer);
         if (_refRules.TryGetValue(target, out string? rule))
             return rule;
         if (!target.StartsWith('#'))
@@ -276,7 +281,9 @@ internal sealed class JsonSchemaCompiler
         // registered before compiling the body, so a recursive reference becomes a recursive rule
         int slot = _rules.Count;
         _rules.Add((rule, ""));
+        _openRefs.Add(target);
         string body = Schema(resolved, targetPointer, depth + 1);
+        _openRefs.Remove(target);
         _rules[slot] = (rule, body);
         return rule;
     }
@@ -377,8 +384,9 @@ internal sealed class JsonSchemaCompiler
     internal static void WriteString(string s, StringBuilder sb)
     {
         sb.Append('"');
-        foreach (char c in s)
+        for (int i = 0; i < s.Length; i++)
         {
+            char c = s[i];
             switch (c)
             {
                 case '"': sb.Append("\\\""); break;
@@ -387,7 +395,9 @@ internal sealed class JsonSchemaCompiler
                 case '\r': sb.Append("\\r"); break;
                 case '\t': sb.Append("\\t"); break;
                 default:
-                    if (c < 0x20 || c == 0x7F || char.IsSurrogate(c) && !char.IsSurrogatePair(s, s.IndexOf(c, StringComparison.Ordinal)))
+                    if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+                        sb.Append(c).Append(s[++i]);
+                    else if (c < 0x20 || c == 0x7F || char.IsSurrogate(c))
                         sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     else
                         sb.Append(c);
@@ -422,6 +432,20 @@ internal sealed class JsonSchemaCompiler
     }
 
     private string ObjectSchema(JsonElement schema, string pointer, int depth)
+    {
+        var open = _openRefs;
+        _openRefs = new(StringComparer.Ordinal);
+        try
+        {
+            return ObjectBody(schema, pointer, depth);
+        }
+        finally
+        {
+            _openRefs = open;
+        }
+    }
+
+    private string ObjectBody(JsonElement schema, string pointer, int depth)
     {
         var names = new List<string>();
         var valueRules = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -493,8 +517,9 @@ internal sealed class JsonSchemaCompiler
             var (member, optional) = slots[i];
             string withComma = $"\",\" {space} {member} {seen}".TrimEnd();
             string first = $"{member} {seen}".TrimEnd();
-            string seenBody = optional ? $"{withComma} | {(seen.Length == 0 ? "" : seen)}" : withComma;
-            string noneBody = optional ? $"{first} | {(none.Length == 0 ? "" : none)}" : first;
+            // an empty alternative is written as ( … )?: a trailing '|' would continue onto the next line
+            string seenBody = !optional ? withComma : seen.Length == 0 ? $"( {withComma} )?" : $"{withComma} | {seen}";
+            string noneBody = !optional ? first : none.Length == 0 ? $"( {first} )?" : $"{first} | {none}";
             string nextSeen = Rule(hint + "-after", seenBody.TrimEnd());
             string nextNone = Rule(hint + "-from", noneBody.TrimEnd());
             seen = nextSeen;
@@ -510,18 +535,38 @@ internal sealed class JsonSchemaCompiler
         return sb.ToString();
     }
 
-    /// <summary>A JSON string key that is none of <paramref name="names"/> (escapes only after it has left every name).</summary>
+    /// <summary>
+    /// A JSON string key that is none of <paramref name="names"/>: a trie over the names as they are written (escaped),
+    /// left by a plain character no name has at that point; escapes only inside a name's own escape or after leaving.
+    /// </summary>
     private string ExcludingKey(List<string> names, string hint)
     {
         var root = new KeyTrie();
         foreach (string n in names)
         {
+            string encoded = JsonString(n)[1..^1];
             var node = root;
-            foreach (var rune in n.EnumerateRunes())
+            int escapeLeft = 0;
+            bool afterBackslash = false;
+            foreach (var rune in encoded.EnumerateRunes())
             {
                 if (!node.Children.TryGetValue(rune.Value, out var child))
                     node.Children[rune.Value] = child = new KeyTrie();
                 node = child;
+                if (afterBackslash)
+                {
+                    afterBackslash = false;
+                    escapeLeft = rune.Value == 'u' ? 4 : 0;
+                }
+                else if (escapeLeft > 0)
+                {
+                    escapeLeft--;
+                }
+                else if (rune.Value == '\\')
+                {
+                    afterBackslash = true;
+                }
+                node.InEscape |= afterBackslash || escapeLeft > 0;
             }
             node.Terminal = true;
         }
@@ -530,7 +575,7 @@ internal sealed class JsonSchemaCompiler
         string Node(KeyTrie node, string name)
         {
             var alts = new List<string>();
-            if (!node.Terminal)
+            if (!node.Terminal && !node.InEscape)
                 alts.Add($"\"\\\"\" {Use("space")}");
             var excluded = new List<int>();
             foreach (var (cp, child) in node.Children.OrderBy(kv => kv.Key))
@@ -539,12 +584,15 @@ internal sealed class JsonSchemaCompiler
                 string childRule = Node(child, name + "x");
                 alts.Add($"{GbnfLiteral(char.ConvertFromUtf32(cp))} {childRule}");
             }
-            // any other plain character leaves every name behind
-            var cls = new StringBuilder("[^\"\\\\\\x7F\\x00-\\x1F");
-            foreach (int cp in excluded)
-                cls.Append(ClassChar(cp));
-            cls.Append(']');
-            alts.Add($"{cls} {tail}");
+            if (!node.InEscape)
+            {
+                // any other plain character leaves every name behind (escaped characters are never plain ones)
+                var cls = new StringBuilder("[^\"\\\\\\x7F\\x00-\\x1F");
+                foreach (int cp in excluded)
+                    cls.Append(ClassChar(cp));
+                cls.Append(']');
+                alts.Add($"{cls} {tail}");
+            }
             return Rule(name, string.Join(" | ", alts));
         }
         return "\"\\\"\" " + Node(root, hint + "-key");
@@ -565,10 +613,25 @@ internal sealed class JsonSchemaCompiler
     private sealed class KeyTrie
     {
         public bool Terminal;
+        public bool InEscape;
         public Dictionary<int, KeyTrie> Children { get; } = [];
     }
 
     private string ArraySchema(JsonElement schema, string pointer, int depth)
+    {
+        var open = _openRefs;
+        _openRefs = new(StringComparer.Ordinal);
+        try
+        {
+            return ArrayBody(schema, pointer, depth);
+        }
+        finally
+        {
+            _openRefs = open;
+        }
+    }
+
+    private string ArrayBody(JsonElement schema, string pointer, int depth)
     {
         int min = NonNegative(schema, "minItems", pointer) ?? 0;
         int? max = NonNegative(schema, "maxItems", pointer);
@@ -617,7 +680,7 @@ internal sealed class JsonSchemaCompiler
             for (int i = explicitCount - 1; i >= 1; i--)
             {
                 string body = $"\",\" {space} {Element(i)} {tail}".TrimEnd();
-                tail = Rule(hint + "-tail", i >= min ? $"{body} | " : body);
+                tail = Rule(hint + "-tail", i >= min ? $"( {body} )?" : body);
             }
             string firstBody = $"{Element(0)} {tail}".TrimEnd();
             content = min >= 1 ? firstBody : $"( {firstBody} )?";

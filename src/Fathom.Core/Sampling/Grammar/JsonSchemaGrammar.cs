@@ -43,7 +43,18 @@ public static class JsonSchemaGrammar
 
     /// <summary>Translates and parses a schema.</summary>
     public static Grammar Compile(JsonElement schema, JsonSchemaGrammarOptions? options = null)
-        => Grammar.Parse(ToGbnf(schema, options));
+    {
+        string gbnf = ToGbnf(schema, options);
+        try
+        {
+            return Grammar.Parse(gbnf);
+        }
+        catch (GrammarException ex)
+        {
+            // the compiler writes only valid GBNF, so what remains is a schema with no finite value
+            throw new JsonSchemaException($"the schema allows no finite JSON value ({ex.Reason})", "");
+        }
+    }
 
     /// <summary>Parses schema text (a <see cref="JsonSchemaException"/> when it is not JSON) and compiles it.</summary>
     public static Grammar Compile(string schemaJson, JsonSchemaGrammarOptions? options = null)
@@ -52,7 +63,7 @@ public static class JsonSchemaGrammar
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(schemaJson);
+            doc = JsonDocument.Parse(schemaJson, new JsonDocumentOptions { MaxDepth = 1024 });
         }
         catch (JsonException ex)
         {
