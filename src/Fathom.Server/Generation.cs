@@ -37,7 +37,7 @@ internal static class Generation
         var pending = new List<ToolCallEvent>();
         if (tools?.Prefix is { Length: > 0 } prefix)
         {
-            settings = settings with { ForcedPrefix = prefix };
+            settings = settings with { ForcedPrefix = prefix, Grammar = tools.Grammar ?? settings.Grammar };
             pending.AddRange(parser!.Push(prefix));
         }
         int input = 0, cached = 0, output = 0;

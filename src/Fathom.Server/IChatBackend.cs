@@ -53,6 +53,10 @@ public sealed record GenerationSettings
     /// the request requires one. It is not part of the generated text the backend returns.
     /// </summary>
     public string? ForcedPrefix { get; init; }
+
+    /// <summary>A grammar the generated text (after <see cref="ForcedPrefix"/>) must follow: a JSON Schema for
+    /// response_format / output_config, or a forced tool call's arguments. Null: unconstrained.</summary>
+    public Fathom.Sampling.Grammar? Grammar { get; init; }
 }
 
 public enum ChatUpdateKind

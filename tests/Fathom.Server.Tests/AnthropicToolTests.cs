@@ -7,7 +7,7 @@ using Anthropic.Models.Messages;
 
 namespace Fathom.Server.Tests;
 
-/// <summary>Tool use on the Anthropic surface: the 13.12.0 SDK, tool_choice, the wire events and bad tool input.</summary>
+/// <summary>Tool use and structured output on the Anthropic surface: the 13.12.0 SDK, tool_choice, output_config, the wire events and bad input.</summary>
 public sealed class AnthropicToolTests
 {
     private const string Call = "I will check . <tool_call> {\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}} </tool_call>";
@@ -132,6 +132,8 @@ public sealed class AnthropicToolTests
         message.Validate();
         Assert.StartsWith("<tool_call>", host.Backend.LastSettings!.ForcedPrefix, StringComparison.Ordinal);
         Assert.Contains("\"get_weather\"", host.Backend.LastSettings.ForcedPrefix, StringComparison.Ordinal);
+        // The named tool's arguments follow its input_schema.
+        Assert.NotNull(host.Backend.LastSettings.Grammar);
         Assert.True(Assert.Single(message.Content).TryPickToolUse(out var use));
         Assert.Equal("Oslo", use.Input["city"].GetString());
         Assert.Equal(StopReason.ToolUse, (StopReason)message.StopReason!);
@@ -211,6 +213,19 @@ public sealed class AnthropicToolTests
         var result = host.Backend.LastPrompt!.Turns[^1];
         Assert.Equal(("tool", "Error: x"), (result.Role, result.Content));
         Assert.Equal("end_turn", okJson.GetProperty("stop_reason").GetString());
+    }
+
+    [Fact]
+    public async Task Output_config_format_becomes_a_grammar_and_an_unsupported_feature_is_named()
+    {
+        await using var host = await TestHost.StartAsync();
+        const string body = """{"model":"fake-model","max_tokens":16,"output_config":{"format":{"type":"json_schema","schema":{"type":"object","properties":{"n":{"type":"integer"}}}}},"messages":[{"role":"user","content":"Hi"}]}""";
+        var (response, _) = await host.Client.SendJson(Http.Anthropic(body));
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.NotNull(host.Backend.LastSettings!.Grammar);
+        var (bad, json) = await host.Client.SendJson(Http.Anthropic(body.Replace("{\"type\":\"integer\"}", "{\"type\":\"integer\",\"multipleOf\":3}", StringComparison.Ordinal)));
+        string message = Http.AssertAnthropicError(bad, json, 400, "invalid_request_error");
+        Assert.StartsWith("output_config.format.schema.properties.n.multipleOf: 'multipleOf'", message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -7,7 +7,7 @@ using OpenAI.Chat;
 
 namespace Fathom.Server.Tests;
 
-/// <summary>Tool calls on the OpenAI surface: the 2.15.0 SDK, tool_choice, parallel_tool_calls and bad tool input.</summary>
+/// <summary>Tool calls and structured output on the OpenAI surface: the 2.15.0 SDK, tool_choice, parallel_tool_calls, response_format and bad input.</summary>
 public sealed class OpenAIToolTests
 {
     private const string Calls = "Let me look . <tool_call> {\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}} </tool_call> <tool_call> {\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}} </tool_call>";
@@ -105,6 +105,25 @@ public sealed class OpenAIToolTests
         Assert.Equal("get_time", Assert.Single(completion.ToolCalls).FunctionName);
         Assert.Empty(completion.Content);
         Assert.Equal(Fathom.Tools.ToolCallFormats.ForcedPrefix(Fathom.Tools.ToolCallFormat.Hermes), host.Backend.LastSettings!.ForcedPrefix);
+    }
+
+    [Fact]
+    public async Task Response_format_json_schema_becomes_a_grammar_and_an_unsupported_feature_is_named()
+    {
+        await using var host = await TestHost.StartAsync();
+        const string ok = """{"model":"fake-model","messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"r","strict":true,"schema":{"type":"object","properties":{"code":{"type":"string"}},"required":["code"]}}}}""";
+        var (response, _) = await host.Client.SendJson(Http.OpenAI(ok));
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.NotNull(host.Backend.LastSettings!.Grammar);
+
+        var (objResponse, _) = await host.Client.SendJson(Http.OpenAI(ok.Replace("\"json_schema\",\"json_schema\"", "\"json_object\",\"ignored\"", StringComparison.Ordinal)));
+        Assert.Equal(200, (int)objResponse.StatusCode);
+        Assert.Same(Fathom.Sampling.JsonSchemaGrammar.JsonObject, host.Backend.LastSettings!.Grammar);
+
+        var (bad, json) = await host.Client.SendJson(Http.OpenAI(ok.Replace("{\"type\":\"string\"}", "{\"type\":\"string\",\"pattern\":\"^[A-Z]+$\"}", StringComparison.Ordinal)));
+        var error = Http.AssertOpenAIError(bad, json, 400, "invalid_request_error");
+        Assert.Equal("response_format.json_schema.schema.properties.code.pattern", error.GetProperty("param").GetString());
+        Assert.Contains("pattern", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Theory]

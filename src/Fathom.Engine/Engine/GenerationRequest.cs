@@ -36,6 +36,9 @@ public sealed record GenerationRequest
 
     public int TopLogprobs { get; init; }
 
+    /// <summary>A grammar the generated text must follow (GBNF, or compiled from a JSON Schema); null: unconstrained.</summary>
+    public Grammar? Grammar { get; init; }
+
     /// <summary>Write the text of control tokens into the output, so tool-call markers (often special tokens) reach a parser.</summary>
     public bool RenderSpecialTokens { get; init; }
 }

@@ -129,8 +129,18 @@ internal sealed record AnthropicRequest(
         if (breakpoints > 4)
             throw ApiException.Invalid($"A maximum of 4 blocks with cache_control may be provided. Found {breakpoints}.");
 
+        Fathom.Sampling.Grammar? grammar = null;
+        if (f.Object("output_config") is { } oc && oc.Object("format") is { } format)
+        {
+            if (format.String("type", required: true) != "json_schema")
+                throw format.Error("type", "Input should be 'json_schema'");
+            var schema = format.Object("schema", required: true)!.Value;
+            grammar = ToolRequests.ResponseGrammar(schema.Element, format.Path("schema"), strict: true, anthropic: true);
+        }
         var settings = new GenerationSettings
         {
+            // A grammar cannot follow a thinking block it does not see, so thinking turns it off.
+            Grammar = thinking ? null : grammar,
             MaxTokens = maxTokens,
             Temperature = temperature is { } t ? (float)t : null,
             TopP = topP is { } p ? (float)p : null,

@@ -44,6 +44,7 @@ public sealed class EngineBackend : IChatBackend
             PromptTokens = tokens,
             // Tool-call markers are often control tokens: the server's parser must see them.
             RenderSpecialTokens = prompt.Tools.Count > 0,
+            Grammar = settings.Grammar,
             MaxTokens = settings.MaxTokens,
             ThinkingBudget = settings.Thinking ? settings.MaxTokens : null,
             Sampling = new SamplingOptions

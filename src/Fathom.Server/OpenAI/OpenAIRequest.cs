@@ -24,11 +24,21 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
         bool logprobs = f.Bool("logprobs") ?? false;
         if (f.Integer("top_logprobs", 0, 20) is not null && !logprobs)
             throw ApiException.Invalid("Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.", "top_logprobs", "invalid_value");
+        Fathom.Sampling.Grammar? grammar = null;
         if (f.Object("response_format") is { } rf)
         {
             string type = rf.String("type", required: true)!;
             if (type is not ("text" or "json_object" or "json_schema"))
                 throw rf.Error("type", $"'{type}' is not one of 'text', 'json_object', 'json_schema'");
+            if (type == "json_object")
+                grammar = Fathom.Sampling.JsonSchemaGrammar.JsonObject;
+            else if (type == "json_schema")
+            {
+                var js = rf.Object("json_schema", required: true)!.Value;
+                js.String("name", required: true);
+                var schema = js.Object("schema") is { } sc ? sc.Element : JsonDocument.Parse("{}").RootElement;
+                grammar = ToolRequests.ResponseGrammar(schema, js.Path("schema"), js.Bool("strict") ?? false, anthropic: false);
+            }
         }
 
         var stops = new List<string>();
@@ -115,6 +125,7 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
             Temperature = temperature is { } t ? (float)t : null,
             TopP = topP is { } p ? (float)p : null,
             Seed = seed is { } s2 ? unchecked((int)s2) : null,
+            Grammar = grammar,
         };
         return new OpenAIRequest(model, new ChatPrompt(turns) { Tools = tools }, maxTokens is null ? null : (int)maxTokens, n, stops, stream, includeUsage, settings)
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Fathom.Sampling;
 using Fathom.Tools;
 
 namespace Fathom.Server;
@@ -68,7 +69,7 @@ internal static class ToolRequests
         }
         if (mode is ToolChoiceMode.Any or ToolChoiceMode.Tool && tools.Count == 0)
             throw c.Error("type", "tool_choice may only force a tool call when tools are provided");
-        return new ToolChoice(mode, name, parallel);
+        return new ToolChoice(mode, name, parallel) { Arguments = ArgumentsGrammar(tools, name) };
     }
 
     /// <summary>OpenAI <c>tools</c>: <c>[{type: "function", function: {name, description?, parameters?, strict?}}]</c>.</summary>
@@ -132,11 +133,51 @@ internal static class ToolRequests
             string name = fn.String("name", required: true)!;
             if (!tools.Any(t => t.Name == name))
                 throw fn.Error("name", $"tool '{name}' is not declared in tools");
-            result = new ToolChoice(ToolChoiceMode.Tool, name, parallel);
+            result = new ToolChoice(ToolChoiceMode.Tool, name, parallel) { Arguments = ArgumentsGrammar(tools, name) };
         }
         if (result.Mode == ToolChoiceMode.Any && tools.Count == 0)
             throw f.Error("tool_choice", "'required' needs at least one tool in tools");
         return result;
+    }
+
+    /// <summary>
+    /// The grammar a forced tool's arguments must follow. A schema the compiler cannot express (e.g. <c>pattern</c>)
+    /// leaves the arguments unconstrained rather than refusing a request the real APIs accept.
+    /// </summary>
+    private static Grammar? ArgumentsGrammar(IReadOnlyList<ToolDefinition> tools, string? name)
+    {
+        if (name is null || tools.FirstOrDefault(t => t.Name == name)?.Parameters is not { } schema)
+            return name is null ? null : JsonSchemaGrammar.JsonObject;
+        try
+        {
+            return JsonSchemaGrammar.Compile(schema, new JsonSchemaGrammarOptions { AllowAdditionalPropertiesByDefault = false });
+        }
+        catch (Exception ex) when (ex is JsonSchemaException or GrammarException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A response schema (OpenAI response_format json_schema, Anthropic output_config.format) as a grammar; a schema
+    /// it cannot express is a 400 naming the place and the feature.
+    /// </summary>
+    public static Grammar ResponseGrammar(JsonElement schema, string path, bool strict, bool anthropic)
+    {
+        try
+        {
+            return JsonSchemaGrammar.Compile(schema, new JsonSchemaGrammarOptions { AllowAdditionalPropertiesByDefault = !strict });
+        }
+        catch (JsonSchemaException ex)
+        {
+            string place = path + (ex.Pointer.Length == 0 ? "" : ex.Pointer.Replace('/', '.'));
+            string what = ex.UnsupportedFeature is { } feature ? $"'{feature}' is not supported for constrained decoding" : ex.Reason;
+            throw JsonFields.Fail(place, what, anthropic);
+        }
+        catch (GrammarException ex)
+        {
+            throw JsonFields.Fail(path, "the schema cannot be compiled to a grammar: " + ex.Message, anthropic);
+        }
     }
 
     private static void CheckName(JsonFields f, string name, int max)
