@@ -61,6 +61,11 @@ public sealed class ToolCallParser
     private int _calls;
     private bool _afterCall;
     private bool _regionHasCalls;
+
+    // Held calls: the region text already compacted out of _in (region = _regionText + _in[_regionStart..]),
+    // and where the current call's header starts in it, so a call that breaks can still be given back as text.
+    private readonly StringBuilder _regionText = new();
+    private int _headerOffset;
     private JsonPrefixScanner? _scanner;
 
     /// <param name="format">The syntax to read; <see cref="ToolCallFormat.None"/> passes everything through as text.</param>
@@ -188,6 +193,7 @@ public sealed class ToolCallParser
             _pos = _regionStart = _headerStart = best;
             _opener = opener;
             _regionHasCalls = false;
+            _regionText.Clear();
             _form = -1;
             _mode = Mode.Header;
             return true;
@@ -254,6 +260,7 @@ public sealed class ToolCallParser
             _pos = argsAt;
             _mode = _in[argsAt] == '{' ? Mode.Args : Mode.StringArgs;
             _scanner = new JsonPrefixScanner();
+            _headerOffset = _regionText.Length + (_headerStart - _regionStart);
         }
         return true;
     }
@@ -361,6 +368,14 @@ public sealed class ToolCallParser
             // Drop the call; everything from its header on is text.
             _held.Clear();
             _fragment.Clear();
+            if (_regionText.Length > 0)
+            {
+                _in = _regionText.ToString() + _in[_regionStart..];
+                _pos -= _regionStart - _regionText.Length;
+                _regionStart = 0;
+                _regionText.Clear();
+            }
+            _headerStart = _regionStart + _headerOffset;
             FailHeader();
             return;
         }
@@ -418,21 +433,19 @@ public sealed class ToolCallParser
             _out.Add(new ToolCallEvent(ToolCallEventKind.Text, 0, text));
     }
 
+    /// <summary>Drops text that is decided, so long arguments never make the buffer grow quadratically.</summary>
     private void Compact()
     {
-        int keep = _mode switch
+        if (_mode == Mode.Args)
         {
-            Mode.Text => _pos,
-            Mode.Args => _hold ? _regionStart : _pos,
-            _ => _regionStart,
-        };
-        if (_mode == Mode.Args && !_hold)
-        {
-            _in = _in[keep..];
+            if (_hold)
+                _regionText.Append(_in, _regionStart, _pos - _regionStart);
+            _in = _in[_pos..];
             _pos = 0;
             _regionStart = _headerStart = 0;
             return;
         }
+        int keep = _mode == Mode.Text ? _pos : _regionStart;
         if (keep == 0)
             return;
         _in = _in[keep..];

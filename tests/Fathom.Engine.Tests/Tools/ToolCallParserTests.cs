@@ -142,6 +142,34 @@ public class ToolCallParserTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Long_arguments_in_small_chunks_parse_whole_and_a_long_broken_call_comes_back_as_text(bool broken)
+    {
+        // A file-writing call: tens of kilobytes of arguments, as coding agents send.
+        string content = string.Concat(Enumerable.Range(0, 3000).Select(i => $"line {i}: \\\"x\\\"\\n"));
+        string args = "{\"path\": \"a.txt\", \"content\": \"" + content + "\"" + (broken ? ", oops}" : "}");
+        string output = "Writing.<tool_call>\n{\"name\": \"write\", \"arguments\": " + args + "}\n</tool_call>";
+        var chunks = Chunks(output, 3).ToList();
+        var parser = new ToolCallParser(ToolCallFormat.Hermes, holdCalls: true);
+        var events = chunks.SelectMany(parser.Push).Concat(parser.Complete()).ToList();
+        string text = string.Concat(events.Where(e => e.Kind == ToolCallEventKind.Text).Select(e => e.Text));
+        if (broken)
+        {
+            Assert.Equal(output, text);
+            Assert.DoesNotContain(events, e => e.Kind == ToolCallEventKind.CallStart);
+        }
+        else
+        {
+            Assert.Equal("Writing.", text);
+            Assert.Equal(args, string.Concat(events.Where(e => e.Kind == ToolCallEventKind.Arguments).Select(e => e.Text)));
+        }
+        var (_, calls, _) = Stream(ToolCallFormat.Hermes, chunks);
+        Assert.Equal("write", Assert.Single(calls).Name);
+        Assert.IsType<JsonObject>(JsonNode.Parse(calls[0].Arguments));
+    }
+
     [Fact]
     public void A_call_to_an_undeclared_tool_stays_text()
     {
