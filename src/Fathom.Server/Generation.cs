@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Fathom.Tools;
 
 namespace Fathom.Server;
 
@@ -8,6 +9,9 @@ internal enum StopKind
     MaxTokens,
     ContextFull,
     StopSequence,
+
+    /// <summary>The turn ended with tool calls.</summary>
+    ToolUse,
 }
 
 /// <summary>A backend update after stop sequences are applied; <see cref="Done"/> marks the last one.</summary>
@@ -18,15 +22,28 @@ internal readonly record struct RunUpdate(ChatUpdateKind Kind, string Text, int 
     public int CacheWrite5m { get; init; }
     public int CacheWrite1h { get; init; }
     public int CacheWrite => CacheWrite5m + CacheWrite1h;
+
+    /// <summary>For tool-call updates: which call of the turn (from 0).</summary>
+    public int ToolIndex { get; init; }
 }
 
-/// <summary>Runs one generation for either API: applies stop sequences and turns the backend's finish into a stop kind.</summary>
+/// <summary>
+/// Runs one generation for either API: applies stop sequences, splits tool calls out of the text when the request
+/// has tools (<see cref="ToolPlan"/>), and turns the backend's finish into a stop kind.
+/// </summary>
 internal static class Generation
 {
     public static async IAsyncEnumerable<RunUpdate> RunAsync(IChatBackend backend, ServedModel model, ChatPrompt prompt, GenerationSettings settings,
-        IReadOnlyList<string> stops, [EnumeratorCancellation] CancellationToken cancellationToken)
+        IReadOnlyList<string> stops, [EnumeratorCancellation] CancellationToken cancellationToken, ToolPlan? tools = null)
     {
         var filter = new StopSequenceFilter(stops);
+        var parser = tools is null ? null : new ToolCallParser(tools.Format, tools.Names, tools.HoldCalls);
+        var pending = new List<ToolCallEvent>();
+        if (tools?.Prefix is { Length: > 0 } prefix)
+        {
+            settings = settings with { ForcedPrefix = prefix, Grammar = tools.Grammar ?? settings.Grammar };
+            pending.AddRange(parser!.Push(prefix));
+        }
         int input = 0, cached = 0, output = 0;
         bool finished = false;
         if (stops.Count > 0)
@@ -59,6 +76,9 @@ internal static class Generation
             {
                 case ChatUpdateKind.Prompt:
                     yield return new RunUpdate(ChatUpdateKind.Prompt, "", input, cached, output);
+                    foreach (var e in pending)
+                        yield return ToolUpdate(e, input, cached, output);
+                    pending.Clear();
                     break;
                 case ChatUpdateKind.Thinking:
                     if (u.Text.Length > 0)
@@ -66,8 +86,27 @@ internal static class Generation
                     break;
                 case ChatUpdateKind.Text:
                     string emit = filter.Push(u.Text, out string? matched);
-                    if (emit.Length > 0)
-                        yield return new RunUpdate(ChatUpdateKind.Text, emit, input, cached, output);
+                    if (parser is null)
+                    {
+                        if (emit.Length > 0)
+                            yield return new RunUpdate(ChatUpdateKind.Text, emit, input, cached, output);
+                    }
+                    else
+                    {
+                        IReadOnlyList<ToolCallEvent> events = matched is null ? parser.Push(emit) : [.. parser.Push(emit), .. parser.Complete()];
+                        foreach (var e in events)
+                        {
+                            yield return ToolUpdate(e, input, cached, output);
+                            // One call only: the turn ends as soon as it is complete.
+                            if (e.Kind == ToolCallEventKind.CallEnd && !tools!.Parallel)
+                            {
+                                accounting?.Add(input, cached, output);
+                                accounting?.Metrics?.Finished(input, cached, output, TimeSpan.Zero, TimeSpan.Zero);
+                                yield return new RunUpdate(ChatUpdateKind.Finished, "", input, cached, output, StopKind.ToolUse);
+                                yield break;
+                            }
+                        }
+                    }
                     if (matched is not null)
                     {
                         accounting?.Add(input, cached, output);
@@ -78,13 +117,23 @@ internal static class Generation
                     break;
                 case ChatUpdateKind.Finished:
                     string rest = filter.Flush();
-                    if (rest.Length > 0)
+                    if (parser is not null)
+                    {
+                        foreach (var e in (IEnumerable<ToolCallEvent>)[.. parser.Push(rest), .. parser.Complete()])
+                        {
+                            yield return ToolUpdate(e, input, cached, output);
+                            if (e.Kind == ToolCallEventKind.CallEnd && !tools!.Parallel)
+                                break;
+                        }
+                    }
+                    else if (rest.Length > 0)
                         yield return new RunUpdate(ChatUpdateKind.Text, rest, input, cached, output);
                     var stop = u.Finish switch
                     {
                         FinishReason.MaxTokens => StopKind.MaxTokens,
                         FinishReason.ContextFull => StopKind.ContextFull,
                         FinishReason.StopSequence => StopKind.StopSequence,
+                        _ when parser?.CallCount > 0 => StopKind.ToolUse,
                         _ => StopKind.EndOfTurn,
                     };
                     finished = true;
@@ -97,6 +146,14 @@ internal static class Generation
         if (!finished)
             throw new InvalidOperationException("the backend ended a generation without a finish update");
     }
+
+    private static RunUpdate ToolUpdate(ToolCallEvent e, int input, int cached, int output) => e.Kind switch
+    {
+        ToolCallEventKind.Text => new RunUpdate(ChatUpdateKind.Text, e.Text, input, cached, output),
+        ToolCallEventKind.CallStart => new RunUpdate(ChatUpdateKind.ToolCallStart, e.Text, input, cached, output) { ToolIndex = e.Index },
+        ToolCallEventKind.Arguments => new RunUpdate(ChatUpdateKind.ToolCallArguments, e.Text, input, cached, output) { ToolIndex = e.Index },
+        _ => new RunUpdate(ChatUpdateKind.ToolCallEnd, "", input, cached, output) { ToolIndex = e.Index },
+    };
 }
 
 /// <summary>Holds back text that could be the start of a stop sequence until it is decided.</summary>

@@ -1,10 +1,28 @@
+using Fathom.Tools;
+
 namespace Fathom.Server;
 
 /// <summary>One model the server offers, as both APIs describe it.</summary>
-public sealed record ServedModel(string Id, string DisplayName, DateTimeOffset Created, int ContextLength, int MaxOutputTokens);
+public sealed record ServedModel(string Id, string DisplayName, DateTimeOffset Created, int ContextLength, int MaxOutputTokens)
+{
+    /// <summary>How the model writes tool calls; the server parses its output with this.</summary>
+    public ToolCallFormat ToolCallFormat { get; init; } = ToolCallFormat.Hermes;
+}
 
-/// <summary>One turn of a conversation after the API-specific shapes are flattened to text.</summary>
-public sealed record ChatTurn(string Role, string Content);
+/// <summary>
+/// One turn of a conversation after the API-specific shapes are flattened: text, plus an assistant's tool calls
+/// or (role <c>tool</c>) the result of one.
+/// </summary>
+public sealed record ChatTurn(string Role, string Content)
+{
+    public IReadOnlyList<ToolCall>? ToolCalls { get; init; }
+
+    /// <summary>For a <c>tool</c> turn: the id of the call it answers.</summary>
+    public string? ToolCallId { get; init; }
+
+    /// <summary>For a <c>tool</c> turn: the name of the tool that produced it.</summary>
+    public string? ToolName { get; init; }
+}
 
 /// <summary>
 /// A conversation ready to render with the model's chat template. A final assistant turn is a
@@ -12,6 +30,9 @@ public sealed record ChatTurn(string Role, string Content);
 /// </summary>
 public sealed record ChatPrompt(IReadOnlyList<ChatTurn> Turns)
 {
+    /// <summary>The tools the request declares; rendered into the prompt by the chat template.</summary>
+    public IReadOnlyList<ToolDefinition> Tools { get; init; } = [];
+
     public bool EndsWithPrefill => Turns.Count > 0 && Turns[^1].Role == "assistant";
 }
 
@@ -39,6 +60,16 @@ public sealed record GenerationSettings
 
     /// <summary>Let the model think first; its thinking arrives as <see cref="ChatUpdateKind.Thinking"/> updates.</summary>
     public bool Thinking { get; init; }
+
+    /// <summary>
+    /// Text the model's turn is forced to start with (special tokens allowed), e.g. the opening of a tool call when
+    /// the request requires one. It is not part of the generated text the backend returns.
+    /// </summary>
+    public string? ForcedPrefix { get; init; }
+
+    /// <summary>A grammar the generated text (after <see cref="ForcedPrefix"/>) must follow: a JSON Schema for
+    /// response_format / output_config, or a forced tool call's arguments. Null: unconstrained.</summary>
+    public Fathom.Sampling.Grammar? Grammar { get; init; }
 }
 
 /// <summary>Keep the prompt up to the end of <paramref name="Prefix"/> (null: the whole prompt) cached for <paramref name="Ttl"/>.</summary>
@@ -50,6 +81,15 @@ public enum ChatUpdateKind
     Prompt,
     Text,
     Thinking,
+
+    /// <summary>A tool call starts (the server's parser makes these from text): <see cref="ChatUpdate.Text"/> is the tool's name.</summary>
+    ToolCallStart,
+
+    /// <summary>A fragment of the current tool call's arguments JSON.</summary>
+    ToolCallArguments,
+
+    /// <summary>The current tool call is complete.</summary>
+    ToolCallEnd,
 
     /// <summary>Generation ended; <see cref="ChatUpdate.Finish"/> says why.</summary>
     Finished,

@@ -67,4 +67,36 @@ public sealed class EngineBackendTests
         var usageChunk = JsonDocument.Parse(events[^2].Data).RootElement.GetProperty("usage");
         Assert.InRange(usageChunk.GetProperty("completion_tokens").GetInt32(), 1, 3);
     }
+
+    [Fact]
+    public async Task Tools_and_tool_turns_render_through_the_engine_and_count_tokens_matches_what_is_processed()
+    {
+        using var engine = InferenceEngine.Load(Fixture("tiny-llama-q8_0.gguf"), new EngineOptions { ContextLength = 1024, MaxSequences = 2 });
+        var (app, client) = await Start(engine);
+        await using var _ = app;
+        var ct = TestContext.Current.CancellationToken;
+        const string tools = """
+            "tools":[{"name":"get_weather","description":"Weather now.","input_schema":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}],
+            """;
+        const string messages = """
+            "messages":[{"role":"user","content":"Weather in Paris?"},
+                        {"role":"assistant","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}]},
+                        {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"18C"}]}]}
+            """;
+        async Task<JsonElement> Post(string path, string body)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("anthropic-version", "2023-06-01");
+            var response = await client.SendAsync(request, ct);
+            string text = await response.Content.ReadAsStringAsync(ct);
+            Assert.True(response.IsSuccessStatusCode, text);
+            return JsonDocument.Parse(text).RootElement.Clone();
+        }
+        var usage = (await Post("/v1/messages", """{"model":"tiny","max_tokens":4,"temperature":0,""" + tools + messages)).GetProperty("usage");
+        int processed = usage.GetProperty("input_tokens").GetInt32() + usage.GetProperty("cache_read_input_tokens").GetInt32();
+        int counted = (await Post("/v1/messages/count_tokens", """{"model":"tiny",""" + tools + messages)).GetProperty("input_tokens").GetInt32();
+        int withoutTools = (await Post("/v1/messages/count_tokens", """{"model":"tiny",""" + messages)).GetProperty("input_tokens").GetInt32();
+        Assert.Equal(processed, counted);
+        Assert.True(counted > withoutTools + 10, $"{counted} with tools vs {withoutTools} without");
+    }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Fathom.Tools;
 
 namespace Fathom.Server.Tests;
 
@@ -24,6 +25,9 @@ internal sealed class FakeBackend : IChatBackend
 
     private int _generations;
 
+    /// <summary>The tool-call syntax the scripted reply is written in.</summary>
+    public ToolCallFormat ToolCallFormat { get; set; } = ToolCallFormat.Hermes;
+
     /// <summary>Throw this before the first update (e.g. overload).</summary>
     public Exception? FailBeforeStart { get; set; }
 
@@ -34,10 +38,14 @@ internal sealed class FakeBackend : IChatBackend
     public GenerationSettings? LastSettings { get; private set; }
 
     public IReadOnlyList<ServedModel> Models =>
-        [new ServedModel(ModelId, "Fake Model", new DateTimeOffset(2026, 11, 20, 9, 14, 0, TimeSpan.Zero), ContextLength, MaxOutputTokens)];
+        [new ServedModel(ModelId, "Fake Model", new DateTimeOffset(2026, 11, 20, 9, 14, 0, TimeSpan.Zero), ContextLength, MaxOutputTokens) { ToolCallFormat = ToolCallFormat }];
 
+    /// <summary>Words of every turn, tool call and tool definition (a stand-in for a template that renders them all).</summary>
     public int CountTokens(ServedModel model, ChatPrompt prompt) =>
-        prompt.Turns.Sum(t => 3 + t.Content.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
+        prompt.Turns.Sum(t => 3 + Count(t.Content) + (t.ToolCalls?.Sum(c => 2 + Count(c.Arguments)) ?? 0))
+        + prompt.Tools.Sum(t => 4 + Count(t.Description) + Count(t.Parameters?.GetRawText()));
+
+    private static int Count(string? text) => text?.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length ?? 0;
 
     public async IAsyncEnumerable<ChatUpdate> GenerateAsync(ServedModel model, ChatPrompt prompt, GenerationSettings settings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

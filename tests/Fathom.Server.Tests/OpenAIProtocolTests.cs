@@ -105,7 +105,10 @@ public sealed class OpenAIProtocolTests
             """;
         var (response, _) = await host.Client.SendJson(Http.OpenAI(body));
         Assert.Equal(200, (int)response.StatusCode);
-        Assert.Equal(["system", "user", "assistant", "user"], host.Backend.LastPrompt!.Turns.Select(t => t.Role));
+        var turns = host.Backend.LastPrompt!.Turns;
+        Assert.Equal(["system", "user", "assistant", "tool"], turns.Select(t => t.Role));
+        Assert.Equal(("get", "{\"city\":\"Paris\"}", "call_1"), (turns[2].ToolCalls![0].Name, turns[2].ToolCalls![0].Arguments, turns[2].ToolCalls![0].Id));
+        Assert.Equal(("call_1", "get", "sunny"), (turns[3].ToolCallId, turns[3].ToolName, turns[3].Content));
     }
 
     [Fact]

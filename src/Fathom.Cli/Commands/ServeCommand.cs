@@ -26,10 +26,14 @@ internal static class ServeCommand
         var auditPrompts = new Option<bool>("--audit-prompts") { Description = "Also write prompt text into the audit log." };
         var parallel = new Option<int>("--parallel") { Description = "Sequences generated at once.", DefaultValueFactory = _ => 4 };
         var context = new Option<int>("--ctx-size", "-c") { Description = "Context length per sequence (default: the model's, at most 4096)." };
+        var toolFormat = new Option<string?>("--tool-format")
+        {
+            Description = "How the model writes tool calls: hermes, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none (default: read from the chat template).",
+        };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var command = new Command("serve", "Serve a model over the Anthropic Messages API (/v1/messages) and the OpenAI Chat Completions API (/v1/chat/completions).")
         {
-            model, host, port, keys, parallel, context, threads, keyFile, dataDir, auditLog, auditPrompts,
+            model, host, port, keys, parallel, context, threads, keyFile, dataDir, auditLog, auditPrompts, toolFormat,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -47,6 +51,19 @@ internal static class ServeCommand
             if (!IPAddress.TryParse(address, out var ip) && address != "localhost")
                 throw new CliUsageException($"--host '{address}' is not an IP address");
 
+            Fathom.Tools.ToolCallFormat? format = null;
+            if (parse.GetValue(toolFormat) is { } formatName)
+            {
+                try
+                {
+                    format = Fathom.Tools.ToolCallFormats.Parse(formatName);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new CliUsageException("--tool-format: " + ex.Message.Split(" (Parameter", 2)[0]);
+                }
+            }
+
             string path, id;
             if (parse.GetValue(model) is { } file)
             {
@@ -63,6 +80,8 @@ internal static class ServeCommand
 
             using var engine = InferenceEngine.Load(path, new EngineOptions { ContextLength = ctx, MaxSequences = n, Threads = t });
             var backend = new EngineBackend(engine, id, id, File.GetLastWriteTimeUtc(path));
+            if (format is { } f)
+                backend.WithToolCallFormat(f);
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.WebHost.ConfigureKestrel(k =>

@@ -23,10 +23,16 @@ internal static class TemplateCommand
         var bos = new Option<string?>("--bos-token") { Description = "bos_token (default: the model's BOS token text, else empty)." };
         var eos = new Option<string?>("--eos-token") { Description = "eos_token (default: the model's EOS token text, else empty)." };
         var now = new Option<string?>("--now") { Description = "Clock for strftime_now, ISO-8601 (e.g. 2026-01-15T10:30:00); default: the local time." };
+        var toolsFile = new Option<string?>("--tools")
+        {
+            Description = "JSON file: the tool definitions, passed to the template as `tools` exactly as transformers does "
+                + "(an array of {\"type\": \"function\", \"function\": {name, description, parameters}}, or null); "
+                + "overrides \"tools\" in the --messages file.",
+        };
 
         var command = new Command("template", "Render a chat template for a conversation and print it exactly, with nothing added.")
         {
-            model, template, messages, generationPrompt, bos, eos, now,
+            model, template, messages, generationPrompt, bos, eos, now, toolsFile,
         };
         command.SetAction(parse =>
         {
@@ -36,6 +42,8 @@ internal static class TemplateCommand
                 throw new CliUsageException("give exactly one of -m/--model or --template");
 
             ChatTemplateOptions options = ReadConversation(parse.GetValue(messages)!, out object? conversation);
+            if (parse.GetValue(toolsFile) is { } toolsPath)
+                options = options with { Tools = ReadTools(toolsPath) };
             ChatTemplate chat;
             string? modelBos = null, modelEos = null;
             if (modelPath is not null)
@@ -79,6 +87,23 @@ internal static class TemplateCommand
         if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset t))
             return t.DateTime;
         throw new CliUsageException($"--now: '{text}' is not an ISO-8601 date-time");
+    }
+
+    private static JsonElement ReadTools(string path)
+    {
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 256 });
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new CliUsageException($"--tools {path}: not valid JSON ({ex.Message})");
+        }
+        if (root.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
+            throw new CliUsageException($"--tools {path}: expected a JSON array of tool definitions (or null)");
+        return root;
     }
 
     private static ChatTemplateOptions ReadConversation(string path, out object? messages)

@@ -20,8 +20,17 @@ public sealed class SamplerChain
     private int[] _touched = [];
     private Xoshiro256 _rng;
 
-    public SamplerChain(SamplingOptions options)
+    public SamplerChain(SamplingOptions options) : this(options, null)
     {
+    }
+
+    /// <summary>
+    /// A chain whose candidates are first restricted to what <paramref name="grammar"/> allows (before bias and
+    /// penalties, so no filter can leave only disallowed tokens); each sampled token is accepted into it.
+    /// </summary>
+    public SamplerChain(SamplingOptions options, GrammarConstraint? grammar)
+    {
+        Grammar = grammar;
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         Options = options;
@@ -56,6 +65,9 @@ public sealed class SamplerChain
 
     public SamplingOptions Options { get; }
 
+    /// <summary>The grammar the output must follow, or null.</summary>
+    public GrammarConstraint? Grammar { get; }
+
     /// <summary>The seed in use (the one given, or the random one drawn when none was).</summary>
     public ulong Seed { get; }
 
@@ -63,11 +75,41 @@ public sealed class SamplerChain
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         CheckLogits(logits);
+        if (Grammar is not null) return SampleConstrained(logits, history, Grammar);
         if (Options.IsGreedy && _biasIds.Length == 0 && !_penalize) return Argmax(logits);
         var c = Prepare(logits, history);
         if (Options.IsGreedy) return Argmax(c.Logits.AsSpan(0, c.Count));
         foreach (var stage in _stages) stage.Apply(c);
         return Draw(c);
+    }
+
+    private int SampleConstrained(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, GrammarConstraint grammar)
+    {
+        var c = _candidates;
+        c.Load(logits);
+        grammar.Mask(c.Logits.AsSpan(0, c.Count));
+        if (float.IsNegativeInfinity(c.MaxLogit()))
+            throw new SamplingException("the grammar allows no token here (the sequence already ended, or the vocabulary cannot spell what comes next)");
+        ApplyBias(c);
+        if (_penalize) ApplyPenalties(c, history);
+        // bias or penalties may have pushed every allowed token to -inf; fall back to the grammar's choice alone
+        if (float.IsNegativeInfinity(c.MaxLogit()))
+        {
+            c.Load(logits);
+            grammar.Mask(c.Logits.AsSpan(0, c.Count));
+        }
+        int token;
+        if (Options.IsGreedy)
+        {
+            token = Argmax(c.Logits.AsSpan(0, c.Count));
+        }
+        else
+        {
+            foreach (var stage in _stages) stage.Apply(c);
+            token = Draw(c);
+        }
+        grammar.Accept(token);
+        return token;
     }
 
     /// <summary>

@@ -35,6 +35,12 @@ public sealed record GenerationRequest
     public bool Logprobs { get; init; }
 
     public int TopLogprobs { get; init; }
+
+    /// <summary>A grammar the generated text must follow (GBNF, or compiled from a JSON Schema); null: unconstrained.</summary>
+    public Grammar? Grammar { get; init; }
+
+    /// <summary>Write the text of control tokens into the output, so tool-call markers (often special tokens) reach a parser.</summary>
+    public bool RenderSpecialTokens { get; init; }
 }
 
 /// <summary>One chat message; the content is plain text.</summary>

@@ -409,9 +409,9 @@ public sealed class InferenceEngine : IDisposable
         {
             Request = request;
             Sequence = sequence;
-            Sampler = new SamplerChain(request.Sampling);
+            Sampler = new SamplerChain(request.Sampling, request.Grammar is { } g ? new GrammarConstraint(g, tokenizer) : null);
             // Thinking markers are often special tokens, so they must reach the splitter as text.
-            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: thinking is not null);
+            Detokenizer = new StreamingDetokenizer(tokenizer, renderSpecial: thinking is not null || request.RenderSpecialTokens);
             Stop = new StopSequenceMatcher(request.Stop);
             Thinking = thinking;
             Submitted = submitted;

@@ -20,6 +20,22 @@ internal sealed record AnthropicBlock(string Type)
     public string? Text { get; init; }
     public string? Thinking { get; init; }
     public string? Signature { get; init; }
+
+    /// <summary>tool_use: <c>toolu_…</c>.</summary>
+    public string? Id { get; init; }
+
+    public string? Name { get; init; }
+
+    /// <summary>tool_use: the arguments object.</summary>
+    public System.Text.Json.JsonElement? Input { get; init; }
+
+    /// <summary>tool_use: required by the 13.x SDKs; always direct here.</summary>
+    public ToolCaller? Caller { get; init; }
+}
+
+internal sealed record ToolCaller(string Type)
+{
+    public static readonly ToolCaller Direct = new("direct");
 }
 
 internal sealed record CacheCreation(
@@ -49,6 +65,9 @@ internal sealed record BlockDelta(string Type)
     public string? Text { get; init; }
     public string? Thinking { get; init; }
     public string? Signature { get; init; }
+
+    /// <summary>input_json_delta: a fragment of the tool_use input JSON.</summary>
+    public string? PartialJson { get; init; }
 }
 
 internal sealed record ContentBlockDeltaEvent(int Index, BlockDelta Delta)

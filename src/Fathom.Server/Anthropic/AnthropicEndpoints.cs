@@ -10,6 +10,7 @@ namespace Fathom.Server.Anthropic;
 internal static class AnthropicEndpoints
 {
     private static readonly byte[] SignatureKey = RandomNumberGenerator.GetBytes(32);
+    private static readonly JsonElement EmptyInput = JsonDocument.Parse("{}").RootElement.Clone();
 
     public static async Task Messages(HttpContext http)
     {
@@ -81,6 +82,7 @@ internal static class AnthropicEndpoints
         StopKind.MaxTokens => "max_tokens",
         StopKind.StopSequence => "stop_sequence",
         StopKind.ContextFull => "model_context_window_exceeded",
+        StopKind.ToolUse => "tool_use",
         _ => "end_turn",
     };
 
@@ -102,20 +104,29 @@ internal static class AnthropicEndpoints
     {
         var text = new StringBuilder();
         var thinking = new StringBuilder();
+        var calls = new List<(string Name, StringBuilder Input)>();
         RunUpdate last = default;
-        await foreach (var u in Generation.RunAsync(backend, model, request.Prompt, request.Settings, request.StopSequences, cancellationToken))
+        var tools = ToolPlan.For(model, request.Prompt, request.ToolChoice, holdCalls: true);
+        await foreach (var u in Generation.RunAsync(backend, model, request.Prompt, request.Settings, request.StopSequences, cancellationToken, tools))
         {
             if (u.Kind == ChatUpdateKind.Text)
                 text.Append(u.Text);
             else if (u.Kind == ChatUpdateKind.Thinking)
                 thinking.Append(u.Text);
+            else if (u.Kind == ChatUpdateKind.ToolCallStart)
+                calls.Add((u.Text, new StringBuilder()));
+            else if (u.Kind == ChatUpdateKind.ToolCallArguments)
+                calls[^1].Input.Append(u.Text);
             last = u;
         }
         var content = new List<AnthropicBlock>();
         if (thinking.Length > 0)
             content.Add(new AnthropicBlock("thinking") { Thinking = thinking.ToString(), Signature = Signature(thinking.ToString()) });
-        if (text.Length > 0)
-            content.Add(new AnthropicBlock("text") { Text = text.ToString() });
+        string answer = calls.Count > 0 ? text.ToString().Trim() : text.ToString();
+        if (answer.Length > 0)
+            content.Add(new AnthropicBlock("text") { Text = answer });
+        foreach (var (name, input) in calls)
+            content.Add(ToolUse(name, ParseInput(input.ToString())));
         var message = new AnthropicMessage(RequestContext.NewId("msg_"), model.Id, content, Usage(last, last.OutputTokens))
         {
             StopReason = StopReason(last.Stop),
@@ -124,11 +135,22 @@ internal static class AnthropicEndpoints
         return message;
     }
 
+    private static AnthropicBlock ToolUse(string name, JsonElement input) =>
+        new("tool_use") { Id = RequestContext.NewId("toolu_"), Name = name, Input = input, Caller = ToolCaller.Direct };
+
+    /// <summary>The parser only completes calls whose arguments are a JSON object; anything else is a bug, not input.</summary>
+    private static JsonElement ParseInput(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.Clone();
+    }
+
     private static async Task StreamAsync(HttpContext http, AnthropicRequest request, ServedModel model, IChatBackend backend)
     {
         var ct = http.RequestAborted;
         var ping = RequestContext.Options(http).PingInterval;
-        await using var run = Generation.RunAsync(backend, model, request.Prompt, request.Settings, request.StopSequences, ct).GetAsyncEnumerator(ct);
+        var tools = ToolPlan.For(model, request.Prompt, request.ToolChoice, holdCalls: false);
+        await using var run = Generation.RunAsync(backend, model, request.Prompt, request.Settings, request.StopSequences, ct, tools).GetAsyncEnumerator(ct);
         // Errors before the first update (overload, engine refusal) still get a plain JSON error response.
         if (!await run.MoveNextAsync())
             throw new InvalidOperationException("the backend produced no updates");
@@ -160,7 +182,22 @@ internal static class AnthropicEndpoints
                 if (!await pending)
                     throw new InvalidOperationException("the generation ended without a finish");
                 current = run.Current;
-                if (current.Kind is ChatUpdateKind.Text or ChatUpdateKind.Thinking)
+                if (current.Kind == ChatUpdateKind.ToolCallStart)
+                {
+                    await CloseBlock();
+                    index++;
+                    open = "tool_use";
+                    var block = ToolUse(current.Text, EmptyInput);
+                    await sse.Event("content_block_start", new ContentBlockStartEvent(index, block), AnthropicJson.Default.ContentBlockStartEvent, ct);
+                }
+                else if (current.Kind == ChatUpdateKind.ToolCallArguments && open == "tool_use")
+                {
+                    var delta = new BlockDelta("input_json_delta") { PartialJson = current.Text };
+                    await sse.Event("content_block_delta", new ContentBlockDeltaEvent(index, delta), AnthropicJson.Default.ContentBlockDeltaEvent, ct);
+                }
+                else if (current.Kind == ChatUpdateKind.ToolCallEnd)
+                    await CloseBlock();
+                else if (current.Kind is ChatUpdateKind.Text or ChatUpdateKind.Thinking)
                 {
                     string type = current.Kind == ChatUpdateKind.Text ? "text" : "thinking";
                     if (open != type)

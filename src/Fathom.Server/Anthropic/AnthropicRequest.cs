@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Fathom.Tools;
 
 namespace Fathom.Server.Anthropic;
 
@@ -12,6 +13,9 @@ internal sealed record AnthropicRequest(
     bool Stream,
     GenerationSettings Settings)
 {
+    /// <summary>tool_choice (auto when absent).</summary>
+    public ToolChoice ToolChoice { get; init; } = ToolChoice.Default;
+
     public const string Version2023 = "2023-06-01";
     public const string Version2026 = "2026-10-21";
 
@@ -59,7 +63,10 @@ internal sealed record AnthropicRequest(
 
         int breakpoints = f.Has("cache_control") ? 1 : 0;
         bool thinking = ParseThinking(f, maxTokens, countTokens);
-        ParseTools(f, ref breakpoints);
+        var tools = ToolRequests.Anthropic(f, ref breakpoints);
+        var toolChoice = ToolRequests.AnthropicChoice(f, tools);
+        if (thinking && toolChoice.Mode is ToolChoiceMode.Any or ToolChoiceMode.Tool)
+            throw f.Error("tool_choice", "Thinking may not be enabled when tool_choice forces tool use.");
 
         var turns = new List<ChatTurn>();
         var system = f.Get("system");
@@ -72,6 +79,7 @@ internal sealed record AnthropicRequest(
         if (messages.GetArrayLength() > 100_000)
             throw f.Error("messages", "at most 100000 messages are allowed");
         int index = 0;
+        var openCalls = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var message in messages.EnumerateArray())
         {
             string path = $"messages.{index}";
@@ -80,29 +88,73 @@ internal sealed record AnthropicRequest(
             if (role is not ("user" or "assistant" or "system"))
                 throw m.Error("role", "Input should be 'user', 'assistant' or 'system'");
             var content = m.Required("content");
-            string text = role == "system"
-                ? SystemText(content, $"{path}.content", ref breakpoints)
-                : ContentText(content, $"{path}.content", role, current, ref breakpoints);
-            // Consecutive same-role turns are merged, as the API does.
-            if (turns.Count > 0 && turns[^1].Role == role && !(role == "system" && turns.Count == 1 && system is not null))
-                turns[^1] = turns[^1] with { Content = turns[^1].Content + "\n\n" + text };
+            if (role == "system")
+            {
+                string text = SystemText(content, $"{path}.content", ref breakpoints);
+                // Consecutive same-role turns are merged, as the API does.
+                if (turns.Count > 0 && turns[^1].Role == "system" && !(turns.Count == 1 && system is not null))
+                    turns[^1] = turns[^1] with { Content = turns[^1].Content + "\n\n" + text };
+                else
+                    turns.Add(new ChatTurn("system", text));
+            }
             else
-                turns.Add(new ChatTurn(role, text));
+            {
+                var parsed = Content(content, $"{path}.content", role, current, ref breakpoints, openCalls);
+                if (role == "assistant")
+                {
+                    openCalls.Clear();
+                    foreach (var call in parsed.Calls)
+                        openCalls[call.Id!] = call.Name;
+                    var turn = new ChatTurn("assistant", parsed.Text) { ToolCalls = parsed.Calls.Count > 0 ? parsed.Calls : null };
+                    if (turns.Count > 0 && turns[^1].Role == "assistant")
+                        turns[^1] = Merge(turns[^1], turn);
+                    else
+                        turns.Add(turn);
+                }
+                else
+                {
+                    turns.AddRange(parsed.Results);
+                    if (parsed.Results.Count == 0 || parsed.Text.Length > 0)
+                    {
+                        if (turns.Count > 0 && turns[^1].Role == "user")
+                            turns[^1] = turns[^1] with { Content = turns[^1].Content + "\n\n" + parsed.Text };
+                        else
+                            turns.Add(new ChatTurn("user", parsed.Text));
+                    }
+                    openCalls.Clear();
+                }
+            }
             index++;
         }
         if (breakpoints > 4)
             throw ApiException.Invalid($"A maximum of 4 blocks with cache_control may be provided. Found {breakpoints}.");
 
+        Fathom.Sampling.Grammar? grammar = null;
+        if (f.Object("output_config") is { } oc && oc.Object("format") is { } format)
+        {
+            if (format.String("type", required: true) != "json_schema")
+                throw format.Error("type", "Input should be 'json_schema'");
+            var schema = format.Object("schema", required: true)!.Value;
+            grammar = ToolRequests.ResponseGrammar(schema.Element, format.Path("schema"), strict: true, anthropic: true);
+        }
         var settings = new GenerationSettings
         {
+            // A grammar cannot follow a thinking block it does not see, so thinking turns it off.
+            Grammar = thinking ? null : grammar,
             MaxTokens = maxTokens,
             Temperature = temperature is { } t ? (float)t : null,
             TopP = topP is { } p ? (float)p : null,
             TopK = topK is { } k ? (int)k : null,
             Thinking = thinking,
         };
-        return new AnthropicRequest(model, maxTokens, new ChatPrompt(turns), stops, stream, settings);
+        return new AnthropicRequest(model, maxTokens, new ChatPrompt(turns) { Tools = tools }, stops, stream, settings) { ToolChoice = toolChoice };
     }
+
+    private static ChatTurn Merge(ChatTurn a, ChatTurn b) => a with
+    {
+        Content = a.Content.Length == 0 ? b.Content : b.Content.Length == 0 ? a.Content : a.Content + "\n\n" + b.Content,
+        ToolCalls = a.ToolCalls is null ? b.ToolCalls : b.ToolCalls is null ? a.ToolCalls : [.. a.ToolCalls, .. b.ToolCalls],
+    };
 
     private static bool ParseThinking(JsonFields f, int maxTokens, bool countTokens)
     {
@@ -122,25 +174,6 @@ internal sealed record AnthropicRequest(
                 return true;
             default:
                 throw t.Error("type", "Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'");
-        }
-    }
-
-    private static void ParseTools(JsonFields f, ref int breakpoints)
-    {
-        if (f.Array("tools") is not { } tools)
-            return;
-        int i = 0;
-        foreach (var tool in tools.EnumerateArray())
-        {
-            var t = f.Child(tool, $"tools.{i}");
-            string? type = t.String("type");
-            if (type is not (null or "custom"))
-                throw t.Error("type", $"server tool '{type}' is not supported by this server");
-            t.String("name", required: true);
-            t.Object("input_schema", required: true);
-            if (t.Has("cache_control"))
-                breakpoints++;
-            i++;
         }
     }
 
@@ -180,10 +213,15 @@ internal sealed record AnthropicRequest(
         return text;
     }
 
-    private static string ContentText(JsonElement content, string path, string role, bool current, ref int breakpoints)
+    /// <summary>A message's content: its text, an assistant's tool_use calls, a user's tool_result turns.</summary>
+    private sealed record ParsedContent(string Text, List<ToolCall> Calls, List<ChatTurn> Results);
+
+    private static ParsedContent Content(JsonElement content, string path, string role, bool current, ref int breakpoints, Dictionary<string, string> openCalls)
     {
+        var calls = new List<ToolCall>();
+        var results = new List<ChatTurn>();
         if (content.ValueKind == JsonValueKind.String)
-            return content.GetString()!;
+            return new ParsedContent(content.GetString()!, calls, results);
         if (content.ValueKind != JsonValueKind.Array)
             throw JsonFields.Fail(path, "Input should be a valid string or a list of content blocks", true);
         if (content.GetArrayLength() == 0)
@@ -216,19 +254,26 @@ internal sealed record AnthropicRequest(
                     if (role != "assistant")
                         throw b.Error("type", "'tool_use' blocks are only allowed in assistant messages");
                     string name = b.String("name", required: true)!;
-                    b.String("id", required: true);
+                    string id = b.String("id", required: true)!;
                     var input = b.Object("input", required: true)!.Value;
                     if (b.Has("cache_control"))
                         breakpoints++;
-                    piece = $"[tool call {name}: {input.Element.GetRawText()}]";
+                    calls.Add(new ToolCall(name, input.Element.GetRawText()) { Id = id });
+                    piece = null;
                     break;
                 case "tool_result":
                     if (role != "user")
                         throw b.Error("type", "'tool_result' blocks are only allowed in user messages");
-                    b.String("tool_use_id", required: true);
+                    string useId = b.String("tool_use_id", required: true)!;
+                    if (!openCalls.TryGetValue(useId, out string? toolName))
+                        throw b.Error("tool_use_id", $"unexpected tool_use_id '{useId}': each tool_result must answer a tool_use block of the previous assistant message");
                     if (b.Has("cache_control"))
                         breakpoints++;
-                    piece = "[tool result: " + ToolResultText(b) + "]";
+                    string result = ToolResultText(b);
+                    if (b.Bool("is_error") == true)
+                        result = "Error: " + result;
+                    results.Add(new ChatTurn("tool", result) { ToolCallId = useId, ToolName = toolName });
+                    piece = null;
                     break;
                 case "document" when current && role == "assistant":
                     throw b.Error("type", "'document' blocks are not allowed in assistant messages");
@@ -245,7 +290,7 @@ internal sealed record AnthropicRequest(
             }
             i++;
         }
-        return sb.ToString();
+        return new ParsedContent(sb.ToString(), calls, results);
     }
 
     private static string ToolResultText(JsonFields b)

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Fathom.Engine;
 using Fathom.Sampling;
 using Fathom.Templates;
+using Fathom.Tools;
 
 namespace Fathom.Server.Backends;
 
@@ -9,12 +10,26 @@ namespace Fathom.Server.Backends;
 public sealed class EngineBackend : IChatBackend
 {
     private readonly InferenceEngine _engine;
-    private readonly ServedModel _model;
+    private ServedModel _model;
 
     public EngineBackend(InferenceEngine engine, string modelId, string displayName, DateTimeOffset created)
     {
         _engine = engine ?? throw new ArgumentNullException(nameof(engine));
-        _model = new ServedModel(modelId, displayName, created, engine.ContextLength, engine.ContextLength);
+        // A template that cannot show tools is prompted with the Hermes fallback, so its output is read as Hermes.
+        var format = engine.Template is { } t && ToolTemplateData.SupportsTools(t.Source)
+            ? ToolCallFormats.Detect(t.Source, engine.ModelConfig?.Architecture)
+            : ToolCallFormat.Hermes;
+        _model = new ServedModel(modelId, displayName, created, engine.ContextLength, engine.ContextLength) { ToolCallFormat = format };
+        _stringArguments = engine.Template is { } template && ToolTemplateData.WantsStringArguments(template);
+    }
+
+    private readonly bool _stringArguments;
+
+    /// <summary>Overrides the tool-call format detected from the chat template.</summary>
+    public EngineBackend WithToolCallFormat(ToolCallFormat format)
+    {
+        _model = _model with { ToolCallFormat = format };
+        return this;
     }
 
     /// <summary>Marked prefixes shorter than this are processed normally and reported as no cache write (Anthropic's per-model minimum).</summary>
@@ -25,15 +40,18 @@ public sealed class EngineBackend : IChatBackend
 
     public IReadOnlyList<ServedModel> Models => [_model];
 
-    public int CountTokens(ServedModel model, ChatPrompt prompt) => Render(prompt).Length;
+    public int CountTokens(ServedModel model, ChatPrompt prompt) => Render(prompt, null).Length;
 
     public async IAsyncEnumerable<ChatUpdate> GenerateAsync(ServedModel model, ChatPrompt prompt, GenerationSettings settings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        int[] tokens = Render(prompt);
+        int[] tokens = Render(prompt, settings.ForcedPrefix);
         var breakpoints = Breakpoints(tokens, settings.CacheBreakpoints);
         var request = new GenerationRequest
         {
             PromptTokens = tokens,
+            // Tool-call markers are often control tokens: the server's parser must see them.
+            RenderSpecialTokens = prompt.Tools.Count > 0,
+            Grammar = settings.Grammar,
             MaxTokens = settings.MaxTokens,
             ThinkingBudget = settings.Thinking ? settings.MaxTokens : null,
             Stop = settings.Stop,
@@ -115,7 +133,7 @@ public sealed class EngineBackend : IChatBackend
                 int[] prefixTokens;
                 try
                 {
-                    prefixTokens = Render(prefix);
+                    prefixTokens = Render(prefix, null);
                 }
                 catch (ApiException)
                 {
@@ -146,35 +164,75 @@ public sealed class EngineBackend : IChatBackend
     }
 
     /// <summary>
-    /// Renders with the model's template; a final assistant turn is appended after the generation prompt
-    /// (prefill), and mid-conversation system turns fold into the first one when the template rejects them.
+    /// Renders with the model's template, tools and tool turns included; a final assistant turn is appended after the
+    /// generation prompt (prefill), then the forced prefix. Mid-conversation system turns fold into the first one when
+    /// the template rejects them; a template that cannot show tools gets them written into the text (Hermes format).
     /// </summary>
-    private int[] Render(ChatPrompt prompt)
+    private int[] Render(ChatPrompt prompt, string? forcedPrefix)
     {
+        var template = _engine.Template ?? throw new InvalidOperationException("the model has no chat template");
         var turns = prompt.Turns;
         string? prefill = null;
-        if (prompt.EndsWithPrefill)
+        if (prompt.EndsWithPrefill && turns[^1].ToolCalls is null)
         {
             prefill = turns[^1].Content;
             turns = [.. turns.Take(turns.Count - 1)];
         }
-        var messages = turns.Select(t => new EngineMessage(t.Role, t.Content)).ToList();
-        int[] ids;
+        var messages = turns.Select(t => new ToolChatMessage(t.Role, t.Content) { ToolCalls = t.ToolCalls, ToolCallId = t.ToolCallId, ToolName = t.ToolName }).ToList();
+        bool structured = prompt.Tools.Count > 0 || messages.Any(m => m.Role == "tool" || m.ToolCalls is not null);
+        if (structured && !ToolTemplateData.SupportsTools(template.Source))
+            messages = ToolTemplateData.Fallback(messages, prompt.Tools);
+        string text;
         try
         {
-            ids = _engine.RenderPrompt(messages);
+            text = RenderText(template, messages, prompt.Tools);
         }
         catch (TemplateException) when (messages.Skip(1).Any(m => m.Role == "system"))
         {
             string system = string.Join("\n\n", messages.Where(m => m.Role == "system").Select(m => m.Content));
-            ids = _engine.RenderPrompt([new EngineMessage("system", system), .. messages.Where(m => m.Role != "system")]);
+            text = RenderOrFail(template, [new ToolChatMessage("system", system), .. messages.Where(m => m.Role != "system")], prompt.Tools);
+        }
+        catch (TemplateException) when (structured)
+        {
+            // The template has tool support but rejects this history (e.g. one call per turn): show it as text.
+            text = RenderOrFail(template, ToolTemplateData.Fallback(messages, prompt.Tools), []);
         }
         catch (TemplateException ex)
         {
             throw ApiException.Invalid("the model's chat template cannot render this conversation: " + ex.Message);
         }
-        if (string.IsNullOrEmpty(prefill))
-            return ids;
-        return [.. ids, .. _engine.Tokenizer.Encode(prefill, addSpecial: false, parseSpecial: false)];
+        var tokenizer = _engine.Tokenizer;
+        bool hasBos = tokenizer.Bos >= 0 && text.StartsWith(tokenizer.TokenText(tokenizer.Bos), StringComparison.Ordinal);
+        int[] ids = tokenizer.Encode(text, addSpecial: !hasBos, parseSpecial: true);
+        if (!string.IsNullOrEmpty(prefill))
+            ids = [.. ids, .. tokenizer.Encode(prefill, addSpecial: false, parseSpecial: false)];
+        if (!string.IsNullOrEmpty(forcedPrefix))
+            ids = [.. ids, .. tokenizer.Encode(forcedPrefix, addSpecial: false, parseSpecial: true)];
+        return ids;
+    }
+
+    private string RenderOrFail(ChatTemplate template, List<ToolChatMessage> messages, IReadOnlyList<ToolDefinition> tools)
+    {
+        try
+        {
+            return RenderText(template, messages, tools);
+        }
+        catch (TemplateException ex)
+        {
+            throw ApiException.Invalid("the model's chat template cannot render this conversation: " + ex.Message);
+        }
+    }
+
+    private string RenderText(ChatTemplate template, List<ToolChatMessage> messages, IReadOnlyList<ToolDefinition> tools)
+    {
+        var tokenizer = _engine.Tokenizer;
+        return template.Render(ToolTemplateData.Messages(messages, _stringArguments), new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            // transformers passes tools=None when there are none.
+            Tools = tools.Count > 0 && ToolTemplateData.SupportsTools(template.Source) ? ToolTemplateData.Tools(tools) : null,
+            BosToken = tokenizer.Bos >= 0 ? tokenizer.TokenText(tokenizer.Bos) : "",
+            EosToken = tokenizer.Eos >= 0 ? tokenizer.TokenText(tokenizer.Eos) : "",
+        });
     }
 }

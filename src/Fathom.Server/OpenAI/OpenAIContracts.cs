@@ -6,7 +6,31 @@ internal sealed record OpenAIMessage(string? Content)
 {
     public string Role => "assistant";
     public string? Refusal => null;
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<OpenAIToolCall>? ToolCalls { get; init; }
 }
+
+internal sealed record OpenAIFunctionCall(string Name, string Arguments);
+
+internal sealed record OpenAIToolCall(string Id, OpenAIFunctionCall Function)
+{
+    public string Type => "function";
+}
+
+/// <summary>A streamed tool-call piece: the first carries id, type and name; later ones only argument fragments.</summary>
+internal sealed record ChunkToolCall(int Index, ChunkFunction Function)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Id { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Type { get; init; }
+}
+
+internal sealed record ChunkFunction(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
+    string Arguments);
 
 internal sealed record OpenAIChoice(int Index, OpenAIMessage Message, string FinishReason)
 {
@@ -26,7 +50,11 @@ internal sealed record ChatCompletion(string Id, long Created, string Model, str
 
 internal sealed record ChunkDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<ChunkToolCall>? ToolCalls { get; init; }
+}
 
 internal sealed record ChunkChoice(int Index, ChunkDelta Delta, string? FinishReason)
 {

@@ -49,7 +49,12 @@ internal static class OpenAIEndpoints
 
     private static OpenAIModel Info(ServedModel m) => new(m.Id, m.Created.ToUnixTimeSeconds());
 
-    private static string FinishReason(StopKind stop) => stop is StopKind.MaxTokens or StopKind.ContextFull ? "length" : "stop";
+    private static string FinishReason(StopKind stop) => stop switch
+    {
+        StopKind.MaxTokens or StopKind.ContextFull => "length",
+        StopKind.ToolUse => "tool_calls",
+        _ => "stop",
+    };
 
     private static OpenAIUsage Usage(int prompt, int cached, int completion) =>
         new(prompt, completion, prompt + completion, new PromptTokensDetails(cached, 0), new CompletionTokensDetails(0, 0, 0, 0));
@@ -61,20 +66,35 @@ internal static class OpenAIEndpoints
     {
         var choices = new List<OpenAIChoice>();
         int prompt = 0, cached = 0, completion = 0;
+        var tools = ToolPlan.For(model, request.Prompt, request.ToolChoice, holdCalls: true);
         for (int c = 0; c < request.N; c++)
         {
             var text = new StringBuilder();
+            var calls = new List<OpenAIToolCall>();
+            var args = new StringBuilder();
             RunUpdate last = default;
-            await foreach (var u in Generation.RunAsync(backend, model, request.Prompt, ForChoice(settings, c), request.Stop, http.RequestAborted))
+            await foreach (var u in Generation.RunAsync(backend, model, request.Prompt, ForChoice(settings, c), request.Stop, http.RequestAborted, tools))
             {
                 if (u.Kind == ChatUpdateKind.Text)
                     text.Append(u.Text);
+                else if (u.Kind == ChatUpdateKind.ToolCallStart)
+                {
+                    calls.Add(new OpenAIToolCall(RequestContext.NewId("call_"), new OpenAIFunctionCall(u.Text, "")));
+                    args.Clear();
+                }
+                else if (u.Kind == ChatUpdateKind.ToolCallArguments)
+                {
+                    args.Append(u.Text);
+                    calls[^1] = calls[^1] with { Function = calls[^1].Function with { Arguments = args.ToString() } };
+                }
                 last = u;
             }
             prompt = last.InputTokens;
             cached = c == 0 ? last.CachedInputTokens : cached;
             completion += last.OutputTokens;
-            choices.Add(new OpenAIChoice(c, new OpenAIMessage(text.ToString()), FinishReason(last.Stop)));
+            // A turn of only tool calls has null content, as the API sends it.
+            string? content = calls.Count == 0 ? text.ToString() : text.ToString().Trim() is { Length: > 0 } t ? t : null;
+            choices.Add(new OpenAIChoice(c, new OpenAIMessage(content) { ToolCalls = calls.Count > 0 ? calls : null }, FinishReason(last.Stop)));
         }
         await Write(http, new ChatCompletion(id, created, model.Id, Fingerprint, choices, Usage(prompt, cached, completion)), OpenAIJson.Default.ChatCompletion);
     }
@@ -84,11 +104,12 @@ internal static class OpenAIEndpoints
         var ct = http.RequestAborted;
         SseWriter? sse = null;
         int prompt = 0, cached = 0, completion = 0;
+        var tools = ToolPlan.For(model, request.Prompt, request.ToolChoice, holdCalls: false);
         try
         {
             for (int c = 0; c < request.N; c++)
             {
-                await using var run = Generation.RunAsync(backend, model, request.Prompt, ForChoice(settings, c), request.Stop, ct).GetAsyncEnumerator(ct);
+                await using var run = Generation.RunAsync(backend, model, request.Prompt, ForChoice(settings, c), request.Stop, ct, tools).GetAsyncEnumerator(ct);
                 while (await run.MoveNextAsync())
                 {
                     var u = run.Current;
@@ -106,6 +127,13 @@ internal static class OpenAIEndpoints
                     }
                     else if (u.Kind == ChatUpdateKind.Text)
                         await Chunk(sse, new ChunkDelta(null, u.Text), c, null, ct);
+                    else if (u.Kind == ChatUpdateKind.ToolCallStart)
+                    {
+                        var call = new ChunkToolCall(u.ToolIndex, new ChunkFunction(u.Text, "")) { Id = RequestContext.NewId("call_"), Type = "function" };
+                        await Chunk(sse, new ChunkDelta(null, null) { ToolCalls = [call] }, c, null, ct);
+                    }
+                    else if (u.Kind == ChatUpdateKind.ToolCallArguments)
+                        await Chunk(sse, new ChunkDelta(null, null) { ToolCalls = [new ChunkToolCall(u.ToolIndex, new ChunkFunction(null, u.Text))] }, c, null, ct);
                     else if (u.Done)
                     {
                         prompt = u.InputTokens;

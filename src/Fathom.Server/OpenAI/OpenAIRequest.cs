@@ -1,11 +1,15 @@
 using System.Text;
 using System.Text.Json;
+using Fathom.Tools;
 
 namespace Fathom.Server.OpenAI;
 
 /// <summary>A validated <c>/v1/chat/completions</c> body.</summary>
 internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTokens, int N, IReadOnlyList<string> Stop, bool Stream, bool IncludeUsage, GenerationSettings Settings)
 {
+    /// <summary>tool_choice and parallel_tool_calls (auto, parallel when absent).</summary>
+    public ToolChoice ToolChoice { get; init; } = ToolChoice.Default;
+
     public static OpenAIRequest Parse(JsonElement root)
     {
         var f = new JsonFields(root, "", anthropic: false);
@@ -20,11 +24,21 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
         bool logprobs = f.Bool("logprobs") ?? false;
         if (f.Integer("top_logprobs", 0, 20) is not null && !logprobs)
             throw ApiException.Invalid("Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.", "top_logprobs", "invalid_value");
+        Fathom.Sampling.Grammar? grammar = null;
         if (f.Object("response_format") is { } rf)
         {
             string type = rf.String("type", required: true)!;
             if (type is not ("text" or "json_object" or "json_schema"))
                 throw rf.Error("type", $"'{type}' is not one of 'text', 'json_object', 'json_schema'");
+            if (type == "json_object")
+                grammar = Fathom.Sampling.JsonSchemaGrammar.JsonObject;
+            else if (type == "json_schema")
+            {
+                var js = rf.Object("json_schema", required: true)!.Value;
+                js.String("name", required: true);
+                var schema = js.Object("schema") is { } sc ? sc.Element : JsonDocument.Parse("{}").RootElement;
+                grammar = ToolRequests.ResponseGrammar(schema, js.Path("schema"), js.Bool("strict") ?? false, anthropic: false);
+            }
         }
 
         var stops = new List<string>();
@@ -49,7 +63,10 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
         var messages = f.Array("messages", required: true)!.Value;
         if (messages.GetArrayLength() == 0)
             throw ApiException.Invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "messages", "empty_array");
+        var tools = ToolRequests.OpenAI(f);
+        var toolChoice = ToolRequests.OpenAIChoice(f, tools);
         var turns = new List<ChatTurn>();
+        var callNames = new Dictionary<string, string>(StringComparer.Ordinal);
         int i = 0;
         foreach (var message in messages.EnumerateArray())
         {
@@ -57,6 +74,8 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
             var m = f.Child(message, path);
             string role = m.String("role", required: true)!;
             string text;
+            List<ToolCall>? toolCalls = null;
+            string? toolCallId = null, toolName = null;
             switch (role)
             {
                 case "system" or "developer":
@@ -70,21 +89,34 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
                     text = Content(m, allowNull: true, parts: true);
                     if (m.Array("tool_calls") is { } calls)
                     {
+                        toolCalls = [];
+                        int k = 0;
                         foreach (var call in calls.EnumerateArray())
                         {
-                            var fn = m.Child(call, m.Path("tool_calls")).Object("function", required: true)!.Value;
-                            text += $"\n[tool call {fn.String("name", required: true)}: {fn.String("arguments")}]";
+                            var cf = m.Child(call, JsonFields.Index(m.Path("tool_calls"), k++, false));
+                            string id = cf.String("id", required: true)!;
+                            var fn = cf.Object("function", required: true)!.Value;
+                            string name = fn.String("name", required: true)!;
+                            toolCalls.Add(new ToolCall(name, fn.String("arguments") ?? "{}") { Id = id });
+                            callNames[id] = name;
                         }
                     }
                     break;
-                case "tool" or "function":
-                    role = "user";
-                    text = "[tool result: " + Content(m, allowNull: false, parts: false) + "]";
+                case "tool":
+                    toolCallId = m.String("tool_call_id", required: true)!;
+                    toolName = callNames.GetValueOrDefault(toolCallId);
+                    text = Content(m, allowNull: false, parts: false);
+                    break;
+                case "function":
+                    // Legacy function results: a tool turn without an id.
+                    role = "tool";
+                    toolName = m.String("name");
+                    text = Content(m, allowNull: false, parts: false);
                     break;
                 default:
                     throw ApiException.Invalid($"Invalid value: '{role}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", m.Path("role"), "invalid_value");
             }
-            turns.Add(new ChatTurn(role, text));
+            turns.Add(new ChatTurn(role, text) { ToolCalls = toolCalls, ToolCallId = toolCallId, ToolName = toolName });
             i++;
         }
         var settings = new GenerationSettings
@@ -95,9 +127,13 @@ internal sealed record OpenAIRequest(string Model, ChatPrompt Prompt, int? MaxTo
             Seed = seed is { } s2 ? unchecked((int)s2) : null,
             PresencePenalty = presence is { } pp ? (float)pp : null,
             FrequencyPenalty = frequency is { } fp ? (float)fp : null,
+            Grammar = grammar,
         };
         settings = SamplingExtensions.Apply(f, settings);
-        return new OpenAIRequest(model, new ChatPrompt(turns), maxTokens is null ? null : (int)maxTokens, n, stops, stream, includeUsage, settings);
+        return new OpenAIRequest(model, new ChatPrompt(turns) { Tools = tools }, maxTokens is null ? null : (int)maxTokens, n, stops, stream, includeUsage, settings)
+        {
+            ToolChoice = toolChoice,
+        };
     }
 
     private static string Content(JsonFields m, bool allowNull, bool parts)

@@ -44,6 +44,35 @@ public sealed class TemplateCommandTests : IDisposable
         Assert.Equal(doc.RootElement.GetProperty("expected").GetString(), output);
     }
 
+    [Theory]
+    [InlineData("Qwen-Qwen3-0.6B")]
+    [InlineData("mistralai-Mistral-Nemo-Instruct-2407")]
+    [InlineData("meta-llama-Llama-3.2-3B-Instruct")]
+    public void Tools_file_is_passed_as_tools_exactly(string template)
+    {
+        // The case's tools go in through --tools, the rest of the case through --messages: same render.
+        string casePath = CasePath($"{template}__tool_roundtrip");
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(casePath));
+        var c = doc.RootElement;
+        string tools = Write("tools.json", c.GetProperty("tools").GetRawText());
+        var rest = c.EnumerateObject().Where(p => p.Name != "tools").ToDictionary(p => p.Name, p => p.Value);
+        string messages = Write("case.json", JsonSerializer.Serialize(rest));
+        var (code, output, err) = Run("template", "--template", TemplatePath(template), "--messages", messages, "--tools", tools, "--now", "2026-01-15T10:30:00");
+        Assert.Equal("", err);
+        Assert.Equal(0, code);
+        Assert.Equal(c.GetProperty("expected").GetString(), output);
+    }
+
+    [Fact]
+    public void Tools_file_that_is_not_an_array_exits_2()
+    {
+        string messages = Write("m.json", """[{"role": "user", "content": "Hi"}]""");
+        string tools = Write("tools.json", """{"name": "f"}""");
+        var (code, _, err) = Run("template", "--template", TemplatePath("Qwen-Qwen3-0.6B"), "--messages", messages, "--tools", tools);
+        Assert.Equal(2, code);
+        Assert.Contains("--tools", err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Message_array_with_flags()
     {
