@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
 using Fathom.Models;
+using Fathom.Sampling;
 using Fathom.Templates;
 using Fathom.Tokenization;
 
@@ -39,6 +40,10 @@ internal static class RunCommand
         var keep = new Option<int>("--keep") { Description = "Tokens kept at the start by --overflow shift.", DefaultValueFactory = _ => 0 };
         command.Options.Add(overflow);
         command.Options.Add(keep);
+        var grammarFile = new Option<FileInfo>("--grammar") { Description = "Constrain the output to this GBNF grammar (llama.cpp format, root rule 'root')." };
+        var schemaFile = new Option<FileInfo>("--json-schema") { Description = "Constrain the output to JSON valid against this JSON Schema." };
+        command.Options.Add(grammarFile);
+        command.Options.Add(schemaFile);
         command.SetAction(parse =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -51,9 +56,12 @@ internal static class RunCommand
                 throw new CliUsageException($"--ctx-size {ctx} must not be negative");
             var sampler = new SimpleSampler(parse.GetValue(temp), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(minP),
                 parse.GetValue(repeat), parse.GetValue(seed) ?? Environment.TickCount);
+            var grammar = LoadGrammar(parse.GetValue(grammarFile), parse.GetValue(schemaFile));
 
             using var m = Model.Load(CliModel.CheckModel(parse.GetValue(model)));
             var tokenizer = Tokenizer.FromGguf(m.File);
+            var constraint = grammar is null ? null : new GrammarConstraint(grammar, tokenizer);
+            float[] masked = [];
             string? text = PromptText(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(tokens));
             if (parse.GetValue(system) is not null && !parse.GetValue(chat))
                 throw new CliUsageException("--system needs --chat");
@@ -105,7 +113,21 @@ internal static class RunCommand
             clock.Restart();
             while (generated < n && !stop.Requested)
             {
-                int next = sampler.Sample(logits, history);
+                int next;
+                if (constraint is null)
+                {
+                    next = sampler.Sample(logits, history);
+                }
+                else
+                {
+                    // the grammar's mask goes first, so no filter can leave only tokens it forbids
+                    if (masked.Length != logits.Length)
+                        masked = new float[logits.Length];
+                    logits.CopyTo(masked);
+                    constraint.Mask(masked);
+                    next = sampler.Sample(masked, history);
+                    constraint.Accept(next);
+                }
                 generated++;
                 history.Add(next);
                 if (tokenizer.IsEndOfGeneration(next))
@@ -114,6 +136,9 @@ internal static class RunCommand
                 int written = decoder.GetChars(piece, 0, piece.Length, chars.Length < piece.Length * 2 ? chars = new char[piece.Length * 2] : chars, 0);
                 stdout.Write(chars, 0, written);
                 stdout.Flush();
+                // complete with nothing allowed after it: stop rather than spend a step on the end token
+                if (constraint is { CanContinue: false })
+                    break;
                 if (session.Position >= session.ContextLength)
                 {
                     if (overflowMode == "shift")
@@ -140,6 +165,31 @@ internal static class RunCommand
         });
         return command;
     }
+
+    private static Grammar? LoadGrammar(FileInfo? gbnf, FileInfo? schema)
+    {
+        if (gbnf is not null && schema is not null)
+            throw new CliUsageException("give --grammar or --json-schema, not both");
+        try
+        {
+            if (gbnf is not null)
+                return Grammar.Parse(File.ReadAllText(CheckFile(gbnf, "--grammar")));
+            if (schema is not null)
+                return JsonSchemaGrammar.Compile(File.ReadAllText(CheckFile(schema, "--json-schema")));
+            return null;
+        }
+        catch (GrammarException ex)
+        {
+            throw new CliUsageException($"--grammar {gbnf!.Name}: {ex.Message}");
+        }
+        catch (JsonSchemaException ex)
+        {
+            throw new CliUsageException($"--json-schema {schema!.Name}: {ex.Message}");
+        }
+    }
+
+    private static string CheckFile(FileInfo file, string option)
+        => file.Exists ? file.FullName : throw new CliUsageException($"{option}: file '{file.FullName}' does not exist");
 
     private static string? PromptText(string? prompt, FileInfo? file, string? tokens)
     {

@@ -86,6 +86,19 @@ public sealed class SamplerChain
     private int SampleConstrained(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, GrammarConstraint grammar)
     {
         var c = _candidates;
+        if (Options.IsGreedy)
+        {
+            // greedy: when the unconstrained choice is allowed it is also the constrained one, and a mask is skipped
+            c.Load(logits);
+            ApplyBias(c);
+            if (_penalize) ApplyPenalties(c, history);
+            int best = Argmax(c.Logits.AsSpan(0, c.Count));
+            if (!float.IsNegativeInfinity(c.Logits[best]) && grammar.IsAllowed(best))
+            {
+                grammar.Accept(best);
+                return best;
+            }
+        }
         c.Load(logits);
         grammar.Mask(c.Logits.AsSpan(0, c.Count));
         if (float.IsNegativeInfinity(c.MaxLogit()))

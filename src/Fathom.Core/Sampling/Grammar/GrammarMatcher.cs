@@ -12,8 +12,8 @@ internal sealed class GrammarMatcher
 {
     public const int Dead = -1;
     private const int Unknown = -2;
-    private const int MaxNodes = 1 << 20;
-    private const int MaxStates = 1 << 14;
+    private const int MaxNodes = 1 << 18;
+    private const int MaxStates = 1 << 12;
 
     private readonly GrammarProgram _p;
     private int[] _nodePos = new int[256];

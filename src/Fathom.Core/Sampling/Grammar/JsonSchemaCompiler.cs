@@ -736,10 +736,39 @@ internal sealed class JsonSchemaCompiler
 
     private string Number(JsonElement schema, string pointer)
     {
-        foreach (string k in (string[])["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"])
-            if (schema.TryGetProperty(k, out _))
-                throw NotSupported(k, Ptr(pointer, k), "bounds on 'number' (bounds are supported on 'integer')");
-        return Use("number");
+        foreach (string k in (string[])["exclusiveMinimum", "exclusiveMaximum"])
+            if (schema.TryGetProperty(k, out var e) && e.ValueKind == JsonValueKind.Number)
+                throw NotSupported(k, Ptr(pointer, k), "exclusive bounds on 'number' (use minimum/maximum, or 'integer')");
+        long? Bound(string k)
+        {
+            if (!schema.TryGetProperty(k, out var v))
+                return null;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDecimal(out decimal d))
+                throw Invalid($"'{k}' must be a number", Ptr(pointer, k));
+            if (d != decimal.Truncate(d) || Math.Abs(d) > IntegerRange.Limit)
+                throw NotSupported(k, Ptr(pointer, k), "a bound on 'number' that is not a whole number (up to ±" + IntegerRange.Limit + ")");
+            return (long)d;
+        }
+        long? lo = Bound("minimum"), hi = Bound("maximum");
+        if (lo is null && hi is null)
+            return Use("number");
+        if (lo > hi)
+            throw Invalid($"minimum {lo} is larger than maximum {hi}", pointer);
+        // sign and magnitude: |x| in [a, b] is an integer part in [a, b - 1] with any fraction, or b with a zero fraction
+        static string Magnitude(long a, long? b)
+        {
+            const string fraction = "( \".\" [0-9]{1,16} )?";
+            if (b is not { } top)
+                return $"( {IntegerRange.Gbnf(a, null)} ) {fraction}";
+            string atTop = $"{IntegerRange.Gbnf(top, top)} ( \".\" [0]{{1,16}} )?";
+            return a <= top - 1 ? $"( {IntegerRange.Gbnf(a, top - 1)} ) {fraction} | {atTop}" : atTop;
+        }
+        var alts = new List<string>();
+        if (lo is null || lo < 0)
+            alts.Add($"\"-\" ( {Magnitude(hi is { } h && h < 0 ? -h : 0, lo is { } l ? -l : null)} )");
+        if (hi is null || hi >= 0)
+            alts.Add(Magnitude(Math.Max(lo ?? 0, 0), hi));
+        return Rule(Hint(pointer) + "-number", $"( {string.Join(" | ", alts)} ) {Use("space")}");
     }
 
     private static (long? Lo, long? Hi) IntegerBounds(JsonElement schema, string pointer)

@@ -24,8 +24,8 @@ public sealed record JsonSchemaGrammarOptions
 /// JSON Schema → GBNF. Supports type (incl. arrays of types), properties / required / additionalProperties,
 /// enum, const, anyOf / oneOf (treated as anyOf), items / prefixItems with minItems / maxItems, string
 /// minLength / maxLength and formats (date, time, date-time, uuid, email, ipv4, uri), integer bounds,
-/// number, $ref into $defs / definitions (recursive references become recursive rules). Anything else that
-/// constrains values is a <see cref="JsonSchemaException"/> naming the keyword and its JSON pointer.
+/// number with whole-number minimum / maximum, $ref into $defs / definitions (recursive references become
+/// recursive rules). Anything else that constrains values is a <see cref="JsonSchemaException"/> naming the keyword and its JSON pointer.
 /// </summary>
 public static class JsonSchemaGrammar
 {

@@ -87,6 +87,29 @@ public class JsonSchemaGrammarTests
         Assert.False(GrammarTests.Matches(g, "007"));
     }
 
+    [Theory]
+    [InlineData("""{"type":"number","minimum":-3,"maximum":12}""", -3, 12)]
+    [InlineData("""{"type":"number","minimum":2,"maximum":5}""", 2, 5)]
+    [InlineData("""{"type":"number","minimum":-20,"maximum":-11}""", -20, -11)]
+    [InlineData("""{"type":"number","minimum":0}""", 0, double.PositiveInfinity)]
+    [InlineData("""{"type":"number","minimum":-7}""", -7, double.PositiveInfinity)]
+    [InlineData("""{"type":"number","maximum":4}""", double.NegativeInfinity, 4)]
+    [InlineData("""{"type":"number","maximum":-4}""", double.NegativeInfinity, -4)]
+    public void Number_bounds_are_exact(string schema, double lo, double hi)
+    {
+        var g = Compile(schema);
+        foreach (string suffix in (string[])["", ".0", ".25", ".5", ".000", ".75"])
+        {
+            for (int whole = -25; whole <= 25; whole++)
+            {
+                string text = (whole < 0 ? "-" : "") + Math.Abs(whole).ToString(System.Globalization.CultureInfo.InvariantCulture) + suffix;
+                double x = double.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+                Assert.True((x >= lo && x <= hi) == GrammarTests.Matches(g, text), $"{text} in {schema}");
+            }
+        }
+        Assert.False(GrammarTests.Matches(g, "1e2"));
+    }
+
     [Fact]
     public void Enums_consts_any_of_and_type_lists()
     {
@@ -120,7 +143,8 @@ public class JsonSchemaGrammarTests
     [InlineData("""{"type":"array","uniqueItems":true}""", "/uniqueItems", "uniqueItems")]
     [InlineData("""{"properties":{"a":{"type":"string","pattern":"^x"}}}""", "/properties/a/pattern", "pattern")]
     [InlineData("""{"items":{"not":{}}}""", "/items/not", "not")]
-    [InlineData("""{"type":"number","minimum":1}""", "/minimum", "minimum")]
+    [InlineData("""{"type":"number","minimum":0.5}""", "/minimum", "minimum")]
+    [InlineData("""{"type":"number","exclusiveMaximum":3}""", "/exclusiveMaximum", "exclusiveMaximum")]
     [InlineData("""{"type":"string","format":"hostname-ish"}""", "/format", "format")]
     [InlineData("""{"$ref":"https://example.com/s.json"}""", "/$ref", "$ref")]
     [InlineData("""{"anyOf":[{"type":"string"},{"allOf":[]}]}""", "/anyOf/1/allOf", "allOf")]

@@ -40,7 +40,7 @@ internal sealed class RandomSchemas(int seed)
         {
             0 => String(),
             1 => Integer(),
-            2 => new JsonObject { ["type"] = "number" },
+            2 => Number(),
             3 => new JsonObject { ["type"] = "boolean" },
             4 => new JsonObject { ["type"] = "null" },
             5 => Enum(),
@@ -87,6 +87,19 @@ internal sealed class RandomSchemas(int seed)
             case 2: s["minimum"] = a; s["maximum"] = b; break;
             case 3: s["exclusiveMinimum"] = a; s["exclusiveMaximum"] = b + 2; break;
             case 4: s["minimum"] = a + 0.5; s["maximum"] = b + 1.5; break;
+        }
+        return s;
+    }
+
+    private JsonObject Number()
+    {
+        var s = new JsonObject { ["type"] = "number" };
+        long a = _rng.Next(-50, 50);
+        switch (_rng.Next(4))
+        {
+            case 0: s["minimum"] = a; break;
+            case 1: s["maximum"] = a; break;
+            case 2: s["minimum"] = a; s["maximum"] = a + _rng.Next(0, 30); break;
         }
         return s;
     }
