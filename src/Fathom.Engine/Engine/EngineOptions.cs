@@ -24,7 +24,7 @@ public sealed record EngineOptions
     /// <summary>Threads of the forward pass.</summary>
     public int Threads { get; init; } = 1;
 
-    /// <summary>Finished conversations whose KV is kept for reuse by the next turn.</summary>
+    /// <summary>Finished conversations whose partly filled last KV page is kept (full pages live in the prefix cache), so a next turn computes only its new tokens.</summary>
     public int ParkedSessions { get; init; } = 4;
 
     /// <summary>Clock of cache TTLs and timings (tests advance a fake one).</summary>

@@ -51,6 +51,9 @@ internal sealed class PagePool
     /// <summary>Pages whose content is findable by hash (in use or not).</summary>
     public int CachedPages => _cached.Count;
 
+    /// <summary>Told each page that leaves use for good (freed without a key, or evicted from the cache), so its KV can go.</summary>
+    public Action<int>? Dropped { get; set; }
+
     /// <summary>Cached pages evicted to make room.</summary>
     public long Evictions { get; private set; }
 
@@ -77,6 +80,7 @@ internal sealed class PagePool
         _lruNodes[page] = null;
         Forget(page);
         Evictions++;
+        Dropped?.Invoke(page);
         _refs[page] = 1;
         return true;
     }
@@ -102,7 +106,10 @@ internal sealed class PagePool
         if (_keyed[page])
             _lruNodes[page] = _lru.AddLast(page);
         else
+        {
             _free.Push(page);
+            Dropped?.Invoke(page);
+        }
     }
 
     /// <summary>The cached page holding the content <paramref name="key"/> names, if any (not retained).</summary>
