@@ -14,7 +14,7 @@ namespace Fathom.Cli.Commands;
 /// </summary>
 internal static class EngineBench
 {
-    private const int PromptTokens = 32;
+    private const int PromptTokens = 16;
 
     public static int Run(string path, int[] parallel, int gen, int prefix, int threads, int reps, TextWriter stdout, TextWriter stderr)
     {
@@ -39,10 +39,12 @@ internal static class EngineBench
             var options = new EngineOptions { ContextLength = ctx, Threads = threads, MaxSequences = n, MaxBatchTokens = 512, KvPages = n * ((PromptTokens + gen + 16) / 16 + 1) + 64 };
             using var engine = new InferenceEngine(model, tokenizer, null, options);
             engine.GenerateAsync(new GenerationRequest { PromptTokens = Tokens(8), MaxTokens = 2, Sampling = sampling }).GetAwaiter().GetResult();
-            var speeds = new double[reps];
+            var wall = new double[reps];
+            var cpu = new double[reps];
             for (int run = 0; run < reps; run++)
-                speeds[run] = Decode(engine, n, gen, sampling, Tokens);
-            Row(stdout, name, threads, $"decode, {n} concurrent (aggregate tok/s)", speeds);
+                (wall[run], cpu[run]) = Decode(engine, n, gen, sampling, Tokens);
+            Row(stdout, name, threads, $"decode, {n} concurrent (aggregate tok/s)", wall);
+            Row(stdout, name, threads, $"decode, {n} concurrent (aggregate tok per CPU-second)", cpu);
             if (engine.Stats.PagesInUse != 0)
                 stderr.WriteLine($"fathom: warning: {engine.Stats.PagesInUse} pages still in use after the run");
         }
@@ -66,25 +68,35 @@ internal static class EngineBench
         return CliHost.ExitOk;
     }
 
-    /// <summary>Tokens/s summed over the window in which all <paramref name="n"/> sequences were decoding.</summary>
-    private static double Decode(InferenceEngine engine, int n, int gen, SamplingOptions sampling, Func<int, int[]> tokens)
+    /// <summary>
+    /// Tokens summed over the window in which all <paramref name="n"/> sequences were decoding, per second
+    /// of wall time and per second of this process's CPU time (which a loaded machine distorts less).
+    /// </summary>
+    private static (double Wall, double Cpu) Decode(InferenceEngine engine, int n, int gen, SamplingOptions sampling, Func<int, int[]> tokens)
     {
         var clock = Stopwatch.StartNew();
         var prompts = Enumerable.Range(0, n).Select(_ => tokens(PromptTokens)).ToArray();
         var tasks = prompts.Select(p => Task.Run(async () =>
         {
-            var at = new List<double>();
+            var at = new List<(double Wall, double Cpu)>();
             await foreach (var u in engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = gen, Sampling = sampling }))
             {
                 for (int i = 0; i < u.TokenIds.Count; i++)
-                    at.Add(clock.Elapsed.TotalSeconds);
+                    at.Add((clock.Elapsed.TotalSeconds, Cpu()));
             }
             return at;
         })).ToArray();
         var times = Task.WhenAll(tasks).GetAwaiter().GetResult();
-        double start = times.Max(t => t[0]), end = times.Min(t => t[^1]);
-        int count = times.Sum(t => t.Count(x => x > start && x <= end));
-        return end > start ? count / (end - start) : 0;
+        var start = times.Select(t => t[0]).MaxBy(x => x.Wall);
+        var end = times.Select(t => t[^1]).MinBy(x => x.Wall);
+        int count = times.Sum(t => t.Count(x => x.Wall > start.Wall && x.Wall <= end.Wall));
+        return (end.Wall > start.Wall ? count / (end.Wall - start.Wall) : 0, end.Cpu > start.Cpu ? count / (end.Cpu - start.Cpu) : 0);
+    }
+
+    private static double Cpu()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.TotalProcessorTime.TotalSeconds;
     }
 
     private static double FirstToken(InferenceEngine engine, int[] prompt, SamplingOptions sampling, out int cached)

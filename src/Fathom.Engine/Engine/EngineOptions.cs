@@ -27,6 +27,9 @@ public sealed record EngineOptions
     /// <summary>Finished conversations whose partly filled last KV page is kept (full pages live in the prefix cache), so a next turn computes only its new tokens.</summary>
     public int ParkedSessions { get; init; } = 4;
 
+    /// <summary>Where the prefix cache is saved on shutdown and read back on start (null: memory only).</summary>
+    public string? PrefixCacheDirectory { get; init; }
+
     /// <summary>Clock of cache TTLs and timings (tests advance a fake one).</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 

@@ -73,7 +73,9 @@ public sealed class InferenceEngine : IDisposable
         int pages = _options.KvPages > 0 ? _options.KvPages : _options.MaxSequences * ((contextLength + _options.PageSize - 1) / _options.PageSize);
         var pool = new PagePool(pages, _options.PageSize, _options.Clock) { Dropped = runner.Dropped };
         _scheduler = new Scheduler(pool, _options.MaxBatchTokens, _options.MaxSequences, _options.Clock, runner.Attach);
-        _stats = new EngineStats(0, 0, 0, pages, 0, 0);
+        if (_options.PrefixCacheDirectory is { } dir && runner is BatchRunner batch)
+            RestoredPages = PrefixCacheStore.Load(dir, pool, batch);
+        _stats = new EngineStats(0, 0, 0, pages, pool.CachedPages, 0);
         _thread = new Thread(Loop) { IsBackground = true, Name = "fathom-engine" };
         _thread.Start();
     }
@@ -82,6 +84,9 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>The executor (tests check its page accounting).</summary>
     internal ISequenceRunner Executor => _runner;
+
+    /// <summary>Prefix-cache pages read back from <see cref="EngineOptions.PrefixCacheDirectory"/> at start.</summary>
+    internal int RestoredPages { get; }
 
     /// <summary>Sequences sent back to recompute because the pool ran out (scheduler thread only writes it).</summary>
     internal long Preemptions { get; private set; }
@@ -169,6 +174,15 @@ public sealed class InferenceEngine : IDisposable
         _stop.Cancel();
         _commands.Writer.TryComplete();
         _thread.Join();
+        try
+        {
+            if (_options.PrefixCacheDirectory is { } dir && _runner is BatchRunner batch)
+                PrefixCacheStore.Save(dir, _scheduler.Pool, batch);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Losing the saved cache costs a prefill later; failing shutdown would cost more.
+        }
         _runner.Dispose();
         _ownedModel?.Dispose();
         _stop.Dispose();

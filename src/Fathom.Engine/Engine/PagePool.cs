@@ -133,6 +133,33 @@ internal sealed class PagePool
 
     public bool IsPinned(int page) => _pinnedUntil[page] > _clock.GetUtcNow();
 
+    /// <summary>Keyed pages, idle ones in LRU order (least recent first) then those in use.</summary>
+    public List<(int Page, UInt128 Key)> CachedEntries()
+    {
+        var list = new List<(int, UInt128)>(_cached.Count);
+        foreach (int p in _lru)
+            list.Add((p, _keys[p]));
+        foreach (var (key, p) in _cached)
+        {
+            if (_refs[p] > 0)
+                list.Add((p, key));
+        }
+        return list;
+    }
+
+    /// <summary>Takes a page for content <paramref name="key"/> read back from disk and leaves it cached, idle, at the LRU's recent end; false when the key is cached already or no page is free.</summary>
+    public bool TryRestore(UInt128 key, out int page)
+    {
+        page = -1;
+        if (_cached.ContainsKey(key) || _free.Count == 0)
+            return false;
+        page = _free.Pop();
+        _refs[page] = 1;
+        Register(page, key);
+        Release(page);
+        return true;
+    }
+
     private LinkedListNode<int>? PickVictim()
     {
         // Unpinned (or expired) pages go first in LRU order; a cache is best effort, so when only pinned

@@ -37,6 +37,7 @@ internal interface ISequenceRunner : IDisposable
 internal sealed class BatchRunner : ISequenceRunner
 {
     private readonly BatchedForward _forward;
+    private readonly Model _model;
     private readonly int _context;
     private readonly int _pageSize;
     private readonly Dictionary<long, KvSequence> _live = [];
@@ -52,6 +53,7 @@ internal sealed class BatchRunner : ISequenceRunner
     public BatchRunner(Model model, int contextLength, int threads, int pageSize, int maxTails = 4)
     {
         _maxTails = maxTails;
+        _model = model;
         _forward = new BatchedForward(model, threads, pageSize);
         _context = contextLength;
         _pageSize = pageSize;
@@ -182,6 +184,42 @@ internal sealed class BatchRunner : ISequenceRunner
             }
             _physical[page] = ids;
         }
+    }
+
+    /// <summary>Identifies the model and KV layout a saved prefix cache must match.</summary>
+    public string Fingerprint
+    {
+        get
+        {
+            var c = _forward.Config;
+            var o = _forward.KvCache.Options;
+            long size = _model.File.Path is { } path && File.Exists(path) ? new FileInfo(path).Length : -1;
+            return $"{c.Architecture}/{c.BlockCount}/{c.EmbeddingLength}/{c.HeadCount}/{c.HeadCountKv}/{c.VocabSize}/{size}/{o.PageSize}/{o.PageBytes}/{o.KeyType}/{o.ValueType}";
+        }
+    }
+
+    public int PageBytes => _forward.KvCache.Options.PageBytes;
+
+    /// <summary>The per-layer KV bytes of a scheduler page the runner holds, or null.</summary>
+    public IEnumerable<byte[]>? PageData(int page) =>
+        _physical.TryGetValue(page, out var ids) ? ids.Select(_forward.KvCache.Pool.Data) : null;
+
+    /// <summary>Holds KV read back from disk (one page of bytes per layer) for a scheduler page.</summary>
+    public void Restore(int page, Func<int, byte[], bool> fill)
+    {
+        var pool = _forward.KvCache.Pool;
+        var ids = new int[Layers];
+        for (int l = 0; l < ids.Length; l++)
+        {
+            ids[l] = pool.Allocate();
+            if (!fill(l, pool.Data(ids[l])))
+            {
+                for (int k = 0; k <= l; k++)
+                    pool.Release(ids[k]);
+                throw new InvalidDataException("the saved prefix cache ends early");
+            }
+        }
+        _physical[page] = ids;
     }
 
     public void Dropped(int page)

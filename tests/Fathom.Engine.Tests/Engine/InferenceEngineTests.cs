@@ -243,6 +243,43 @@ public class InferenceEngineTests
     }
 
     [Fact]
+    public async Task The_prefix_cache_survives_a_restart_and_a_damaged_file_is_ignored()
+    {
+        using var model = Model.Load(Fixtures.Model("tiny-llama-q8_0.gguf"));
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        using var tree = new TempTree();
+        var options = new EngineOptions { ContextLength = 128, PageSize = 8, MaxBatchTokens = 64, PrefixCacheDirectory = tree.Root };
+        var prompt = Prompt(37, 5);
+        using (var first = new InferenceEngine(model, tokenizer, null, options))
+            Assert.Equal(0, (await Collect(first.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }))).Final.Usage!.CachedInputTokens);
+
+        using (var second = new InferenceEngine(model, tokenizer, null, options))
+        {
+            Assert.True(second.RestoredPages > 0);
+            var again = await Collect(second.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }));
+            Assert.Equal(32, again.Final.Usage!.CachedInputTokens);
+            Assert.Equal(Greedy(model, prompt, 3, tokenizer), again.Tokens);
+            await Drained(second);
+            AssertOnlyCachedPagesHeld(second);
+        }
+
+        string file = Directory.GetFiles(tree.Root).Single();
+        var bytes = File.ReadAllBytes(file);
+        File.WriteAllBytes(file, bytes[..(bytes.Length / 2)]);
+        using (var truncated = new InferenceEngine(model, tokenizer, null, options))
+        {
+            var run = await Collect(truncated.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }));
+            Assert.Equal(Greedy(model, prompt, 3, tokenizer), run.Tokens);
+            await Drained(truncated);
+        }
+        File.WriteAllBytes(file, [.. "garbage"u8]);
+        using (var garbage = new InferenceEngine(model, tokenizer, null, options))
+            Assert.Equal(0, garbage.RestoredPages);
+        using (var other = new InferenceEngine(model, tokenizer, null, options with { PageSize = 16 }))
+            Assert.Equal(0, other.RestoredPages);
+    }
+
+    [Fact]
     public async Task The_real_model_survives_concurrency_cancellation_and_pool_exhaustion_returning_every_page()
     {
         using var model = Model.Load(Fixtures.Model("tiny-llama-q8_0.gguf"));
