@@ -21,9 +21,11 @@ internal static class BenchCommand
         var threads = CliModel.ThreadsOption(2);
         var reps = new Option<int>("--repetitions", "-r") { Description = "Runs per test.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "One JSON object per test (JSON Lines) instead of a table." };
+        var parallel = new Option<string?>("--parallel") { Description = "Run through the engine with these many concurrent sequences (comma list, e.g. 1,4,16): aggregate decode tok/s, then TTFT with a cached --prefix." };
+        var prefix = new Option<int>("--prefix") { Description = "With --parallel: prefix tokens of the cached-vs-cold time-to-first-token test (0 skips).", DefaultValueFactory = _ => 1024 };
         var command = new Command("bench", "Measure prompt-processing and generation speed (tokens/s), like llama-bench.")
         {
-            model, prompt, gen, depth, threads, reps, json,
+            model, prompt, gen, depth, threads, reps, json, parallel, prefix,
         };
         var kv = new KvOptions();
         kv.AddTo(command);
@@ -37,6 +39,8 @@ internal static class BenchCommand
                 throw new CliUsageException($"--repetitions {r} must be at least 1");
             int[] prompts = Sizes(parse.GetValue(prompt)!, "--n-prompt"), gens = Sizes(parse.GetValue(gen)!, "--n-gen"), depths = Sizes(parse.GetValue(depth)!, "--n-depth");
             string path = CliModel.CheckModel(parse.GetValue(model));
+            if (parse.GetValue(parallel) is { } par)
+                return EngineBench.Run(path, Sizes(par, "--parallel"), gens[0], parse.GetValue(prefix), t, r, stdout, stderr);
             using var m = Model.Load(path);
             var tests = new List<(int P, int N, int D)>();
             foreach (int d in depths)

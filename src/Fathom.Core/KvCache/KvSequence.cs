@@ -133,6 +133,36 @@ public sealed class KvSequence : IKvCache
         }
     }
 
+    /// <summary>
+    /// Appends a page computed elsewhere (a prefix-cache hit) to <paramref name="layer"/>: the page is shared
+    /// by reference count, its first <paramref name="rows"/> slots hold positions <paramref name="firstPosition"/>…
+    /// in order. A partly used page is copied on the next write.
+    /// </summary>
+    internal void AppendSharedPage(int layer, int pageId, int firstPosition, int rows = 0)
+    {
+        if (rows == 0)
+            rows = PageSize;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, PageSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        var t = L(layer);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstPosition);
+        if (t.Positions.Count % PageSize != 0 || (t.Positions.Count > 0 && firstPosition <= t.Positions[^1]))
+            throw new InvalidOperationException($"sequence {Id}: a shared page must start a page after the last stored position");
+        if (t.Positions.Count + rows > Capacity)
+            throw new KvCacheFullException($"sequence {Id} cannot take {rows} more positions in layer {layer}");
+        Pool.Retain(pageId);
+        t.Pages.Add(pageId);
+        for (int i = 0; i < rows; i++)
+            t.Positions.Add(firstPosition + i);
+        if (firstPosition + rows != t.Positions.Count)
+            t.Evicted = true;
+        if (O.TrackKeyBounds)
+        {
+            t.Bounds.Add(NewBounds());
+            RebuildBounds(t);
+        }
+    }
+
     private float[] NewBounds()
     {
         var b = new float[2 * KeyWidth];

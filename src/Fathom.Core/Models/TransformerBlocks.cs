@@ -10,7 +10,7 @@ namespace Fathom.Models;
 /// activations of one batch of tokens. Buffers are row-major [tokens, width] (ggml [width, tokens]) and
 /// grow to the largest batch seen; one instance serves one session.
 /// </summary>
-internal sealed unsafe class TransformerBlocks
+internal sealed unsafe partial class TransformerBlocks
 {
     private readonly ModelWeights _model;
     private readonly Tensors.Rope _rope;
@@ -68,6 +68,7 @@ internal sealed unsafe class TransformerBlocks
     {
         Tokens = tokens;
         FirstPosition = firstPosition;
+        _segments = null;
         if (tokens > _capacity)
             Allocate(tokens);
     }
@@ -171,13 +172,18 @@ internal sealed unsafe class TransformerBlocks
     {
         int width = heads * Config.KeyLength;
         for (int t = 0; t < Tokens; t++)
-            _rope.Apply(x.AsSpan(t * width, width), Config.KeyLength, FirstPosition + t);
+            _rope.Apply(x.AsSpan(t * width, width), Config.KeyLength, PositionOf(t));
         Emit(name, layer, x, heads * Config.KeyLength);
     }
 
     /// <summary>Stores K and V in the cache at the batch's positions, then Kqv = causal attention of Q over the cache.</summary>
     public void Attend(int layer)
     {
+        if (_segments is not null)
+        {
+            AttendSegments(layer);
+            return;
+        }
         int kw = Config.HeadCountKv * Config.KeyLength, vw = Config.HeadCountKv * Config.ValueLength;
         for (int t = 0; t < Tokens; t++)
             Cache.Store(layer, FirstPosition + t, K.AsSpan(t * kw, kw), V.AsSpan(t * vw, vw));

@@ -24,8 +24,11 @@ public sealed record EngineOptions
     /// <summary>Threads of the forward pass.</summary>
     public int Threads { get; init; } = 1;
 
-    /// <summary>Finished conversations whose KV is kept for reuse by the next turn.</summary>
+    /// <summary>Finished conversations whose partly filled last KV page is kept (full pages live in the prefix cache), so a next turn computes only its new tokens.</summary>
     public int ParkedSessions { get; init; } = 4;
+
+    /// <summary>Where the prefix cache is saved on shutdown and read back on start (null: memory only).</summary>
+    public string? PrefixCacheDirectory { get; init; }
 
     /// <summary>Clock of cache TTLs and timings (tests advance a fake one).</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;

@@ -28,6 +28,7 @@ public sealed class InferenceEngine : IDisposable
     private int _pending;
     private EngineStats _stats;
     private readonly ThinkingFormat? _thinking;
+    private readonly List<(Sequence Sequence, int Tokens)> _batch = [];
 
     /// <summary>Loads a GGUF and serves it; the engine owns (and disposes) the model.</summary>
     public static InferenceEngine Load(string path, EngineOptions? options = null)
@@ -53,7 +54,7 @@ public sealed class InferenceEngine : IDisposable
     }
 
     private InferenceEngine(Model model, Tokenizer tokenizer, ChatTemplate? template, EngineOptions? options, bool ownsModel)
-        : this(Runner(model, options ?? new EngineOptions()), tokenizer, template ?? ChatTemplateFallbacks.Select(model.File).Template, options, Context(model, options ?? new EngineOptions()))
+        : this(CreateRunner(model, options ?? new EngineOptions()), tokenizer, template ?? ChatTemplateFallbacks.Select(model.File).Template, options, Context(model, options ?? new EngineOptions()))
     {
         ModelConfig = model.Config;
         if (ownsModel)
@@ -70,14 +71,25 @@ public sealed class InferenceEngine : IDisposable
         ContextLength = contextLength;
         _thinking = template is null ? null : ThinkingFormat.Detect(template.Source);
         int pages = _options.KvPages > 0 ? _options.KvPages : _options.MaxSequences * ((contextLength + _options.PageSize - 1) / _options.PageSize);
-        var pool = new PagePool(pages, _options.PageSize, _options.Clock);
+        var pool = new PagePool(pages, _options.PageSize, _options.Clock) { Dropped = runner.Dropped };
         _scheduler = new Scheduler(pool, _options.MaxBatchTokens, _options.MaxSequences, _options.Clock, runner.Attach);
-        _stats = new EngineStats(0, 0, 0, pages, 0, 0);
+        if (_options.PrefixCacheDirectory is { } dir && runner is BatchRunner batch)
+            RestoredPages = PrefixCacheStore.Load(dir, pool, batch);
+        _stats = new EngineStats(0, 0, 0, pages, pool.CachedPages, 0);
         _thread = new Thread(Loop) { IsBackground = true, Name = "fathom-engine" };
         _thread.Start();
     }
 
     public Tokenizer Tokenizer { get; }
+
+    /// <summary>The executor (tests check its page accounting).</summary>
+    internal ISequenceRunner Executor => _runner;
+
+    /// <summary>Prefix-cache pages read back from <see cref="EngineOptions.PrefixCacheDirectory"/> at start.</summary>
+    internal int RestoredPages { get; }
+
+    /// <summary>Sequences sent back to recompute because the pool ran out (scheduler thread only writes it).</summary>
+    internal long Preemptions { get; private set; }
     public ChatTemplate? Template { get; }
     public ModelConfig? ModelConfig { get; }
 
@@ -162,6 +174,15 @@ public sealed class InferenceEngine : IDisposable
         _stop.Cancel();
         _commands.Writer.TryComplete();
         _thread.Join();
+        try
+        {
+            if (_options.PrefixCacheDirectory is { } dir && _runner is BatchRunner batch)
+                PrefixCacheStore.Save(dir, _scheduler.Pool, batch);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Losing the saved cache costs a prefill later; failing shutdown would cost more.
+        }
         _runner.Dispose();
         _ownedModel?.Dispose();
         _stop.Dispose();
@@ -256,26 +277,40 @@ public sealed class InferenceEngine : IDisposable
         var plan = _scheduler.Schedule();
         foreach (var s in plan.Preempted)
             _runner.Release(s, keep: false);
+        Preemptions += plan.Preempted.Count;
         foreach (var s in plan.Exhausted)
             End((Job)s.Owner!, StopReason.ContextLength, null);
         long now = _options.Clock.GetTimestamp();
+        _batch.Clear();
         foreach (var (s, n) in plan.Scheduled)
         {
             var job = (Job)s.Owner!;
             if (job.Completed)
                 continue;
             job.FirstScheduled ??= now;
-            try
-            {
-                var logits = _runner.Forward(s, CollectionsMarshal.AsSpan(s.Tokens).Slice(s.Computed, n));
-                _scheduler.Advance(s, n);
-                if (s.Computed == s.Tokens.Count)
-                    Emit(job, logits);
-            }
-            catch (Exception ex)
-            {
-                End(job, null, ex);
-            }
+            _batch.Add((s, n));
+        }
+        if (_batch.Count == 0)
+            return;
+        ReadOnlySpan<float> logits;
+        try
+        {
+            logits = _runner.Forward(_batch);
+        }
+        catch (Exception ex)
+        {
+            foreach (var (s, _) in _batch)
+                End((Job)s.Owner!, null, ex);
+            return;
+        }
+        // Continuous batching: all sequences computed together above, each samples from its own row.
+        int vocab = _runner.VocabSize, row = 0;
+        foreach (var (s, n) in _batch)
+        {
+            var job = (Job)s.Owner!;
+            _scheduler.Advance(s, n);
+            if (s.Computed == s.Tokens.Count)
+                Emit(job, logits.Slice(row++ * vocab, vocab));
         }
     }
 
@@ -390,7 +425,7 @@ public sealed class InferenceEngine : IDisposable
 
     private static int Context(Model model, EngineOptions o) => o.ContextLength > 0 ? o.ContextLength : Math.Min(model.Config.ContextLength, 4096);
 
-    private static SessionRunner Runner(Model model, EngineOptions o) => new(model, Context(model, o), o.Threads, o.ParkedSessions);
+    private static BatchRunner CreateRunner(Model model, EngineOptions o) => new(model, Context(model, o), o.Threads, o.PageSize, o.ParkedSessions);
 
     private sealed class Job
     {

@@ -51,6 +51,9 @@ internal sealed class PagePool
     /// <summary>Pages whose content is findable by hash (in use or not).</summary>
     public int CachedPages => _cached.Count;
 
+    /// <summary>Told each page that leaves use for good (freed without a key, or evicted from the cache), so its KV can go.</summary>
+    public Action<int>? Dropped { get; set; }
+
     /// <summary>Cached pages evicted to make room.</summary>
     public long Evictions { get; private set; }
 
@@ -77,6 +80,7 @@ internal sealed class PagePool
         _lruNodes[page] = null;
         Forget(page);
         Evictions++;
+        Dropped?.Invoke(page);
         _refs[page] = 1;
         return true;
     }
@@ -102,7 +106,10 @@ internal sealed class PagePool
         if (_keyed[page])
             _lruNodes[page] = _lru.AddLast(page);
         else
+        {
             _free.Push(page);
+            Dropped?.Invoke(page);
+        }
     }
 
     /// <summary>The cached page holding the content <paramref name="key"/> names, if any (not retained).</summary>
@@ -125,6 +132,33 @@ internal sealed class PagePool
     }
 
     public bool IsPinned(int page) => _pinnedUntil[page] > _clock.GetUtcNow();
+
+    /// <summary>Keyed pages, idle ones in LRU order (least recent first) then those in use.</summary>
+    public List<(int Page, UInt128 Key)> CachedEntries()
+    {
+        var list = new List<(int, UInt128)>(_cached.Count);
+        foreach (int p in _lru)
+            list.Add((p, _keys[p]));
+        foreach (var (key, p) in _cached)
+        {
+            if (_refs[p] > 0)
+                list.Add((p, key));
+        }
+        return list;
+    }
+
+    /// <summary>Takes a page for content <paramref name="key"/> read back from disk and leaves it cached, idle, at the LRU's recent end; false when the key is cached already or no page is free.</summary>
+    public bool TryRestore(UInt128 key, out int page)
+    {
+        page = -1;
+        if (_cached.ContainsKey(key) || _free.Count == 0)
+            return false;
+        page = _free.Pop();
+        _refs[page] = 1;
+        Register(page, key);
+        Release(page);
+        return true;
+    }
 
     private LinkedListNode<int>? PickVictim()
     {

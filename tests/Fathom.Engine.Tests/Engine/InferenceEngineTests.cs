@@ -73,6 +73,7 @@ public class InferenceEngineTests
         }
         await Drained(engine);
         Assert.Equal(0, runner.Live);
+        Assert.True(runner.MostSequencesInAStep > 1, "concurrent sequences should share steps");
     }
 
     [Fact]
@@ -200,12 +201,130 @@ public class InferenceEngineTests
         for (int i = 0; i < prompts.Length; i++)
             Assert.Equal(expected[i], results[i].Tokens);
 
-        // The next turn extends a finished sequence: its parked session resumes instead of prefilling again.
+        // The next turn extends a finished sequence: its full pages are mapped from the prefix cache, only the rest is computed.
         var turn2 = prompts[1].Concat(results[1].Tokens).Concat(Prompt(5, 4)).ToArray();
         var next = await Collect(engine.Submit(new GenerationRequest { PromptTokens = turn2, MaxTokens = 4 }));
         Assert.Equal(prompts[1].Length + results[1].Tokens.Count - 1, next.Final.Usage!.CachedInputTokens);
         Assert.Equal(Greedy(model, turn2, 4, tokenizer), next.Tokens);
         await Drained(engine);
+        AssertOnlyCachedPagesHeld(engine);
+    }
+
+    /// <summary>With nothing running, the only physical KV left is the prefix cache's and the parked last pages: one page per layer each.</summary>
+    private static void AssertOnlyCachedPagesHeld(InferenceEngine engine)
+    {
+        var runner = Assert.IsType<BatchRunner>(engine.Executor);
+        Assert.Equal(engine.Stats.PagesCached, runner.CachedPages);
+        Assert.Equal((runner.CachedPages + runner.ParkedTails) * runner.Layers, runner.PhysicalPagesUsed);
+    }
+
+    [Fact]
+    public async Task The_real_model_shares_cached_prefix_pages_and_computes_only_the_rest()
+    {
+        using var model = Model.Load(Fixtures.Model("tiny-llama-q8_0.gguf"));
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        var system = Prompt(45, 7);
+        int[] a = [.. system, .. Prompt(6, 8)], b = [.. system, .. Prompt(9, 9)];
+        using var engine = new InferenceEngine(model, tokenizer, null, new EngineOptions { ContextLength = 128, PageSize = 8, MaxBatchTokens = 64 });
+        var first = await Collect(engine.Submit(new GenerationRequest { PromptTokens = a, MaxTokens = 5 }));
+        var runner = Assert.IsType<BatchRunner>(engine.Executor);
+        int pagesAfterA = runner.PhysicalPagesUsed;
+        var second = await Collect(engine.Submit(new GenerationRequest { PromptTokens = b, MaxTokens = 5 }));
+        var isolated = await Collect(engine.Submit(new GenerationRequest { PromptTokens = b, MaxTokens = 5, Tenant = "other" }));
+        Assert.Equal(0, first.Final.Usage!.CachedInputTokens);
+        Assert.Equal(40, second.Final.Usage!.CachedInputTokens);
+        Assert.Equal(0, isolated.Final.Usage!.CachedInputTokens);
+        Assert.Equal(Greedy(model, a, 5, tokenizer), first.Tokens);
+        Assert.Equal(Greedy(model, b, 5, tokenizer), second.Tokens);
+        Assert.Equal(second.Tokens, isolated.Tokens);
+        Assert.True(pagesAfterA > 0);
+        await Drained(engine);
+        AssertOnlyCachedPagesHeld(engine);
+    }
+
+    [Fact]
+    public async Task The_prefix_cache_survives_a_restart_and_a_damaged_file_is_ignored()
+    {
+        using var model = Model.Load(Fixtures.Model("tiny-llama-q8_0.gguf"));
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        using var tree = new TempTree();
+        var options = new EngineOptions { ContextLength = 128, PageSize = 8, MaxBatchTokens = 64, PrefixCacheDirectory = tree.Root };
+        var prompt = Prompt(37, 5);
+        using (var first = new InferenceEngine(model, tokenizer, null, options))
+            Assert.Equal(0, (await Collect(first.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }))).Final.Usage!.CachedInputTokens);
+
+        using (var second = new InferenceEngine(model, tokenizer, null, options))
+        {
+            Assert.True(second.RestoredPages > 0);
+            var again = await Collect(second.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }));
+            Assert.Equal(32, again.Final.Usage!.CachedInputTokens);
+            Assert.Equal(Greedy(model, prompt, 3, tokenizer), again.Tokens);
+            await Drained(second);
+            AssertOnlyCachedPagesHeld(second);
+        }
+
+        string file = Directory.GetFiles(tree.Root).Single();
+        var bytes = File.ReadAllBytes(file);
+        File.WriteAllBytes(file, bytes[..(bytes.Length / 2)]);
+        using (var truncated = new InferenceEngine(model, tokenizer, null, options))
+        {
+            var run = await Collect(truncated.Submit(new GenerationRequest { PromptTokens = prompt, MaxTokens = 3 }));
+            Assert.Equal(Greedy(model, prompt, 3, tokenizer), run.Tokens);
+            await Drained(truncated);
+        }
+        File.WriteAllBytes(file, [.. "garbage"u8]);
+        using (var garbage = new InferenceEngine(model, tokenizer, null, options))
+            Assert.Equal(0, garbage.RestoredPages);
+        using (var other = new InferenceEngine(model, tokenizer, null, options with { PageSize = 16 }))
+            Assert.Equal(0, other.RestoredPages);
+    }
+
+    [Fact]
+    public async Task The_real_model_survives_concurrency_cancellation_and_pool_exhaustion_returning_every_page()
+    {
+        using var model = Model.Load(Fixtures.Model("tiny-llama-q8_0.gguf"));
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        var rng = new Random(12);
+        var prompts = Enumerable.Range(0, 10).Select(i => Prompt(rng.Next(3, 50), 20 + i)).ToArray();
+        // Every other request shares a 24-token prefix, so pages are shared while the pool runs dry.
+        for (int i = 0; i < prompts.Length; i += 2)
+            prompts[i] = [.. Prompt(24, 99), .. prompts[i]];
+        var options = new EngineOptions { ContextLength = 128, PageSize = 8, KvPages = 24, MaxBatchTokens = 48, MaxSequences = 6 };
+        using var engine = new InferenceEngine(model, tokenizer, null, options);
+        using var cts = new CancellationTokenSource();
+        var tasks = prompts.Select((p, i) => Task.Run(async () =>
+        {
+            var tokens = new List<int>();
+            await foreach (var u in engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = 12 }, i % 4 == 3 ? cts.Token : default))
+            {
+                tokens.AddRange(u.TokenIds);
+                if (i % 4 == 3 && tokens.Count >= 2)
+                    await cts.CancelAsync();
+                if (i == 5 && tokens.Count == 3)
+                    break; // an abandoned stream
+            }
+            return tokens;
+        })).ToArray();
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            if (i % 4 == 3)
+            {
+                try
+                {
+                    await tasks[i];
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                continue;
+            }
+            var got = await tasks[i];
+            var want = Greedy(model, prompts[i], 12, tokenizer);
+            Assert.Equal(i == 5 ? want[..3] : want, got.ToArray());
+        }
+        await Drained(engine);
+        AssertOnlyCachedPagesHeld(engine);
+        Assert.True(engine.Preemptions > 0, "the pool should have run out");
     }
 
     private static int[] Greedy(Model model, int[] prompt, int count, Tokenizer tokenizer)

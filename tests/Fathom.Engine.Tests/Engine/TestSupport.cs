@@ -43,19 +43,38 @@ internal sealed class FakeRunner : ISequenceRunner
         return cached;
     }
 
-    public ReadOnlySpan<float> Forward(Sequence s, ReadOnlySpan<int> tokens)
+    public int Steps { get; private set; }
+    public int MostSequencesInAStep { get; private set; }
+    private float[] _rows = [];
+
+    public ReadOnlySpan<float> Forward(IReadOnlyList<(Sequence Sequence, int Tokens)> batch)
     {
         Gate.Wait();
-        if (_positions[s.Id] != s.Computed)
-            throw new InvalidOperationException("position mismatch");
-        _positions[s.Id] += tokens.Length;
-        ForwardTokens += tokens.Length;
-        Array.Clear(_logits);
-        int pos = _positions[s.Id];
-        int next = Next(tokens[^1], pos, _logits.Length, _avoid);
-        _logits[next] = 10;
-        return _logits;
+        Steps++;
+        MostSequencesInAStep = Math.Max(MostSequencesInAStep, batch.Count);
+        if (_rows.Length < batch.Count * _logits.Length)
+            _rows = new float[batch.Count * _logits.Length];
+        int row = 0;
+        foreach (var (s, n) in batch)
+        {
+            var tokens = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.Tokens).Slice(s.Computed, n);
+            if (_positions[s.Id] != s.Computed)
+                throw new InvalidOperationException("position mismatch");
+            _positions[s.Id] += tokens.Length;
+            ForwardTokens += tokens.Length;
+            if (s.Computed + n < s.Tokens.Count)
+                continue;
+            var logits = _rows.AsSpan(row++ * _logits.Length, _logits.Length);
+            logits.Clear();
+            int pos = _positions[s.Id];
+            logits[Next(tokens[^1], pos, _logits.Length, _avoid)] = 10;
+        }
+        return _rows.AsSpan(0, row * _logits.Length);
     }
+
+    public List<int> DroppedPages { get; } = [];
+
+    public void Dropped(int page) => DroppedPages.Add(page);
 
     public static int Next(int last, int pos, int vocab, int[] avoid)
     {

@@ -19,12 +19,18 @@ public class ThinkingStreamTests
         {
         }
 
-        public ReadOnlySpan<float> Forward(Sequence s, ReadOnlySpan<int> tokens)
+        public ReadOnlySpan<float> Forward(IReadOnlyList<(Sequence Sequence, int Tokens)> batch)
         {
-            int i = s.Computed + tokens.Length - s.PromptLength;
+            var (s, n) = batch[0];
+            Assert.Single(batch);
+            int i = s.Computed + n - s.PromptLength;
             Array.Clear(_logits);
             _logits[i < script.Length ? script[i] : eog] = 1;
             return _logits;
+        }
+
+        public void Dropped(int page)
+        {
         }
 
         public void Dispose()
