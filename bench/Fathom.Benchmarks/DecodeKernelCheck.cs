@@ -30,6 +30,8 @@ internal static unsafe class DecodeKernelCheck
                 var y = new float[rows];
                 var fast = VecDot.For(type);
                 var old = VecDot.PerRow(type);
+                // F16: the decode kernel sits behind Linear (tinyBLAS order); "old" is the general F16 vec-dot.
+                var linear = type == GgmlType.F16 ? new Fathom.Models.Linear(w) : null;
                 int reps = rows > 8192 ? 5 : 30;
                 double bestNew = double.MaxValue, bestOld = double.MaxValue, bestBw = double.MaxValue, cpuNew = 0, cpuOld = 0;
                 var proc = Process.GetCurrentProcess();
@@ -38,7 +40,10 @@ internal static unsafe class DecodeKernelCheck
                     proc.Refresh();
                     var c0 = proc.TotalProcessorTime;
                     var sw = Stopwatch.StartNew();
-                    Kernels.MatMul(w, x, 1, y, pool, fast);
+                    if (linear is not null)
+                        linear.Apply(x, 1, y, pool);
+                    else
+                        Kernels.MatMul(w, x, 1, y, pool, fast);
                     bestNew = Math.Min(bestNew, sw.Elapsed.TotalSeconds);
                     proc.Refresh();
                     var c1 = proc.TotalProcessorTime;

@@ -54,6 +54,11 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         fixed (float* py = y)
         fixed (float* pxs = xs)
         {
+            if (Type == GgmlType.F16 && n == 1 && F16Gemv.IsSupported)
+            {
+                F16Gemv.MatVec((ushort*)Weight.Data, Columns, Rows, pxs, py, pool);
+                return;
+            }
             float* ys = py, px = pxs;
             Action<int, int> rows = (r0, r1) =>
             {
