@@ -53,6 +53,20 @@ internal static unsafe class QuantGemv
         };
     }
 
+    // Every half as float in native memory: a static readonly pointer is a JIT-time constant, so a scale costs one load.
+    private static readonly float* s_half = HalfTable();
+
+    private static float* HalfTable()
+    {
+        var t = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(65536 * sizeof(float), 64);
+        for (int i = 0; i < 65536; i++)
+            t[i] = F16.ToFloat((ushort)i);
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Half(ushort h) => s_half[h];
+
     /// <summary>VNNI's vpdpbusd (c + Σ of 4 unsigned×signed byte products per lane); AVX2's two-step form otherwise, exact while no pair exceeds a short.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DotBytes(Vector256<int> c, Vector256<byte> u, Vector256<sbyte> y) =>
@@ -80,7 +94,7 @@ internal static unsafe class QuantGemv
             var ones = Vector256.Create((byte)1);
             var s4 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones, qy), Vector256<short>.One);
             Vector256.Store(s4 * minusK, (int*)(c + i));
-            d[i] = F16.Lookup(y->D);
+            d[i] = Half(y->D);
         }
     }
 
@@ -135,7 +149,7 @@ internal static unsafe class QuantGemv
         var b = Avx2.BroadcastVector128ToVector256(x->Qs).AsUInt32();
         var u = Avx2.ShiftRightLogicalVariable(b, shift).AsByte() & low;
         var q = Vector256.ConvertToSingle(DotBytes(c, u, qy));
-        return Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->D) * dy), q, acc);
+        return Vector256.FusedMultiplyAdd(Vector256.Create(Half(x->D) * dy), q, acc);
     }
 
     // ---- Q8_0: u = x + 128 (x ^ 0x80); Σx·y = dpbusd(−128·Σ4 y, u, y). Without VNNI the sign trick (no overflow).
@@ -189,7 +203,7 @@ internal static unsafe class QuantGemv
             s = AvxVnni.MultiplyWideningAndAdd(c, (qx.AsByte() ^ Vector256.Create((byte)0x80)), qy);
         else
             s = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(qx, qx).AsByte(), Avx2.Sign(qy, qx)), Vector256<short>.One);
-        return Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->D) * dy), Vector256.ConvertToSingle(s), acc);
+        return Vector256.FusedMultiplyAdd(Vector256.Create(Half(x->D) * dy), Vector256.ConvertToSingle(s), acc);
     }
 
     // ---- Q4_K: the lanes of QuantDot4.Q4_KOne (ggml's AVX2 order), scale vectors by byte shuffle.
@@ -227,8 +241,8 @@ internal static unsafe class QuantGemv
             }
             var m16 = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(mins, mins));
             var msum = Avx2.MultiplyAddAdjacent(Vector256.Load(y->BSums), m16);
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->D) * y->D), Vector256.ConvertToSingle(sumi), acc);
-            accm = Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->DMin) * y->D), Vector256.ConvertToSingle(msum), accm);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(Half(x->D) * y->D), Vector256.ConvertToSingle(sumi), acc);
+            accm = Vector256.FusedMultiplyAdd(Vector256.Create(Half(x->DMin) * y->D), Vector256.ConvertToSingle(msum), accm);
         }
         return Simd.HSum(acc) - Simd.HSum(accm);
     }
@@ -275,7 +289,7 @@ internal static unsafe class QuantGemv
                 sumi = AddScaled(sumi, Avx2.MultiplyAddAdjacent(u3, Vector256.Load(q8 + 96)), Avx2.Shuffle(sc, PairMask(3)).AsInt16());
             }
             var corr = Avx2.MultiplyAddAdjacent(Vector256.Load(y->BSums), scales);
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(F16.Lookup(x->D) * y->D), Vector256.ConvertToSingle(sumi - (corr << 5)), acc);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(Half(x->D) * y->D), Vector256.ConvertToSingle(sumi - (corr << 5)), acc);
         }
         return Simd.HSum(acc);
     }
