@@ -17,8 +17,10 @@ public class MatVecBenchmarks
     private float[] _x = [], _y = [];
     private WorkerPool _pool = null!;
 
-    [Params(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K)]
+    [Params(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16)]
     public GgmlType Type { get; set; }
+
+    private Fathom.Models.Linear? _linear;
 
     [Params("2048x2048", "2048x8192", "8192x2048")]
     public string Shape { get; set; } = "2048x2048";
@@ -32,6 +34,8 @@ public class MatVecBenchmarks
         _x = KernelBenchData.Activations(cols);
         _y = new float[rows];
         _pool = new WorkerPool(2);
+        // F16 decode runs behind the model's Linear (llamafile tinyBLAS order), as in the forward pass.
+        _linear = Type == GgmlType.F16 ? new Fathom.Models.Linear(_w) : null;
         Console.WriteLine($"// simd path: {Simd.Describe()}; weight bytes {_w.ByteLength}");
     }
 
@@ -43,7 +47,13 @@ public class MatVecBenchmarks
     }
 
     [Benchmark]
-    public void MatVec() => Kernels.MatVec(_w, _x, _y, _pool);
+    public void MatVec()
+    {
+        if (_linear is not null)
+            _linear.Apply(_x, 1, _y, _pool);
+        else
+            Kernels.MatVec(_w, _x, _y, _pool);
+    }
 }
 
 /// <summary>Every supported type at one shape (2048 columns × 8192 rows), 2 threads.</summary>

@@ -7,4 +7,9 @@ if (args.Length > 0 && args[0] == "quick")
     Fathom.Benchmarks.QuickKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2);
     return;
 }
+if (args.Length > 0 && args[0] == "decode")
+{
+    Fathom.Benchmarks.DecodeKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

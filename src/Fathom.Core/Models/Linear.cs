@@ -51,6 +51,19 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
                 t_half[i] = (float)(Half)xs[i];
             xs = t_half.AsSpan(0, xs.Length);
         }
+        if (Type == GgmlType.F16 && n == 1 && F16Gemv.IsSupported)
+        {
+            // Decode: its own kernel (allocation-free; the general loop's closure lives in ApplyRows).
+            fixed (float* py = y)
+            fixed (float* pxs = xs)
+                F16Gemv.MatVec((ushort*)Weight.Data, Columns, Rows, pxs, py, pool);
+            return;
+        }
+        ApplyRows(xs, n, y, pool);
+    }
+
+    private void ApplyRows(ReadOnlySpan<float> xs, int n, Span<float> y, WorkerPool? pool)
+    {
         fixed (float* py = y)
         fixed (float* pxs = xs)
         {

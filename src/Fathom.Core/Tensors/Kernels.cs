@@ -51,7 +51,9 @@ public static unsafe class Kernels
 
         int c = (int)cols;
         int actRowBytes = vd.ActivationRowBytes(c);
-        long need = (long)actRowBytes * n;
+        bool gemv = n == 1 && vd.Gemv.IsValid;
+        int sideOffset = (actRowBytes + 63) & ~63;
+        long need = gemv ? sideOffset + vd.Gemv.SideBytes(c) : (long)actRowBytes * n;
         byte[] scratch = t_scratch is { } s && s.Length >= need ? s : (t_scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, 4096)), pinned: true));
         fixed (float* px = x)
         fixed (float* py = y)
@@ -59,6 +61,11 @@ public static unsafe class Kernels
             byte* act = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
             for (int j = 0; j < n; j++)
                 vd.Quantize(px + (long)j * c, act + (long)j * actRowBytes, c);
+            if (gemv)
+            {
+                MatVecRows(w, act, act + sideOffset, c, (int)rows, py, pool, vd.Gemv);
+                return;
+            }
             var body = new MatMulBody
             {
                 Weights = w.Data,
@@ -78,6 +85,33 @@ public static unsafe class Kernels
             else
                 pool.For(tiles, ref body, Math.Max(1, tiles / (pool.ThreadCount * 8)));
         }
+    }
+
+    private static void MatVecRows(TensorView w, byte* act, byte* side, int cols, int rows, float* y, WorkerPool? pool, QuantGemv.Kernel k)
+    {
+        if (k.Prepare != null)
+            k.Prepare(act, side, cols / k.ActivationBlock);
+        var body = new MatVecBody { Weights = w.Data, WeightRowBytes = w.RowBytes, Activations = act, Side = side, Output = y, Columns = cols, Rows = rows, Kernel = k.Rows };
+        int tiles = (rows + MatVecBody.RowTile - 1) / MatVecBody.RowTile;
+        if (pool is null || pool.ThreadCount == 1)
+            body.Invoke(0, tiles);
+        else
+            pool.For(tiles, ref body, Math.Max(1, tiles / (pool.ThreadCount * 8)));
+    }
+
+    private struct MatVecBody : IParallelBody
+    {
+        public const int RowTile = 16;
+
+        public byte* Weights;
+        public long WeightRowBytes;
+        public byte* Activations, Side;
+        public float* Output;
+        public int Columns, Rows;
+        public delegate*<byte*, long, byte*, byte*, int, float*, int, int, void> Kernel;
+
+        public readonly void Invoke(int start, int end) =>
+            Kernel(Weights, WeightRowBytes, Activations, Side, Columns, Output, start * RowTile, Math.Min(Rows, end * RowTile));
     }
 
     private struct MatMulBody : IParallelBody

@@ -8,22 +8,27 @@ namespace Fathom.Tensors;
 /// <summary>
 /// Dot products of quantized weight rows with 8-bit activations (Q8_0, Q8_1 or Q8_K blocks), the
 /// way ggml's AVX2 kernels compute them: exact integer block sums with byte multiply-adds, float
-/// scale products per block. Without AVX2 the scalar reference runs. Arguments: weight row,
+/// scale products per block. Without AVX2, Q4_0, Q8_0, Q4_K and Q6_K take the 128-bit kernels of
+/// <see cref="QuantDot128"/> (SSSE3, AdvSimd) and the other types the scalar reference. Arguments: weight row,
 /// activation row, element count (a whole number of blocks).
 /// </summary>
 internal static unsafe class QuantDot
 {
-    public static float Q4_0(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q4_0Avx2((BlockQ4_0*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.Q4_0(x, y, n);
+    public static float Q4_0(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q4_0Avx2((BlockQ4_0*)x, (BlockQ8_0*)y, n / 32)
+        : QuantDot128.IsSupported ? QuantDot128.Q4_0((BlockQ4_0*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.Q4_0(x, y, n);
     public static float Q4_1(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q4_1Avx2((BlockQ4_1*)x, (BlockQ8_1*)y, n / 32) : QuantDotReference.Q4_1(x, y, n);
     public static float Q5_0(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q5_0Avx2((BlockQ5_0*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.Q5_0(x, y, n);
     public static float Q5_1(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q5_1Avx2((BlockQ5_1*)x, (BlockQ8_1*)y, n / 32) : QuantDotReference.Q5_1(x, y, n);
-    public static float Q8_0(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q8_0Avx2((BlockQ8_0*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.Q8_0(x, y, n);
+    public static float Q8_0(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q8_0Avx2((BlockQ8_0*)x, (BlockQ8_0*)y, n / 32)
+        : QuantDot128.IsSupported ? QuantDot128.Q8_0((BlockQ8_0*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.Q8_0(x, y, n);
     public static float IQ4_NL(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? IQ4_NLAvx2((BlockIQ4_NL*)x, (BlockQ8_0*)y, n / 32) : QuantDotReference.IQ4_NL(x, y, n);
     public static float Q2_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q2_KAvx2((BlockQ2_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q2_K(x, y, n);
     public static float Q3_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q3_KAvx2((BlockQ3_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q3_K(x, y, n);
-    public static float Q4_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q4_KOne((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q4_K(x, y, n);
+    public static float Q4_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q4_KOne((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256)
+        : QuantDot128.IsSupported ? QuantDot128.Q4_K((BlockQ4_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q4_K(x, y, n);
     public static float Q5_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? Q5_KAvx2((BlockQ5_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q5_K(x, y, n);
-    public static float Q6_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q6_KOne((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q6_K(x, y, n);
+    public static float Q6_K(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? QuantDot4.Q6_KOne((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256)
+        : QuantDot128.IsSupported ? QuantDot128.Q6_K((BlockQ6_K*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.Q6_K(x, y, n);
     public static float IQ4_XS(byte* x, byte* y, int n) => Simd.UseAvx2Kernels ? IQ4_XSAvx2((BlockIQ4_XS*)x, (BlockQ8_K*)y, n / 256) : QuantDotReference.IQ4_XS(x, y, n);
 
     private static float Q4_0Avx2(BlockQ4_0* x, BlockQ8_0* y, int nb)

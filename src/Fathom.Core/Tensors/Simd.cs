@@ -46,7 +46,7 @@ internal static class Simd
         get => !UseAvx512BW && Vector256.IsHardwareAccelerated && Avx2.IsSupported;
     }
 
-    /// <summary>The quantized dot kernels' path: 256-bit byte multiply-adds (vpmaddubsw/vpsignb); else the scalar reference.</summary>
+    /// <summary>The quantized dot kernels' path: 256-bit byte multiply-adds (vpmaddubsw/vpsignb, or AVX-VNNI vpdpbusd in the decode kernels); else 128-bit or scalar.</summary>
     public static bool UseAvx2Kernels
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -66,5 +66,6 @@ internal static class Simd
 
     /// <summary>A short name of the chosen path, for benchmarks and logs.</summary>
     public static string Describe() =>
-        UseAvx512BW ? "avx512bw" : Use512 ? "vector512" : UseAvx2 ? "avx2" : Use256 ? "vector256" : Use128 ? "vector128" : "scalar";
+        (UseAvx512BW ? "avx512bw" : Use512 ? "vector512" : UseAvx2 ? "avx2" : Use256 ? "vector256" : Use128 ? "vector128" : "scalar")
+        + (UseAvx2Kernels && AvxVnni.IsSupported ? "+avxvnni" : "");
 }

@@ -17,19 +17,30 @@ internal readonly unsafe struct VecDot
     /// <summary>One weight row × four activation rows (prefill), or null when the type has none on this machine.</summary>
     public readonly delegate*<byte*, byte*, int, int, float*, void> Dot4;
 
+    /// <summary>The decode (one activation row) kernel over row ranges, when the type has one on this machine.</summary>
+    public readonly QuantGemv.Kernel Gemv;
+
     private VecDot(int blockSize, GgmlType activationType, delegate*<float*, byte*, int, void> quantize, delegate*<byte*, byte*, int, float> dot,
-        delegate*<byte*, byte*, int, int, float*, void> dot4 = null)
+        delegate*<byte*, byte*, int, int, float*, void> dot4 = null, QuantGemv.Kernel gemv = default)
     {
         BlockSize = blockSize;
         ActivationType = activationType;
         Quantize = quantize;
         Dot = dot;
         Dot4 = dot4;
+        Gemv = gemv;
     }
 
     public int ActivationRowBytes(int columns) => checked((int)GgmlTypeInfo.RowSize(ActivationType, columns));
 
-    public static VecDot For(GgmlType type) => type switch
+    public static VecDot For(GgmlType type)
+    {
+        var v = PerRow(type);
+        return new VecDot(v.BlockSize, v.ActivationType, v.Quantize, v.Dot, v.Dot4, QuantGemv.For(type));
+    }
+
+    /// <summary>The table without the decode kernel: every product through the per-row dots.</summary>
+    internal static VecDot PerRow(GgmlType type) => type switch
     {
         GgmlType.F32 => new(1, GgmlType.F32, &CopyF32, &DotF32),
         GgmlType.F16 => new(1, GgmlType.F16, &ToF16, &DotF16),
@@ -52,7 +63,7 @@ internal readonly unsafe struct VecDot
     /// <summary>The same table with every dot product replaced by its scalar reference (for tests and benchmarks).</summary>
     public static VecDot Reference(GgmlType type)
     {
-        var v = For(type);
+        var v = PerRow(type);
         delegate*<byte*, byte*, int, float> dot = type switch
         {
             GgmlType.F32 => &DotF32Reference,
