@@ -54,6 +54,11 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         fixed (float* py = y)
         fixed (float* pxs = xs)
         {
+            if (n >= 2 && !Expert)
+            {
+                FloatGemm.Run(Weight, pxs, n, py, pool);
+                return;
+            }
             float* ys = py, px = pxs;
             Action<int, int> rows = (r0, r1) =>
             {
