@@ -70,6 +70,16 @@ public static unsafe class Kernels
                 Gemm.Run(w, act, actRowBytes, n, py, pool);
                 return;
             }
+            if (batched && Q8Gemm.Applies(w, n))
+            {
+                Q8Gemm.Run(w, act, actRowBytes, n, py, pool);
+                return;
+            }
+            if (batched && Q6KGemm.Applies(w, n))
+            {
+                Q6KGemm.Run(w, act, actRowBytes, n, py, pool);
+                return;
+            }
             var body = new MatMulBody
             {
                 Weights = w.Data,
