@@ -31,4 +31,20 @@ public class QuantGemmTests
             }
         }
     }
+
+    [Fact]
+    public void BatchedPathsAllocateNothingOnceWarm()
+    {
+        foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.F16 })
+        {
+            int cols = 512, rows = 24, n = 9;
+            byte[] bytes = type == GgmlType.F16 ? new byte[cols * rows * 2] : QuantDotTests.RandomRow(type, cols * rows, 3);
+            var linear = new Fathom.Models.Linear(KernelsTests.View(type, cols, rows, KernelsTests.Pinned(bytes)));
+            float[] x = KernelTestData.Floats(cols * n, 4), y = new float[rows * n];
+            linear.Apply(x, n, y, null);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            linear.Apply(x, n, y, null);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+    }
 }
