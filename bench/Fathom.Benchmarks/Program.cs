@@ -2,6 +2,7 @@ using BenchmarkDotNet.Running;
 
 // Run all benchmarks: dotnet run -c Release --project bench/Fathom.Benchmarks -- --filter '*'
 // Quick interleaved kernel check: dotnet run -c Release --project bench/Fathom.Benchmarks -- quick [threads]
+// Prefill mat-mul A/B: dotnet run -c Release --project bench/Fathom.Benchmarks -- gemm [batch]
 if (args.Length > 0 && args[0] == "quick")
 {
     Fathom.Benchmarks.QuickKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2);
@@ -10,6 +11,11 @@ if (args.Length > 0 && args[0] == "quick")
 if (args.Length > 0 && args[0] == "decode")
 {
     Fathom.Benchmarks.DecodeKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
+    return;
+}
+if (args.Length > 0 && args[0] == "gemm")
+{
+    Fathom.Benchmarks.QuickGemmCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 512);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -67,24 +67,34 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         fixed (float* py = y)
         fixed (float* pxs = xs)
         {
-            float* ys = py, px = pxs;
-            Action<int, int> rows = (r0, r1) =>
+            if (n >= 2 && !Expert)
             {
-                for (int r = r0; r < r1; r++)
-                {
-                    for (int t = 0; t < n; t++)
-                    {
-                        float* xr = px + (long)t * Columns;
-                        ys[(long)t * Rows + r] = Type == GgmlType.F16 ? TinyBlasF16(r, xr)
-                            : Expert ? VecDotF32((float*)Weight.Data + (long)r * Columns, xr) : TinyBlasF32((float*)Weight.Data + (long)r * Columns, xr);
-                    }
-                }
-            };
-            if (pool is null)
-                rows(0, Rows);
-            else
-                pool.For(Rows, rows);
+                FloatGemm.Run(Weight, pxs, n, py, pool);
+                return;
+            }
+            ApplyRows(pxs, n, py, pool);
         }
+    }
+
+    // One output at a time (single rows and experts); its closure lives here so the batched path allocates nothing.
+    private void ApplyRows(float* px, int n, float* ys, WorkerPool? pool)
+    {
+        Action<int, int> rows = (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                for (int t = 0; t < n; t++)
+                {
+                    float* xr = px + (long)t * Columns;
+                    ys[(long)t * Rows + r] = Type == GgmlType.F16 ? TinyBlasF16(r, xr)
+                        : Expert ? VecDotF32((float*)Weight.Data + (long)r * Columns, xr) : TinyBlasF32((float*)Weight.Data + (long)r * Columns, xr);
+                }
+            }
+        };
+        if (pool is null)
+            rows(0, Rows);
+        else
+            pool.For(Rows, rows);
     }
 
     private float TinyBlasF32(float* w, float* x)

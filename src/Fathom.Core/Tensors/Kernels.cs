@@ -31,10 +31,13 @@ public static unsafe class Kernels
     /// <paramref name="n"/> rows of w.Rows values (y[j, r] = Σ_c w[r, c]·x[j, c]).
     /// </summary>
     public static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool = null) =>
-        MatMul(w, x, n, y, pool, VecDot.For(w.Type));
+        MatMul(w, x, n, y, pool, VecDot.For(w.Type), batched: true);
 
-    /// <summary>As the public overload with a chosen dot-product table (the scalar references, in tests and benchmarks).</summary>
-    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, VecDot vd)
+    /// <summary>
+    /// As the public overload with a chosen dot-product table (the scalar references, in tests and benchmarks);
+    /// <paramref name="batched"/> lets a batch take the interleaved <see cref="Gemm"/> where it applies.
+    /// </summary>
+    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, VecDot vd, bool batched = false)
     {
         long cols = w.Columns, rows = w.Rows;
         if (vd.Dot == null)
@@ -59,11 +62,29 @@ public static unsafe class Kernels
         fixed (float* py = y)
         {
             byte* act = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
-            for (int j = 0; j < n; j++)
-                vd.Quantize(px + (long)j * c, act + (long)j * actRowBytes, c);
+            var quantize = new QuantizeBody { Quantize = vd.Quantize, Input = px, Output = act, RowBytes = actRowBytes, Columns = c };
+            if (pool is null || pool.ThreadCount == 1 || (long)n * c < 1 << 16)
+                quantize.Invoke(0, n);
+            else
+                pool.For(n, ref quantize);
             if (gemv)
             {
                 MatVecRows(w, act, act + sideOffset, c, (int)rows, py, pool, vd.Gemv);
+                return;
+            }
+            if (batched && Gemm.Applies(w, n))
+            {
+                Gemm.Run(w, act, actRowBytes, n, py, pool);
+                return;
+            }
+            if (batched && Q8Gemm.Applies(w, n))
+            {
+                Q8Gemm.Run(w, act, actRowBytes, n, py, pool);
+                return;
+            }
+            if (batched && Q6KGemm.Applies(w, n))
+            {
+                Q6KGemm.Run(w, act, actRowBytes, n, py, pool);
                 return;
             }
             var body = new MatMulBody
@@ -112,6 +133,20 @@ public static unsafe class Kernels
 
         public readonly void Invoke(int start, int end) =>
             Kernel(Weights, WeightRowBytes, Activations, Side, Columns, Output, start * RowTile, Math.Min(Rows, end * RowTile));
+    }
+
+    private struct QuantizeBody : IParallelBody
+    {
+        public delegate*<float*, byte*, int, void> Quantize;
+        public float* Input;
+        public byte* Output;
+        public int RowBytes, Columns;
+
+        public readonly void Invoke(int start, int end)
+        {
+            for (int j = start; j < end; j++)
+                Quantize(Input + (long)j * Columns, Output + (long)j * RowBytes, Columns);
+        }
     }
 
     private struct MatMulBody : IParallelBody

@@ -4,15 +4,14 @@ using Fathom.Models;
 namespace Fathom.Tests.Models;
 
 /// <summary>
-/// Why tiny-llama-q4_k_m's golden has three rows (9, 21, 27) 0.03-0.04 off while the rest agree to 1e-6. llama.cpp computed
-/// the golden with the prompt as one 24-token ubatch, which sends the Q4_K matmuls through its repacked GEMM (own
-/// Q8_K activation quantizer ggml_quantize_mat_q8_K_4x8 and its own summation order); with n_ubatch 1 the same file
-/// goes through GEMV and quantize_row_q8_K, and llama.cpp's logits move by up to its README `ub1` figure (3.8e-2).
-/// A last-bit difference before a Q8 rounding boundary flips one activation quant, which moves that row and, through
-/// the KV cache, some later ones. Fathom uses quantize_row_q8_K's rounding for every batch size, so its batched and
-/// token-by-token runs agree and it reproduces llama.cpp's n_ubatch 1 run (README: mirrored reference = ub1 to 9e-7).
-/// A scan of every Q8_K input of this run (attn_norm, kqv_out, ffn_norm, swiglu) found no block whose largest |x|
-/// occurs with both signs, so the flip most likely comes from the repacked path's other sums acting on values near a Q8 boundary.
+/// Why tiny-llama-q4_k_m's golden has a row or two 0.03-0.04 off while the rest agree to 1e-6. llama.cpp computed the
+/// golden with the prompt as one 24-token ubatch, which sends the Q4_K matmuls through its repacked GEMM (own Q8_K
+/// activation quantizer ggml_quantize_mat_q8_K_4x8 and its own summation order: one FMA per 64 values); the one-token
+/// steps go through its repacked GEMV (one FMA per 256-value super-block), and with n_ubatch 1 its logits move by up to
+/// its README `ub1` figure (3.8e-2). Fathom's batched path (Tensors/Gemm.cs) sums in the GEMM's order, so most prompt
+/// rows are bit-identical to the golden; its one-row path keeps ggml_vec_dot_q4_K_q8_K's order, so batched and
+/// token-by-token runs differ by llama.cpp's own ub1 spread. A last-bit difference before a Q8 rounding boundary flips
+/// one activation quant, which moves that row and, through the KV cache, some later ones.
 /// </summary>
 public class Q4KMGoldenTests
 {
@@ -35,7 +34,7 @@ public class Q4KMGoldenTests
     }
 
     [Fact]
-    public void Fathom_does_not_depend_on_batching_so_it_is_llama_cpp_ub1()
+    public void Batched_and_token_by_token_differ_by_llama_cpps_own_ub1_spread_at_most()
     {
         var golden = Golden.Load(Name);
         golden.SkipUnlessKernelsExist();
@@ -48,8 +47,8 @@ public class Q4KMGoldenTests
         double max = 0;
         for (int i = 0; i < batched.Length; i++)
             max = Math.Max(max, Math.Abs(batched[i] - single[i]));
-        // Same Q8_K activations either way: only float summation order may differ, never a rounding flip.
-        Assert.True(max < 1e-4, $"token-by-token vs batched max |d| {max:E2}");
+        // Same Q8_K activations either way: only the float summation order differs, as between llama.cpp's GEMM and GEMV.
+        Assert.True(max <= 2 * LlamaCppUb1(), $"token-by-token vs batched max |d| {max:E2}");
     }
 
     [Fact]
