@@ -42,8 +42,13 @@ internal sealed class AuditLog : IDisposable
     private readonly FileStream _file;
     private readonly Lock _lock = new();
 
-    public AuditLog(string path)
+    private readonly string? _costModel;
+
+    /// <param name="path">The log file, appended to.</param>
+    /// <param name="costModel">A price-table model whose estimated cost each line carries (null: none).</param>
+    public AuditLog(string path, string? costModel = null)
     {
+        _costModel = costModel;
         if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir)
             Directory.CreateDirectory(dir);
         _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
@@ -66,6 +71,8 @@ internal sealed class AuditLog : IDisposable
             w.WriteNumber("output_tokens", usage?.OutputTokens ?? 0);
             w.WriteNumber("status", status);
             w.WriteNumber("duration_ms", Math.Round(duration.TotalMilliseconds, 1));
+            if (_costModel is not null && usage is not null)
+                WriteCost(w, usage, batch: method == "BATCH");
             if (usage?.Prompt is { } prompt)
                 w.WriteString("prompt", prompt);
             w.WriteEndObject();
@@ -76,6 +83,20 @@ internal sealed class AuditLog : IDisposable
             _file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
             _file.Flush(flushToDisk: false);
         }
+    }
+
+    // Decimal amounts as JSON numbers, never through double.
+    private void WriteCost(Utf8JsonWriter w, RequestAccounting usage, bool batch)
+    {
+        var request = new Fathom.Cost.CostRequest(usage.InputTokens - usage.CachedInputTokens, usage.OutputTokens,
+            CacheReadTokens: usage.CachedInputTokens, Batch: batch);
+        var estimate = Fathom.Cost.CostEstimator.Estimate(Fathom.Cost.PriceTable.Default, _costModel, request);
+        w.WriteStartObject("estimated_cost");
+        w.WriteString("model", estimate.Model);
+        w.WriteString("currency", estimate.Currency);
+        w.WriteNumber("total", estimate.Total);
+        w.WriteBoolean("long_context", estimate.LongContext);
+        w.WriteEndObject();
     }
 
     public void Dispose()

@@ -26,7 +26,7 @@ public static class FathomServerExtensions
         services.AddSingleton(sp => new ServerMetrics(sp.GetRequiredService<IChatBackend>()));
         services.AddSingleton<StreamRegistry>();
         if (options.AuditLogPath is { } audit)
-            services.AddSingleton(_ => new AuditLog(audit));
+            services.AddSingleton(_ => new AuditLog(audit, options.HostedCostModel));
         services.AddHostedService(sp => sp.GetRequiredService<BatchProcessor>());
         return services;
     }

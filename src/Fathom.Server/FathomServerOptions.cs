@@ -18,6 +18,12 @@ public sealed record FathomServerOptions
     /// <summary>Also write the prompt text into the audit log.</summary>
     public bool AuditPrompts { get; init; }
 
+    /// <summary>
+    /// A hosted model of the price table (e.g. "claude-sonnet-4"): each audit line then carries what the request
+    /// would have cost there (cached input billed as cache reads, batch requests at the batch discount). Null: none.
+    /// </summary>
+    public string? HostedCostModel { get; init; }
+
     /// <summary>How long a finished or broken stream can be resumed with Last-Event-ID.</summary>
     public TimeSpan StreamResumeGrace { get; init; } = TimeSpan.FromMinutes(2);
 

@@ -206,4 +206,33 @@ public sealed class EngineServingTests : IDisposable
         Assert.Contains(lines, l => l.GetProperty("status").GetInt32() == 404);
         Assert.DoesNotContain("secret prompt", File.ReadAllText(audit), StringComparison.Ordinal);
     }
+    [Fact]
+    public async Task The_audit_log_carries_the_hosted_cost_estimate_when_a_cost_model_is_set()
+    {
+        string audit = Path.Combine(_dir, "audit-cost", "audit.jsonl");
+        await using var s = await Start(new FathomServerOptions { AuditLogPath = audit, HostedCostModel = "claude-opus-4-6" });
+        var (response, json) = await s.Client.SendJson(Chat("""{"model":"fathom-demo","max_completion_tokens":3,"messages":[{"role":"user","content":"what does it cost"}]}"""));
+        Assert.Equal(200, (int)response.StatusCode);
+        var usage = json.GetProperty("usage");
+        long prompt = usage.GetProperty("prompt_tokens").GetInt32(), completion = usage.GetProperty("completion_tokens").GetInt32();
+        await s.DisposeAsync();
+
+        var line = File.ReadAllLines(audit).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(l => l.GetProperty("endpoint").GetString() == "/v1/chat/completions");
+        var cost = line.GetProperty("estimated_cost");
+        var price = Fathom.Cost.PriceTable.Default.Find("claude-opus-4-6");
+        long cached = line.GetProperty("cached_input_tokens").GetInt32();
+        decimal expected = ((prompt - cached) * price.InputPerMTok + cached * price.InputPerMTok * Fathom.Cost.PriceTable.Default.CacheReadMultiplier
+            + completion * price.OutputPerMTok) / 1_000_000m;
+        Assert.Equal("claude-opus-4-6", cost.GetProperty("model").GetString());
+        Assert.Equal(expected, cost.GetProperty("total").GetDecimal());
+    }
+
+    [Fact]
+    public void A_cost_model_missing_from_the_price_table_is_refused_at_startup()
+    {
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+        var ex = Assert.Throws<ArgumentException>(() => services.AddFathomServer(new FakeBackend(), new FathomServerOptions { HostedCostModel = "no-such-model" }));
+        Assert.Contains("no-such-model", ex.Message, StringComparison.Ordinal);
+    }
 }

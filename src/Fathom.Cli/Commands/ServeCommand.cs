@@ -24,6 +24,7 @@ internal static class ServeCommand
         var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Directory of the batch database (default: <cache>/data)." };
         var auditLog = new Option<FileInfo>("--audit-log") { Description = "Append one JSON line per API request to this file (no prompt text unless --audit-prompts)." };
         var auditPrompts = new Option<bool>("--audit-prompts") { Description = "Also write prompt text into the audit log." };
+        var costModel = new Option<string?>("--cost-model") { Description = "Add to each audit line what the request would cost on this hosted model (a name from `fathom cost`'s price table)." };
         var parallel = new Option<int>("--parallel") { Description = "Sequences generated at once.", DefaultValueFactory = _ => 4 };
         var context = new Option<int>("--ctx-size", "-c") { Description = "Context length per sequence (default: the model's, at most 4096)." };
         var toolFormat = new Option<string?>("--tool-format")
@@ -33,7 +34,7 @@ internal static class ServeCommand
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var command = new Command("serve", "Serve a model over the Anthropic Messages API (/v1/messages) and the OpenAI Chat Completions API (/v1/chat/completions).")
         {
-            model, host, port, keys, parallel, context, threads, keyFile, dataDir, auditLog, auditPrompts, toolFormat,
+            model, host, port, keys, parallel, context, threads, keyFile, dataDir, auditLog, auditPrompts, toolFormat, costModel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -63,6 +64,9 @@ internal static class ServeCommand
                     throw new CliUsageException("--tool-format: " + ex.Message.Split(" (Parameter", 2)[0]);
                 }
             }
+
+            if (parse.GetValue(costModel) is { } cm && Fathom.Cost.PriceTable.Default.TryFind(cm) is null)
+                throw new CliUsageException($"--cost-model '{cm}' is not in the price table");
 
             string path, id;
             if (parse.GetValue(model) is { } file)
@@ -100,12 +104,13 @@ internal static class ServeCommand
                 DataDirectory = parse.GetValue(dataDir)?.FullName ?? Path.Combine(CacheDirectory(), "data"),
                 AuditLogPath = parse.GetValue(auditLog)?.FullName,
                 AuditPrompts = parse.GetValue(auditPrompts),
+                HostedCostModel = parse.GetValue(costModel),
             });
             var app = builder.Build();
             app.UseFathomErrors();
             app.MapFathomAnthropic();
             app.MapFathomOpenAI();
-        app.MapFathomObservability();
+            app.MapFathomObservability();
             await app.StartAsync(ct);
             string url = $"http://{(address.Contains(':', StringComparison.Ordinal) ? $"[{address}]" : address)}:{p}";
             stderr.WriteLine($"fathom: serving '{id}' (context {engine.ContextLength}, {n} parallel) at {url}");
