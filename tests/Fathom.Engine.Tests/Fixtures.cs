@@ -7,11 +7,10 @@ namespace Fathom.Engine.Tests;
 /// <summary>Locates ../shared/fixtures (beside the repository root) from the test's working directory.</summary>
 internal static class Fixtures
 {
-    private static readonly Lazy<string> RootPath = new(Locate);
     private static readonly Lazy<Tokenizer> LlamaBpe = new(() => Load("ggml-vocab-llama-bpe.gguf"));
     private static readonly Lazy<Tokenizer> LlamaSpm = new(() => Load("ggml-vocab-llama-spm.gguf"));
 
-    public static string Root => RootPath.Value;
+    public static string Root => TestSupport.FixturePaths.Fixtures;
 
     public static string Vocab(string name) => Path.Combine(Root, "vocab", name);
 
@@ -24,40 +23,12 @@ internal static class Fixtures
     public static ITokenCounter SpmCounter => new TokenizerCounter(LlamaSpm.Value);
 
     /// <summary>The repository root (the folder holding Fathom.slnx).</summary>
-    public static string Repository
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Fathom.slnx")))
-                    return dir.FullName;
-            }
-            throw new DirectoryNotFoundException("Fathom.slnx not found above the test directory");
-        }
-    }
+    public static string Repository => TestSupport.FixturePaths.Repository;
 
     private static Tokenizer Load(string name)
     {
         using var gguf = GgufFile.Open(Vocab(name));
         return Tokenizer.FromGguf(gguf);
-    }
-
-    private static string Locate()
-    {
-        string? env = Environment.GetEnvironmentVariable("FATHOM_FIXTURES");
-        if (!string.IsNullOrEmpty(env) && Directory.Exists(env))
-            return env;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Fathom.slnx")))
-            {
-                string candidate = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures"));
-                if (Directory.Exists(candidate))
-                    return candidate;
-            }
-        }
-        throw new DirectoryNotFoundException("../shared/fixtures not found beside the repository (set FATHOM_FIXTURES).");
     }
 }
 

@@ -13,13 +13,7 @@ namespace Fathom.Server.Tests;
 /// <summary>The HTTP surfaces over the real engine and a tiny fixture model.</summary>
 public sealed class EngineBackendTests
 {
-    private static string Fixture(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Fathom.slnx")))
-            dir = dir.Parent;
-        return Path.Combine(dir?.Parent?.FullName ?? throw new DirectoryNotFoundException("repository root not found"), "shared", "fixtures", "models", name);
-    }
+    private static string Fixture(string name) => Path.Combine(TestSupport.FixturePaths.Fixtures, "models", name);
 
     private static async Task<(WebApplication App, HttpClient Client)> Start(InferenceEngine engine)
     {
