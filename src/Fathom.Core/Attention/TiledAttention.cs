@@ -196,11 +196,12 @@ internal static class TiledAttention
                     if (corr != 1f)
                         Scale(acc, corr);
                     float l = st[1] * corr;
+                    ExpShifted(s[..lim], mNew);
                     for (int j = 0; j < lim; j++)
                     {
-                        if (masked && float.IsNegativeInfinity(s[j]))
+                        float p = s[j];
+                        if (p == 0f)
                             continue;
-                        float p = MathF.Exp(s[j] - mNew);
                         l += p;
                         Axpy(p, vbuf.Slice(j * dv, dv), acc);
                     }
@@ -301,6 +302,20 @@ internal static class TiledAttention
             }
         };
         Run(pool, tokens * kvHeads, body);
+    }
+
+    // s[j] = exp(s[j] − m), vectorized (a scalar exp per key was the decode kernel's largest cost); masked −inf → 0.
+    private static void ExpShifted(Span<float> s, float m)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = new Vector<float>(m);
+            for (; i + Vector<float>.Count <= s.Length; i += Vector<float>.Count)
+                Vector.Exp(new Vector<float>(s[i..]) - vm).CopyTo(s[i..]);
+        }
+        for (; i < s.Length; i++)
+            s[i] = MathF.Exp(s[i] - m);
     }
 
     private static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)
