@@ -23,9 +23,10 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "One JSON object per test (JSON Lines) instead of a table." };
         var parallel = new Option<string?>("--parallel") { Description = "Run through the engine with these many concurrent sequences (comma list, e.g. 1,4,16): aggregate decode tok/s, then TTFT with a cached --prefix." };
         var prefix = new Option<int>("--prefix") { Description = "With --parallel: prefix tokens of the cached-vs-cold time-to-first-token test (0 skips).", DefaultValueFactory = _ => 1024 };
+        var fill = new Option<string>("--kv-fill") { Description = "How the depth is reached: real (prefill random tokens, once per depth) or synthetic (random keys and values written straight into the cache: valid for timing only).", DefaultValueFactory = _ => "real" };
         var command = new Command("bench", "Measure prompt-processing and generation speed (tokens/s), like llama-bench.")
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, prefix,
+            model, prompt, gen, depth, threads, reps, json, fill, parallel, prefix,
         };
         var kv = new KvOptions();
         kv.AddTo(command);
@@ -37,6 +38,10 @@ internal static class BenchCommand
             CliModel.CheckThreads(t);
             if (r < 1)
                 throw new CliUsageException($"--repetitions {r} must be at least 1");
+            string fillMode = parse.GetValue(fill)!;
+            if (fillMode is not ("real" or "synthetic"))
+                throw new CliUsageException($"--kv-fill '{fillMode}' must be real or synthetic");
+            bool synthetic = fillMode == "synthetic";
             int[] prompts = Sizes(parse.GetValue(prompt)!, "--n-prompt"), gens = Sizes(parse.GetValue(gen)!, "--n-gen"), depths = Sizes(parse.GetValue(depth)!, "--n-depth");
             string path = CliModel.CheckModel(parse.GetValue(model));
             if (parse.GetValue(parallel) is { } par)
@@ -64,7 +69,11 @@ internal static class BenchCommand
                 stdout.WriteLine("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
             }
 
-            using var session = m.CreateSession(kv.Build(parse, ctx, t));
+            var options = kv.Build(parse, ctx, t);
+            using var session = m.CreateSession(options);
+            string policyName = session.KvPolicy is { } pol ? $"{pol.Name} {pol.Parameters}" : "full";
+            if (synthetic && session.KvPolicy is { } sp && (sp.NeedsPrefillColumnSums || sp.ObservationWindow > 0))
+                throw new CliUsageException($"--kv-fill synthetic does not combine with --kv-policy {sp.Name}: it needs the prefill's attention scores");
             var random = new Random(42);
             int vocab = m.Config.VocabSize;
             int[] Tokens(int count)
@@ -79,17 +88,34 @@ internal static class BenchCommand
             session.Forward(Tokens(Math.Min(32, ctx)));
             session.Reset();
 
+            // The depth is filled once and each run rewinds to it (re-filled only after a policy evicted).
+            int filled = -1;
+            void Fill(int d)
+            {
+                session.Reset();
+                if (synthetic)
+                    SyntheticFill(session, d);
+                else
+                {
+                    for (int i = 0; i < d; i += 512)
+                        session.Forward(Tokens(Math.Min(512, d - i)));
+                }
+                filled = d;
+            }
+
             foreach (var (p, n, d) in tests)
             {
-                string label = (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "");
+                string label = (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "") + (synthetic && d > 0 ? " (synthetic KV)" : "")
+                    + (session.KvPolicy is { } kp ? $" {kp.Name}" : "");
                 var speeds = new double[r];
                 for (int run = 0; run < r; run++)
                 {
                     if (progress)
                         stderr.Write($"\r{label}: run {run + 1}/{r}…   ");
-                    session.Reset();
-                    for (int i = 0; i < d; i += 512)
-                        session.Forward(Tokens(Math.Min(512, d - i)));
+                    if (filled == d && session.KvEvictedSlots == 0)
+                        session.Rewind(d);
+                    else
+                        Fill(d);
                     var clock = Stopwatch.StartNew();
                     if (p > 0)
                         session.Forward(Tokens(p));
@@ -115,6 +141,8 @@ internal static class BenchCommand
                         ["n_prompt"] = p,
                         ["n_gen"] = n,
                         ["n_depth"] = d,
+                        ["kv_fill"] = d > 0 ? fillMode : "none",
+                        ["kv_policy"] = policyName,
                         ["avg_ts"] = Math.Round(mean, 3),
                         ["stddev_ts"] = Math.Round(stdev, 3),
                         ["type_k"] = KvCache.KvTypes.Name(session.Sequence.KeyType),
@@ -135,6 +163,30 @@ internal static class BenchCommand
             return CliHost.ExitOk;
         });
         return command;
+    }
+
+    // Random keys and values for positions 0..depth-1 of every layer, written straight into the cache: the
+    // attention reads the same bytes as after a real prefill, so decode timing is valid; the text is not.
+    private static void SyntheticFill(ModelSession session, int depth)
+    {
+        var seq = session.Sequence;
+        int kw = seq.KeyWidth, vw = seq.ValueWidth, rows = 257;
+        var random = new Random(7);
+        var keys = new float[rows * kw];
+        var values = new float[rows * vw];
+        for (int i = 0; i < keys.Length; i++)
+            keys[i] = random.NextSingle() * 2 - 1;
+        for (int i = 0; i < values.Length; i++)
+            values[i] = random.NextSingle() * 2 - 1;
+        for (int l = 0; l < seq.LayerCount; l++)
+        {
+            for (int pos = 0; pos < depth; pos++)
+            {
+                int row = (pos * 31 + l) % rows;
+                seq.Store(l, pos, keys.AsSpan(row * kw, kw), values.AsSpan(row * vw, vw));
+            }
+        }
+        session.Rewind(depth);
     }
 
     /// <summary>Peak resident set of this process (VmHWM on Linux).</summary>

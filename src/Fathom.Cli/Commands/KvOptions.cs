@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Fathom.KvCache;
+using Fathom.KvPolicies;
 using Fathom.Models;
 
 namespace Fathom.Cli.Commands;
@@ -14,6 +15,8 @@ internal sealed class KvOptions
     private readonly Option<string> _attention = new("--attention") { Description = "auto (exact while the cache is f16), exact (llama.cpp rounding) or tiled (online softmax, flash-decoding).", DefaultValueFactory = _ => "auto" };
     private readonly Option<string> _kvRam = new("--kv-ram") { Description = "KV bytes kept in RAM (suffix K, M, G); pages past it spill to a file in the cache directory." };
     private readonly Option<int> _pageSize = new("--kv-page") { Description = "Token slots per KV page.", DefaultValueFactory = _ => 64 };
+    private readonly Option<string> _policy = new("--kv-policy") { Description = $"KV policy NAME[:key=value…] ({string.Join(", ", KvPolicy.Names)}), e.g. window:sinks=4, quest:page=16.", DefaultValueFactory = _ => "full" };
+    private readonly Option<string> _budget = new("--budget") { Description = "KV policy budget: tokens per layer and KV head (4096), or a fraction of the context (1/4, 0.25). Default: the context." };
     private readonly Option<string> _ropeScaling = new("--rope-scaling") { Description = "RoPE scaling: none, linear or yarn (overrides the model)." };
     private readonly Option<float?> _ropeBase = new("--rope-freq-base") { Description = "RoPE base frequency (overrides the model)." };
     private readonly Option<float?> _ropeScale = new("--rope-scale") { Description = "RoPE context scaling factor (overrides the model)." };
@@ -25,7 +28,7 @@ internal sealed class KvOptions
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _typeK, _typeV, _ubatch, _attention, _kvRam, _pageSize, _ropeScaling, _ropeBase, _ropeScale, _yarnOrig, _yarnExt, _yarnAttn, _yarnFast, _yarnSlow })
+        foreach (var o in new Option[] { _typeK, _typeV, _ubatch, _attention, _kvRam, _pageSize, _policy, _budget, _ropeScaling, _ropeBase, _ropeScale, _yarnOrig, _yarnExt, _yarnAttn, _yarnFast, _yarnSlow })
             command.Options.Add(o);
     }
 
@@ -66,8 +69,22 @@ internal sealed class KvOptions
             YarnBetaFast = parse.GetValue(_yarnFast),
             YarnBetaSlow = parse.GetValue(_yarnSlow),
         };
+        string policy = parse.GetValue(_policy)!;
+        int budget = parse.GetValue(_budget) is { } b ? Budget(b, contextLength) : 0;
+        try
+        {
+            _ = KvPolicy.Create(policy, budget > 0 ? budget : contextLength);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException($"--kv-policy: {e.Message.Split(" (Parameter", StringSplitOptions.None)[0]}");
+        }
+        if (attention == AttentionPath.Exact && !policy.Trim().StartsWith("full", StringComparison.OrdinalIgnoreCase))
+            throw new CliUsageException("--attention exact does not combine with a --kv-policy other than full");
         return new SessionOptions
         {
+            KvPolicy = policy,
+            KvBudget = budget,
             ContextLength = contextLength,
             Threads = threads,
             UBatch = ub,
@@ -78,6 +95,38 @@ internal sealed class KvOptions
             KvRamBytes = parse.GetValue(_kvRam) is { } ram ? Bytes(ram, "--kv-ram") : 0,
             Rope = rope == new RopeOverrides() ? null : rope,
         };
+    }
+
+    /// <summary>The policy spec given (default <c>full</c>).</summary>
+    public string Policy(ParseResult parse) => parse.GetValue(_policy)!;
+
+    /// <summary>Tokens, or a fraction (a/b or 0.x) of <paramref name="contextLength"/>.</summary>
+    internal static int Budget(string text, int contextLength)
+    {
+        string t = text.Trim();
+        double v;
+        int slash = t.IndexOf('/', StringComparison.Ordinal);
+        bool ok;
+        if (slash >= 0)
+        {
+            ok = double.TryParse(t[..slash], NumberStyles.Float, CultureInfo.InvariantCulture, out double a)
+                & double.TryParse(t[(slash + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d != 0;
+            v = ok ? a / d * contextLength : 0;
+            ok &= v > 0 && a / d <= 1;
+        }
+        else if (t.Contains('.', StringComparison.Ordinal))
+        {
+            ok = double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double f) && f > 0 && f <= 1;
+            v = f * contextLength;
+        }
+        else
+        {
+            ok = int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0;
+            v = n;
+        }
+        if (!ok)
+            throw new CliUsageException($"--budget '{text}' is neither a positive token count nor a fraction in (0, 1] of the context");
+        return Math.Max(1, (int)Math.Round(v));
     }
 
     internal static KvType Type(string name, string option)

@@ -79,12 +79,28 @@ internal static class RunCommand
             string overflowMode = parse.GetValue(overflow)!;
             if (overflowMode is not ("error" or "shift" or "policy"))
                 throw new CliUsageException($"--overflow '{overflowMode}' must be error, shift or policy");
-            if (overflowMode == "policy")
-                throw new CliUsageException("--overflow policy needs a --kv-policy that bounds memory; none is available in this build");
             int nKeep = parse.GetValue(keep);
             if (nKeep < 0 || nKeep >= contextLength - 1)
                 throw new CliUsageException($"--keep {nKeep} must be between 0 and {contextLength - 2}");
-            using var session = m.CreateSession(kv.Build(parse, contextLength, t));
+            var options = kv.Build(parse, contextLength, t);
+            var policy = KvPolicies.KvPolicy.Create(options.KvPolicy!, options.KvBudget > 0 ? options.KvBudget : contextLength);
+            bool full = policy.Name == "full";
+            if (overflowMode == "policy")
+            {
+                if (!policy.BoundsDecodeMemory)
+                    throw new CliUsageException($"--overflow policy needs a --kv-policy that evicts while decoding (window or h2o); '{policy.Name}' does not");
+                // A layer holds the union of its KV heads' positions: window keeps one set, h2o one per head.
+                long held = (long)options.KvBudget * (policy.Name == "window" ? 1 : m.Config.HeadCountKv);
+                if (options.KvBudget == 0 || held >= contextLength)
+                    throw new CliUsageException($"--overflow policy with {policy.Name} needs a --budget{(policy.Name == "window" ? "" : $" × {m.Config.HeadCountKv} KV heads")} below the context of {contextLength}");
+                options = options with { MaxPositions = ids.Length + n + 1 };
+            }
+            if (overflowMode == "shift" && !full)
+                throw new CliUsageException($"--overflow shift does not combine with --kv-policy {policy.Name}; use --overflow policy");
+            if (parse.GetValue(promptCache) is not null && !full)
+                throw new CliUsageException($"--prompt-cache does not combine with --kv-policy {policy.Name}");
+            using var session = m.CreateSession(options);
+            bool overflowReported = false;
             using var stop = new CancelOnCtrlC();
             var clock = Stopwatch.StartNew();
             int reused = 0;
@@ -139,7 +155,16 @@ internal static class RunCommand
                 // complete with nothing allowed after it: stop rather than spend a step on the end token
                 if (constraint is { CanContinue: false })
                     break;
-                if (session.Position >= session.ContextLength)
+                if (overflowMode == "policy")
+                {
+                    if (!overflowReported && session.Position >= session.ContextLength)
+                    {
+                        stderr.WriteLine();
+                        stderr.WriteLine($"fathom: context of {session.ContextLength} tokens is full: KV policy {policy.Name} ({policy.Parameters}) bounds memory from here, evicting as it decodes");
+                        overflowReported = true;
+                    }
+                }
+                else if (session.Position >= session.ContextLength)
                 {
                     if (overflowMode == "shift")
                     {
@@ -159,6 +184,13 @@ internal static class RunCommand
             }
             double genSeconds = clock.Elapsed.TotalSeconds;
             stdout.WriteLine();
+            if (!full)
+            {
+                int held = session.Sequence.SlotCount(0);
+                var acc = session.KvCache.Accounting;
+                stderr.WriteLine($"kv policy {policy.Name} ({policy.Parameters}): {session.Position} positions run, {held} held in layer 0, " +
+                    $"{session.KvEvictedSlots} evicted (all layers), {acc.PagesUsed} pages = {acc.BytesUsed / (1024.0 * 1024.0):F2} MiB of KV");
+            }
             stderr.WriteLine($"prompt: {ids.Length} tokens in {promptSeconds * 1000:F1} ms ({ids.Length / promptSeconds:F1} t/s); " +
                 $"generation: {generated} tokens in {genSeconds * 1000:F1} ms ({(generated > 0 ? generated / genSeconds : 0):F1} t/s)");
             return CliHost.ExitOk;

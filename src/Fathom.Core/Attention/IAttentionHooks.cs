@@ -26,4 +26,11 @@ public interface IAttentionHooks
     /// after the query's position) are 0. The span is valid only during the call.
     /// </summary>
     void OnScores(int layer, int kvHead, int position, ReadOnlySpan<float> weights);
+
+    /// <summary>
+    /// Slots of <paramref name="layer"/> that <paramref name="kvHead"/> may read in this call: a nonzero byte
+    /// per visible slot; slots past the span's end are visible and an empty span shows them all. Lets one KV
+    /// head drop positions the other heads of its layer still hold. Called from worker threads.
+    /// </summary>
+    ReadOnlySpan<byte> SlotMask(int layer, int kvHead) => default;
 }

@@ -77,7 +77,8 @@ internal static class TiledAttention
                                 int n = selectedCount[kh];
                                 int a = (int)((long)n * split / splits), b = (int)((long)n * (split + 1) / splits);
                                 Partial(cache, layer, qs, qWidth, tile, tokens, firstPosition, kh, shape,
-                                    selected.AsSpan(kh * pageCount + a, b - a), scratch, partial.AsSpan(i * QueryTile * g * stride, QueryTile * g * stride));
+                                    selected.AsSpan(kh * pageCount + a, b - a), hooks is null ? default : hooks.SlotMask(layer, kh),
+                                    scratch, partial.AsSpan(i * QueryTile * g * stride, QueryTile * g * stride));
                             }
                         }
                         finally
@@ -118,7 +119,7 @@ internal static class TiledAttention
     // One work item: queries of one tile × the group of one KV head over the given pages; writes
     // (m, l, acc[dv]) per (token, head) into dst, with m = -inf when no key was visible.
     private static unsafe void Partial(KvSequence cache, int layer, float* q, int qWidth, int tile, int tokens, int firstPosition,
-        int kh, AttentionShape shape, ReadOnlySpan<int> pages, float[] scratch, Span<float> dst)
+        int kh, AttentionShape shape, ReadOnlySpan<int> pages, ReadOnlySpan<byte> mask, float[] scratch, Span<float> dst)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2;
         int t0 = tile * QueryTile, t1 = Math.Min(tokens, t0 + QueryTile);
@@ -151,8 +152,14 @@ internal static class TiledAttention
             int visibleRows = rows;
             while (pos[visibleRows - 1] > lastPosition)
                 visibleRows--;
+            // Rows this head may not read (mask 0) are skipped: the policy dropped them for this head only.
+            int maskBase = page * ps;
+            bool masked = !mask.IsEmpty && maskBase < mask.Length;
             for (int r = 0; r < visibleRows; r++)
-                KvTypes.Decode(kt, data.AsSpan(r * krb + kh * khb, khb), kbuf.Slice(r * dk, dk));
+            {
+                if (!masked || Visible(mask, maskBase + r))
+                    KvTypes.Decode(kt, data.AsSpan(r * krb + kh * khb, khb), kbuf.Slice(r * dk, dk));
+            }
             bool valuesLoaded = false;
             for (int t = t0; t < t1; t++)
             {
@@ -165,7 +172,10 @@ internal static class TiledAttention
                 if (!valuesLoaded)
                 {
                     for (int r = 0; r < visibleRows; r++)
-                        KvTypes.Decode(vt, data.AsSpan(ps * krb + r * vrb + kh * vhb, vhb), vbuf.Slice(r * dv, dv));
+                    {
+                        if (!masked || Visible(mask, maskBase + r))
+                            KvTypes.Decode(vt, data.AsSpan(ps * krb + r * vrb + kh * vhb, vhb), vbuf.Slice(r * dv, dv));
+                    }
                     valuesLoaded = true;
                 }
                 for (int h = 0; h < g; h++)
@@ -174,9 +184,11 @@ internal static class TiledAttention
                     float mx = float.NegativeInfinity;
                     for (int j = 0; j < lim; j++)
                     {
-                        s[j] = Kernels.Dot(qh, kbuf.Slice(j * dk, dk)) * shape.Scale;
+                        s[j] = masked && !Visible(mask, maskBase + j) ? float.NegativeInfinity : Kernels.Dot(qh, kbuf.Slice(j * dk, dk)) * shape.Scale;
                         mx = Math.Max(mx, s[j]);
                     }
+                    if (float.IsNegativeInfinity(mx))
+                        continue;
                     var st = dst.Slice(((t - t0) * g + h) * stride, stride);
                     float m = st[0], mNew = Math.Max(m, mx);
                     float corr = float.IsNegativeInfinity(m) ? 0f : MathF.Exp(m - mNew);
@@ -184,9 +196,12 @@ internal static class TiledAttention
                     if (corr != 1f)
                         Scale(acc, corr);
                     float l = st[1] * corr;
+                    ExpShifted(s[..lim], mNew);
                     for (int j = 0; j < lim; j++)
                     {
-                        float p = MathF.Exp(s[j] - mNew);
+                        float p = s[j];
+                        if (p == 0f)
+                            continue;
                         l += p;
                         Axpy(p, vbuf.Slice(j * dv, dv), acc);
                     }
@@ -196,6 +211,8 @@ internal static class TiledAttention
             }
         }
     }
+
+    private static bool Visible(ReadOnlySpan<byte> mask, int slot) => slot >= mask.Length || mask[slot] != 0;
 
     private static unsafe void Merge(float[] partial, int item, int splits, int tokens, int oWidth, AttentionShape shape, float* output)
     {
@@ -252,6 +269,7 @@ internal static class TiledAttention
                     var key = w.AsSpan(slots, dk);
                     weights.Clear();
                     var positions = cache.Positions(layer);
+                    var mask = hooks.SlotMask(layer, kh);
                     int item = t / QueryTile * kvHeads + kh;
                     for (int k = 0; k < selectedCount[kh]; k++)
                     {
@@ -262,6 +280,8 @@ internal static class TiledAttention
                             int slot = page * ps + r;
                             if (positions[slot] > position)
                                 break;
+                            if (!Visible(mask, slot))
+                                continue;
                             cache.ReadKey(layer, slot, kh, key);
                             float sum = 0f;
                             for (int h = 0; h < g; h++)
@@ -282,6 +302,20 @@ internal static class TiledAttention
             }
         };
         Run(pool, tokens * kvHeads, body);
+    }
+
+    // s[j] = exp(s[j] − m), vectorized (a scalar exp per key was the decode kernel's largest cost); masked −inf → 0.
+    private static void ExpShifted(Span<float> s, float m)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = new Vector<float>(m);
+            for (; i + Vector<float>.Count <= s.Length; i += Vector<float>.Count)
+                Vector.Exp(new Vector<float>(s[i..]) - vm).CopyTo(s[i..]);
+        }
+        for (; i < s.Length; i++)
+            s[i] = MathF.Exp(s[i] - m);
     }
 
     private static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)

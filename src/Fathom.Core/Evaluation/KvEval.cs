@@ -151,15 +151,8 @@ public static class KvEval
         int context = prompt.Length + generate;
         int budget = Math.Max(1, (int)Math.Round(budgetFraction * prompt.Length));
         var policy = KvPolicy.Create(spec, budget);
-        using var session = model.CreateSession(context, options.Threads);
-        var runtime = new KvEvalRuntime(model.Config, context, policy, options.KeyTypes[0], options.ValueTypes[0], options.PageSize)
-        {
-            Parallelism = new ParallelOptions { MaxDegreeOfParallelism = options.Threads },
-            PrefillLength = prompt.Length - tail,
-        };
-        session.Tap = runtime.Tap;
+        using var session = model.CreateSession(SessionFor(options, context, spec, budget, options.KeyTypes[0], options.ValueTypes[0]));
         session.Forward(prompt.AsSpan(0, prompt.Length - tail));
-        runtime.EndPrefill();
         ReadOnlySpan<float> logits = default;
         for (int i = prompt.Length - tail; i < prompt.Length; i++)
             logits = session.Forward([prompt[i]]);
@@ -195,16 +188,10 @@ public static class KvEval
             var policy = KvPolicy.Create(spec, budget);
             parameters = policy.Parameters;
             name = policy.Name;
-            using var session = model.CreateSession(c, options.Threads);
-            var runtime = new KvEvalRuntime(cfg, c, policy, keyType, valueType, options.PageSize)
-            {
-                Parallelism = new ParallelOptions { MaxDegreeOfParallelism = options.Threads },
-                PrefillLength = c - w,
-            };
-            session.Tap = runtime.Tap;
+            using var session = model.CreateSession(SessionFor(options, c, spec, budget, keyType, valueType));
+            var runner = session.PolicyRunner;
             var window = windows[wi];
             session.Forward(window.AsSpan(0, c - w));
-            runtime.EndPrefill();
             if (record is not null)
                 record[wi] = new double[w * vocab];
             for (int s = 0; s < w; s++)
@@ -213,7 +200,8 @@ public static class KvEval
                 var logits = session.Forward(window.AsSpan(c - w + s, 1));
                 LogSoftmax(logits, logp);
                 int target = window[c - w + s + 1];
-                bytesRead += runtime.LastStepReads * (kBytes + vBytes) + runtime.LastStepBoundPages * 2.0 * cfg.KeyLength * 2;
+                long reads = runner?.LastStepReads ?? HeldEntries(session);
+                bytesRead += reads * (kBytes + vBytes) + (runner?.LastStepScoredPages ?? 0) * 2.0 * cfg.KeyLength * 2;
                 steps++;
                 if (record is not null)
                 {
@@ -245,11 +233,11 @@ public static class KvEval
                 }
                 nll -= logp[target];
             }
-            long entries = runtime.Residency.Entries;
+            long entries = runner?.Residency.Entries ?? HeldEntries(session);
             held += (long)Math.Round(entries * (kBytes + vBytes));
             if (policy is QuestPolicy q)
                 held += (long)cfg.BlockCount * cfg.HeadCountKv * ((c + q.Page - 1) / q.Page) * 2L * cfg.KeyLength * 2;
-            pagesHeld = Math.Max(pagesHeld, runtime.Residency.TotalPagesHeld);
+            pagesHeld = Math.Max(pagesHeld, session.KvCache.Accounting.PagesUsed);
         }
         kls.Sort();
         double Quantile(double f) => kls[Math.Min(kls.Count - 1, (int)Math.Floor(f * kls.Count))];
@@ -258,6 +246,36 @@ public static class KvEval
         return new KvEvalRow(name, parameters, fraction, budget, keyType.ToString(), valueType.ToString(),
             kls.Average(), Quantile(0.5), Quantile(0.99), kls[^1], agree / (double)steps, Math.Sqrt(dp2 / steps), Math.Exp(nll / steps),
             bytesRead / steps, held / windows.Length, pagesHeld, steps, clock.Elapsed.TotalSeconds);
+    }
+
+    // Every session runs the tiled kernel (the reference too), so a policy that reads everything is bit-exact.
+    private static SessionOptions SessionFor(KvEvalOptions options, int context, string spec, int budget, GgmlType keyType, GgmlType valueType) => new()
+    {
+        ContextLength = context,
+        Threads = options.Threads,
+        Attention = AttentionPath.Tiled,
+        KeyType = ToKv(keyType),
+        ValueType = ToKv(valueType),
+        PageSize = options.PageSize,
+        KvPolicy = spec,
+        KvBudget = budget,
+    };
+
+    private static KvCache.KvType ToKv(GgmlType type) => type switch
+    {
+        GgmlType.F32 => KvCache.KvType.F32,
+        GgmlType.F16 => KvCache.KvType.F16,
+        GgmlType.Q8_0 => KvCache.KvType.Q8_0,
+        _ => KvCache.KvType.Q4_0,
+    };
+
+    // Slots × KV heads over every layer: what full attention holds and reads.
+    private static long HeldEntries(ModelSession session)
+    {
+        long n = 0;
+        for (int l = 0; l < session.Sequence.LayerCount; l++)
+            n += session.Sequence.SlotCount(l);
+        return n * session.Config.HeadCountKv;
     }
 
     private static void LogSoftmax(ReadOnlySpan<float> logits, double[] dst)

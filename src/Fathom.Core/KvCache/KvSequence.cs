@@ -13,6 +13,7 @@ public sealed class KvSequence : IKvCache
 {
     private readonly Layer[] _layers;
     private bool _freed;
+    private float[]? _boundsRow;
 
     internal KvSequence(KvCacheManager manager, int id, int capacity)
     {
@@ -100,7 +101,12 @@ public sealed class KvSequence : IKvCache
         KvTypes.Encode(ValueType, value[..ValueWidth], data.AsSpan(ps * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
         t.Positions.Add(position);
         if (O.TrackKeyBounds)
-            Widen(t.Bounds[^1], key[..KeyWidth]);
+        {
+            // Bounds of the stored (rounded) keys, the ones attention reads.
+            var row = _boundsRow ??= new float[KeyWidth];
+            KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
+            Widen(t.Bounds[^1], row);
+        }
     }
 
     /// <summary>Appends a slot from already encoded rows (a saved prompt cache of the same types and page size).</summary>
@@ -232,10 +238,26 @@ public sealed class KvSequence : IKvCache
         t.Pages.RemoveRange(keepPages, t.Pages.Count - keepPages);
         if (O.TrackKeyBounds)
             t.Bounds.RemoveRange(keepPages, t.Bounds.Count - keepPages);
+        bool partial = slots < t.Positions.Count && slots % PageSize != 0;
         t.Positions.RemoveRange(slots, t.Positions.Count - slots);
         if (slots == 0)
             t.Evicted = false;
-        // bounds of a now partly filled last page stay as they were: still valid (wider) bounds
+        // A now partly filled last page gets the bounds of the keys it still holds, so a re-run selects as the first run did.
+        if (O.TrackKeyBounds && partial)
+            RebuildPageBounds(t, keepPages - 1);
+    }
+
+    private void RebuildPageBounds(Layer t, int p)
+    {
+        var row = new float[KeyWidth];
+        var b = t.Bounds[p] = NewBounds();
+        int rows = Math.Min(PageSize, t.Positions.Count - p * PageSize);
+        var data = Pool.Data(t.Pages[p]);
+        for (int r = 0; r < rows; r++)
+        {
+            KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
+            Widen(b, row);
+        }
     }
 
     /// <summary>
@@ -283,18 +305,8 @@ public sealed class KvSequence : IKvCache
 
     private void RebuildBounds(Layer t)
     {
-        var row = new float[KeyWidth];
         for (int p = 0; p < t.Pages.Count; p++)
-        {
-            var b = t.Bounds[p] = NewBounds();
-            int rows = Math.Min(PageSize, t.Positions.Count - p * PageSize);
-            var data = Pool.Data(t.Pages[p]);
-            for (int r = 0; r < rows; r++)
-            {
-                KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
-                Widen(b, row);
-            }
-        }
+            RebuildPageBounds(t, p);
     }
 
     /// <summary>

@@ -22,8 +22,10 @@ internal sealed class H2OPolicy : KvPolicyBase
     public int Budget { get; }
     public int Recent { get; }
     public override string Name => "h2o";
+    public override bool BoundsDecodeMemory => true;
     public override string Parameters => $"budget={Budget} recent={Recent} heavy={Budget - Recent}";
     public override bool NeedsPrefillColumnSums => true;
+    public override bool NeedsDecodeWeights => true;
 
     public override void Begin(KvPolicyGeometry geometry)
     {

@@ -47,6 +47,12 @@ public interface IKvPolicy
     /// <summary>True when <see cref="OnPrefillEnd"/> needs the column sums of the whole prefill attention.</summary>
     bool NeedsPrefillColumnSums { get; }
 
+    /// <summary>True when <see cref="OnDecodeStep"/> uses the weights (computing them costs a second pass over the keys read).</summary>
+    bool NeedsDecodeWeights => true;
+
+    /// <summary>True when the policy evicts down to its budget after every decode step, so a sequence can run past the cache's capacity.</summary>
+    bool BoundsDecodeMemory => false;
+
     /// <summary>Drops all state and prepares for a sequence of this shape.</summary>
     void Begin(KvPolicyGeometry geometry);
 

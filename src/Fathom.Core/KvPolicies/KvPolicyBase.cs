@@ -7,6 +7,8 @@ internal abstract class KvPolicyBase : IKvPolicy
     public abstract string Parameters { get; }
     public virtual int ObservationWindow => 0;
     public virtual bool NeedsPrefillColumnSums => false;
+    public virtual bool NeedsDecodeWeights => false;
+    public virtual bool BoundsDecodeMemory => false;
     protected KvPolicyGeometry Geometry { get; private set; } = new(1, 1, 1, 1, 1, 1);
 
     public virtual void Begin(KvPolicyGeometry geometry)

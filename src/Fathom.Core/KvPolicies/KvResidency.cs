@@ -106,6 +106,24 @@ public sealed class KvResidency
         }
     }
 
+    /// <summary>Forgets every position at or after <paramref name="position"/> (the sequence is re-run from there).</summary>
+    public void TruncateFrom(int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        for (int l = 0; l < _g.Layers; l++)
+        {
+            for (int h = 0; h < _g.KvHeads; h++)
+            {
+                for (int p = position; p < Length; p++)
+                {
+                    if (_resident[Index(l, h)][p])
+                        Remove(l, h, p);
+                }
+            }
+        }
+        Length = Math.Min(Length, position);
+    }
+
     /// <summary>Evicts everything; every page returns.</summary>
     public void Clear()
     {

@@ -1,3 +1,6 @@
+using System.Numerics;
+using Fathom.KvCache;
+
 namespace Fathom.KvPolicies;
 
 /// <summary>
@@ -39,13 +42,9 @@ internal sealed class QuestPolicy : KvPolicyBase
     {
         base.Begin(geometry);
         int heads = geometry.Layers * geometry.KvHeads, pages = (geometry.Context + Page - 1) / Page;
+        // Bounds arrays are allocated on first use: the session path reads the cache's own page bounds instead.
         _min = new float[heads][];
         _max = new float[heads][];
-        for (int i = 0; i < heads; i++)
-        {
-            _min[i] = new float[pages * geometry.KeyLength];
-            _max[i] = new float[pages * geometry.KeyLength];
-        }
         _folded = new int[heads];
         _pageScores = new float[pages];
         _order = new int[pages];
@@ -95,6 +94,92 @@ internal sealed class QuestPolicy : KvPolicyBase
         }
     }
 
+    /// <summary>
+    /// The session path: the same selection over the KV pages of <paramref name="sequence"/> (whose page size
+    /// is <see cref="Page"/> and which tracks key bounds). Writes the ascending page indices to read and returns
+    /// how many, or -1 to read all (a dense layer, or no more pages than a step reads).
+    /// </summary>
+    internal int SelectPages(KvSequence sequence, int layer, int kvHead, ReadOnlySpan<float> queries, Span<int> pages)
+    {
+        int count = sequence.PageCount(layer), k = PagesPerStep;
+        if (layer < Dense || count <= k)
+            return -1;
+        if (_pageScores.Length < count)
+        {
+            _pageScores = new float[count];
+            _order = new int[count];
+        }
+        int d = Geometry.KeyLength, g = Geometry.Group;
+        var scores = _pageScores;
+        for (int pg = 0; pg < count; pg++)
+        {
+            sequence.KeyBounds(layer, pg, out var mins, out var maxs);
+            scores[pg] = UpperBound(queries, g, d, mins.Slice(kvHead * d, d), maxs.Slice(kvHead * d, d));
+            _order[pg] = pg;
+        }
+        // The sink page and the newest page always; then the rest by descending bound (ties: the older).
+        scores[0] = float.PositiveInfinity;
+        scores[count - 1] = float.PositiveInfinity;
+        SelectTop(scores, _order, count, k);
+        Array.Sort(_order, 0, k);
+        _order.AsSpan(0, k).CopyTo(pages);
+        return k;
+    }
+
+    // Σ over the group's query heads of Σ_i max(q_i·max_i, q_i·min_i).
+    private static float UpperBound(ReadOnlySpan<float> queries, int group, int d, ReadOnlySpan<float> mins, ReadOnlySpan<float> maxs)
+    {
+        float u = 0;
+        for (int h = 0; h < group; h++)
+        {
+            var q = queries.Slice(h * d, d);
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                var acc = Vector<float>.Zero;
+                for (; i + Vector<float>.Count <= d; i += Vector<float>.Count)
+                {
+                    var qv = new Vector<float>(q[i..]);
+                    acc += Vector.Max(qv * new Vector<float>(maxs[i..]), qv * new Vector<float>(mins[i..]));
+                }
+                u += Vector.Sum(acc);
+            }
+            for (; i < d; i++)
+                u += Math.Max(q[i] * maxs[i], q[i] * mins[i]);
+        }
+        return u;
+    }
+
+    // Moves the k best pages (higher score first, ties: lower index) into order[0..k), in no particular order (quickselect).
+    private static void SelectTop(float[] score, int[] order, int n, int k)
+    {
+        bool Before(int a, int b) => score[a] > score[b] || (score[a] == score[b] && a < b);
+        int lo = 0, hi = n - 1;
+        while (lo < hi)
+        {
+            int pivot = order[lo + (hi - lo) / 2], i = lo, j = hi;
+            while (i <= j)
+            {
+                while (Before(order[i], pivot))
+                    i++;
+                while (Before(pivot, order[j]))
+                    j--;
+                if (i <= j)
+                {
+                    (order[i], order[j]) = (order[j], order[i]);
+                    i++;
+                    j--;
+                }
+            }
+            if (k - 1 <= j)
+                hi = j;
+            else if (k - 1 >= i)
+                lo = i;
+            else
+                break;
+        }
+    }
+
     /// <summary>The page bounds a step would read: (pages scored, pages read) at length n in a sparse layer.</summary>
     public (int Scored, int Read) PagesAt(int layer, int length)
     {
@@ -105,9 +190,9 @@ internal sealed class QuestPolicy : KvPolicyBase
     // Folds keys not yet in the bounds (incrementally, as the last page fills).
     private void Fold(int layer, int kvHead, int hi, int n, IKeyRows keys)
     {
-        int d = Geometry.KeyLength;
-        var mins = _min[hi];
-        var maxs = _max[hi];
+        int d = Geometry.KeyLength, pages = (Geometry.Context + Page - 1) / Page;
+        var mins = _min[hi] ??= new float[pages * d];
+        var maxs = _max[hi] ??= new float[pages * d];
         for (int p = _folded[hi]; p < n; p++)
         {
             var k = keys.Key(layer, kvHead, p);

@@ -21,6 +21,7 @@ internal sealed class WindowPolicy : KvPolicyBase
     public int Budget { get; }
     public int Sinks { get; }
     public override string Name => "window";
+    public override bool BoundsDecodeMemory => true;
     public override string Parameters => $"budget={Budget} sinks={Sinks}";
 
     public override void OnPrefillEnd(int layer, int kvHead, int length, ReadOnlySpan<float> columnSums, ReadOnlySpan<float> windowVotes, KvResidency residency) =>

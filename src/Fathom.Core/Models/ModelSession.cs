@@ -1,5 +1,6 @@
 using Fathom.Attention;
 using Fathom.KvCache;
+using Fathom.KvPolicies;
 using Fathom.Threading;
 
 namespace Fathom.Models;
@@ -28,29 +29,59 @@ public sealed class ModelSession : IDisposable
         _model = model;
         var c = model.Config;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.UBatch);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.KvBudget);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxPositions);
         _ubatch = options.UBatch;
+        IKvPolicy? policy = options.KvPolicy is { } spec ? KvPolicies.KvPolicy.Create(spec, options.KvBudget > 0 ? options.KvBudget : contextLength) : null;
+        if (policy is FullPolicy)
+            policy = null;
+        if (policy is not null && options.Hooks is not null)
+            throw new ArgumentException("a session takes either a KV policy or attention hooks, not both", nameof(options));
+        var quest = policy as QuestPolicy;
+        int pageSize = quest?.Page ?? options.PageSize;
         _kv = new KvCacheManager(new KvCacheOptions
         {
             Layers = c.BlockCount,
             KvHeads = c.HeadCountKv,
             KeyLength = c.KeyLength,
             ValueLength = c.ValueLength,
-            PageSize = options.PageSize,
+            PageSize = pageSize,
             KeyType = options.KeyType,
             ValueType = options.ValueType,
             RamBytes = options.KvRamBytes,
             SpillDirectory = options.SpillDirectory,
-            TrackKeyBounds = options.TrackKeyBounds,
+            TrackKeyBounds = options.TrackKeyBounds || quest is not null,
         });
         Sequence = _kv.Create(contextLength);
-        bool exactCapable = options.KeyType == KvType.F16 && options.ValueType == KvType.F16 && options.Hooks is null;
+        MaxPositions = Math.Max(contextLength, options.MaxPositions);
+        if (policy is not null)
+        {
+            _policy = new KvPolicyRunner(policy, Sequence, new KvPolicyGeometry(c.BlockCount, c.HeadCountKv, c.HeadCount / c.HeadCountKv,
+                c.KeyLength, c.ValueLength, MaxPositions, pageSize));
+        }
+        var hooks = options.Hooks ?? _policy;
+        bool exactCapable = options.KeyType == KvType.F16 && options.ValueType == KvType.F16 && hooks is null;
         if (options.Attention == AttentionPath.Exact && !exactCapable)
-            throw new ArgumentException("the exact attention path needs f16 keys and values and no hooks", nameof(options));
+            throw new ArgumentException("the exact attention path needs f16 keys and values and no hooks or KV policy", nameof(options));
         bool tiled = options.Attention == AttentionPath.Tiled || !exactCapable;
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         _config = options.Rope is { } rope ? rope.Apply(c) : c;
-        _blocks = new TransformerBlocks(_config, model.Weights, Sequence, _pool, tiled, options.Hooks);
+        _blocks = new TransformerBlocks(_config, model.Weights, Sequence, _pool, tiled, hooks);
     }
+
+    private readonly KvPolicyRunner? _policy;
+
+    /// <summary>The policy runner (null for full attention).</summary>
+    internal KvPolicyRunner? PolicyRunner => _policy;
+
+    /// <summary>The session's KV policy (null: full attention, every position kept and read).</summary>
+    public IKvPolicy? KvPolicy => _policy?.Policy;
+
+    /// <summary>Positions evicted by the KV policy so far, summed over layers.</summary>
+    public long KvEvictedSlots => _policy?.EvictedSlots ?? 0;
+
+    /// <summary>Positions this session may run (at least <see cref="ContextLength"/>; more only with an evicting policy).</summary>
+    public int MaxPositions { get; }
 
     /// <summary>The paged KV cache of this session's sequence.</summary>
     public KvSequence Sequence { get; }
@@ -88,7 +119,30 @@ public sealed class ModelSession : IDisposable
     internal Model Model => _model;
 
     /// <summary>After a prompt cache restored <paramref name="positions"/> positions.</summary>
-    internal void Restored(int positions) => Position = positions;
+    internal void Restored(int positions)
+    {
+        Position = positions;
+        _policy?.Restored(positions);
+    }
+
+    /// <summary>
+    /// Continues from <paramref name="position"/>: drops the cached positions at and after it. The cache must
+    /// hold every position before it in every layer (run through <see cref="Forward"/> or written with
+    /// <see cref="KvSequence.Store"/>, e.g. a synthetic fill for timing); a KV policy must not have evicted.
+    /// </summary>
+    public void Rewind(int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        if (_policy is { Evicted: true })
+            throw new InvalidOperationException($"the KV policy '{_policy.Policy.Name}' evicted positions; the sequence cannot be rewound");
+        Sequence.TruncateFrom(position);
+        for (int l = 0; l < Sequence.LayerCount; l++)
+        {
+            if (Sequence.SlotCount(l) != position || (position > 0 && Sequence.Positions(l)[position - 1] != position - 1))
+                throw new InvalidOperationException($"layer {l} does not hold positions 0..{position - 1}; cannot continue from {position}");
+        }
+        Restored(position);
+    }
 
     /// <summary>
     /// Context shift (llama.cpp's): keeps the first <paramref name="keep"/> positions, drops the oldest
@@ -99,6 +153,8 @@ public sealed class ModelSession : IDisposable
     public int Shift(int keep)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(keep);
+        if (_policy is not null)
+            throw new InvalidOperationException($"context shift does not combine with the KV policy '{_policy.Policy.Name}'; let the policy bound memory instead");
         if (!Sequence.IsDense || Sequence.SlotCount(0) != Position)
             throw new InvalidOperationException("context shift needs a dense cache (no evicted positions)");
         if (keep >= Position - 1)
@@ -115,6 +171,7 @@ public sealed class ModelSession : IDisposable
     {
         Position = 0;
         Sequence.Truncate(0);
+        _policy?.Reset();
     }
 
     /// <summary>
@@ -127,8 +184,16 @@ public sealed class ModelSession : IDisposable
         var c = Config;
         if (tokens.IsEmpty)
             throw new ArgumentException("no tokens to run", nameof(tokens));
-        if (Position + tokens.Length > ContextLength)
-            throw new ArgumentException($"{Position} cached + {tokens.Length} new tokens exceed the context of {ContextLength}", nameof(tokens));
+        if (Position + tokens.Length > MaxPositions)
+            throw new ArgumentException($"{Position} cached + {tokens.Length} new tokens exceed the context of {MaxPositions}", nameof(tokens));
+        int held = 0;
+        for (int l = 0; l < Sequence.LayerCount; l++)
+            held = Math.Max(held, Sequence.SlotCount(l));
+        if (held + tokens.Length > ContextLength)
+        {
+            throw new KvCacheFullException($"the KV cache holds {held} of {ContextLength} positions and cannot take {tokens.Length} more" +
+                (_policy is null ? "" : $" (KV policy '{_policy.Policy.Name}' {_policy.Policy.Parameters} does not evict enough)"));
+        }
         foreach (int t in tokens)
         {
             if ((uint)t >= (uint)c.VocabSize)
@@ -142,6 +207,7 @@ public sealed class ModelSession : IDisposable
         // Chunks of UBatch tokens: scratch is sized by the chunk, only the KV grows with the prompt.
         var family = _model.Family;
         var layers = _model.Weights.Layers;
+        _policy?.BeginForward(Position, tokens.Length);
         for (int start = 0; start < tokens.Length; start += _ubatch)
         {
             int n = Math.Min(_ubatch, tokens.Length - start);
@@ -156,6 +222,7 @@ public sealed class ModelSession : IDisposable
                 _blocks.Logits(_logits, false);
             Position += n;
         }
+        _policy?.EndForward();
         return _logits.AsSpan(0, rows * c.VocabSize);
     }
 }

@@ -43,6 +43,22 @@ public sealed record SessionOptions
 
     /// <summary>A KV policy's view into the tiled attention (forces the tiled path).</summary>
     public IAttentionHooks? Hooks { get; init; }
+
+    /// <summary>
+    /// The KV policy, <c>NAME[:key=value…]</c> as <see cref="KvPolicies.KvPolicy.Create"/> takes it (null or
+    /// <c>full</c>: every position kept and read). Any other policy runs on the tiled path; each session gets
+    /// its own instance. Quest sets the cache's page size to its page and tracks the pages' key bounds.
+    /// </summary>
+    public string? KvPolicy { get; init; }
+
+    /// <summary>Tokens the policy keeps or reads per layer and KV head (0: the context length).</summary>
+    public int KvBudget { get; init; }
+
+    /// <summary>
+    /// Positions the sequence may reach (0: <see cref="ContextLength"/>). Past the context length only a
+    /// policy that evicts can go on: the context length bounds the positions held, this the positions run.
+    /// </summary>
+    public int MaxPositions { get; init; }
 }
 
 /// <summary>Context extension: RoPE settings that override the GGUF's (null keeps the file's value).</summary>

@@ -18,7 +18,7 @@ public class TiledAttentionTests
     }
 
     // Double-precision softmax attention over the decoded cache, masking by stored positions.
-    private static double[] Reference(KvSequence s, int layer, float[] q, int tokens, int firstPosition, AttentionShape shape, Func<int, int, bool>? read = null)
+    private static double[] Reference(KvSequence s, int layer, float[] q, int tokens, int firstPosition, AttentionShape shape, Func<int, int, bool>? read = null, Func<int, int, bool>? slotRead = null)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength;
         var o = new double[tokens * shape.Heads * dv];
@@ -33,7 +33,7 @@ public class TiledAttentionTests
                 var sc = new List<(double S, int Slot)>();
                 for (int slot = 0; slot < pos.Length; slot++)
                 {
-                    if (pos[slot] > firstPosition + t || (read is not null && !read(kh, slot / s.PageSize)))
+                    if (pos[slot] > firstPosition + t || (read is not null && !read(kh, slot / s.PageSize)) || (slotRead is not null && !slotRead(kh, slot)))
                         continue;
                     s.ReadKey(layer, slot, kh, k);
                     double d = 0;
@@ -169,6 +169,53 @@ public class TiledAttentionTests
             for (int slot = 0; slot < w.Length; slot++)
             {
                 if (slot / 4 % 2 != kh)
+                    Assert.Equal(0f, w[slot]);
+            }
+        }
+    }
+
+    private sealed class Masker(byte[][] masks) : IAttentionHooks
+    {
+        public readonly Dictionary<(int Head, int Position), float[]> Scores = [];
+
+        public int SelectPages(KvSequence sequence, int l, int kvHead, ReadOnlySpan<float> queries, Span<int> pages) => -1;
+
+        public bool WantsScores(int l, int position) => true;
+
+        public void OnScores(int l, int kvHead, int position, ReadOnlySpan<float> weights)
+        {
+            lock (Scores)
+                Scores[(kvHead, position)] = weights.ToArray();
+        }
+
+        public ReadOnlySpan<byte> SlotMask(int layer, int kvHead) => masks[kvHead];
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1, 2)]
+    [InlineData(6, 2)]
+    public void Slot_masks_hide_slots_from_one_head_only(int tokens, int threads)
+    {
+        var shape = new AttentionShape(4, 2, 32, 32, 1f / MathF.Sqrt(32));
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(pageSize: 4, layers: 1));
+        var s = Filled(m, 41);
+        // Head 0 sees every third slot and slot 0; head 1 sees all but a whole page (8..11); the last slots are past both masks.
+        byte[][] masks = [[.. Enumerable.Range(0, 38).Select(i => (byte)(i % 3 == 0 ? 1 : 0))], [.. Enumerable.Range(0, 30).Select(i => (byte)(i is >= 8 and < 12 ? 0 : 1))]];
+        bool Visible(int kh, int slot) => slot >= masks[kh].Length || masks[kh][slot] != 0;
+        var q = KvCacheManagerTests.Row(17, tokens * 4 * 32);
+        var o = new float[tokens * 4 * 32];
+        var hooks = new Masker(masks);
+        using var pool = threads > 1 ? new WorkerPool(threads) : null;
+        TiledAttention.Compute(s, 0, q, tokens, 41 - tokens, shape, o, pool, hooks);
+        AssertClose(Reference(s, 0, q, tokens, 41 - tokens, shape, slotRead: Visible), o, 1e-5, "masked");
+        for (int kh = 0; kh < 2; kh++)
+        {
+            var w = hooks.Scores[(kh, 40)];
+            Assert.Equal(2.0, w.Sum(), 4);
+            for (int slot = 0; slot < w.Length; slot++)
+            {
+                if (!Visible(kh, slot))
                     Assert.Equal(0f, w[slot]);
             }
         }

@@ -26,4 +26,20 @@ public class BenchCommandTests
         Assert.Contains("| tg2 |", output);
         Assert.Equal(2, CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "0", "-n", "0").Code);
     }
+
+    [Fact]
+    public void Synthetic_fill_and_a_policy_are_labelled()
+    {
+        var (code, output, err) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "-d", "64", "-r", "2", "-t", "1",
+            "--kv-fill", "synthetic", "--kv-policy", "quest:page=8:dense=0", "--budget", "16", "--json");
+        Assert.True(code == 0, err);
+        var t = JsonDocument.Parse(output.Trim()).RootElement;
+        Assert.Equal("synthetic", t.GetProperty("kv_fill").GetString());
+        Assert.StartsWith("quest", t.GetProperty("kv_policy").GetString(), StringComparison.Ordinal);
+        (code, output, _) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "-d", "16", "-r", "1", "-t", "1", "--kv-fill", "synthetic");
+        Assert.Equal(0, code);
+        Assert.Contains("tg2 @ d16 (synthetic KV)", output);
+        Assert.Equal(2, CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "--kv-fill", "fake").Code);
+        Assert.Equal(2, CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "-d", "8", "--kv-fill", "synthetic", "--kv-policy", "h2o").Code);
+    }
 }
