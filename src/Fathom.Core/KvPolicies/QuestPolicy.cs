@@ -16,8 +16,9 @@ internal sealed class QuestPolicy : KvPolicyBase
 {
     private float[][] _min = [], _max = [];
     private int[] _folded = [];
-    private float[] _pageScores = [];
-    private int[] _order = [];
+    // Scoring scratch is per thread: one policy may serve KV heads scored on several threads at once.
+    [ThreadStatic] private static float[]? t_pageScores;
+    [ThreadStatic] private static int[]? t_order;
 
     public QuestPolicy(int budget, int page = 16, int dense = 2)
     {
@@ -46,8 +47,6 @@ internal sealed class QuestPolicy : KvPolicyBase
         _min = new float[heads][];
         _max = new float[heads][];
         _folded = new int[heads];
-        _pageScores = new float[pages];
-        _order = new int[pages];
     }
 
     public override void SelectReads(int layer, int kvHead, int position, ReadOnlySpan<float> queries, IKeyRows keys, KvResidency residency, List<int> reads)
@@ -65,6 +64,7 @@ internal sealed class QuestPolicy : KvPolicyBase
         Fold(layer, kvHead, hi, n, keys);
         var mins = _min[hi];
         var maxs = _max[hi];
+        var (scores, order) = Scratch(pages);
         for (int pg = 0; pg < pages; pg++)
         {
             float u = 0;
@@ -74,18 +74,17 @@ internal sealed class QuestPolicy : KvPolicyBase
                 for (int i = 0; i < d; i++)
                     u += Math.Max(q[i] * maxs[pg * d + i], q[i] * mins[pg * d + i]);
             }
-            _pageScores[pg] = u;
-            _order[pg] = pg;
+            scores[pg] = u;
+            order[pg] = pg;
         }
         // The sink page and the newest page first, then the rest by descending bound (ties: the older).
-        _pageScores[0] = float.PositiveInfinity;
-        _pageScores[pages - 1] = float.PositiveInfinity;
-        var scores = _pageScores;
-        Array.Sort(_order, 0, pages, Comparer<int>.Create((a, b) => scores[a] != scores[b] ? scores[b].CompareTo(scores[a]) : a.CompareTo(b)));
-        Array.Sort(_order, 0, PagesPerStep);
+        scores[0] = float.PositiveInfinity;
+        scores[pages - 1] = float.PositiveInfinity;
+        SelectTop(scores, order, pages, PagesPerStep);
+        Array.Sort(order, 0, PagesPerStep);
         for (int k = 0; k < PagesPerStep; k++)
         {
-            int pg = _order[k];
+            int pg = order[k];
             for (int p = pg * Page; p < Math.Min(n, (pg + 1) * Page); p++)
             {
                 if (residency.Contains(layer, kvHead, p))
@@ -104,25 +103,20 @@ internal sealed class QuestPolicy : KvPolicyBase
         int count = sequence.PageCount(layer), k = PagesPerStep;
         if (layer < Dense || count <= k)
             return -1;
-        if (_pageScores.Length < count)
-        {
-            _pageScores = new float[count];
-            _order = new int[count];
-        }
         int d = Geometry.KeyLength, g = Geometry.Group;
-        var scores = _pageScores;
+        var (scores, order) = Scratch(count);
         for (int pg = 0; pg < count; pg++)
         {
             sequence.KeyBounds(layer, pg, out var mins, out var maxs);
             scores[pg] = UpperBound(queries, g, d, mins.Slice(kvHead * d, d), maxs.Slice(kvHead * d, d));
-            _order[pg] = pg;
+            order[pg] = pg;
         }
         // The sink page and the newest page always; then the rest by descending bound (ties: the older).
         scores[0] = float.PositiveInfinity;
         scores[count - 1] = float.PositiveInfinity;
-        SelectTop(scores, _order, count, k);
-        Array.Sort(_order, 0, k);
-        _order.AsSpan(0, k).CopyTo(pages);
+        SelectTop(scores, order, count, k);
+        Array.Sort(order, 0, k);
+        order.AsSpan(0, k).CopyTo(pages);
         return k;
     }
 
@@ -151,6 +145,16 @@ internal sealed class QuestPolicy : KvPolicyBase
     }
 
     // Moves the k best pages (higher score first, ties: lower index) into order[0..k), in no particular order (quickselect).
+    private static (float[] Scores, int[] Order) Scratch(int pages)
+    {
+        if (t_pageScores is null || t_pageScores.Length < pages)
+        {
+            t_pageScores = new float[Math.Max(pages, 64)];
+            t_order = new int[t_pageScores.Length];
+        }
+        return (t_pageScores, t_order!);
+    }
+
     private static void SelectTop(float[] score, int[] order, int n, int k)
     {
         bool Before(int a, int b) => score[a] > score[b] || (score[a] == score[b] && a < b);
