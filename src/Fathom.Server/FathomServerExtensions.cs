@@ -17,6 +17,8 @@ public static class FathomServerExtensions
     public static IServiceCollection AddFathomServer(this IServiceCollection services, IChatBackend backend, FathomServerOptions? options = null)
     {
         options ??= new FathomServerOptions();
+        if (options.HostedCostModel is { } costModel && Fathom.Cost.PriceTable.Default.TryFind(costModel) is null)
+            throw new ArgumentException($"hosted cost model '{costModel}' is not in the price table", nameof(options));
         services.AddSingleton(backend);
         services.AddSingleton(options);
         services.AddSingleton<ServerLoad>();

@@ -12,11 +12,28 @@ public class BatchedForwardTests
             ? TestGguf.RandomModel(name, embd: 64, heads: 8, kvHeads: 2, experts: 4, used: 2, keyLength: 24)
             : TestGguf.RandomModel(name, embd: 64, heads: 8, kvHeads: 2, keyLength: 24)).ToBytes()));
 
-    private static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
+    private static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what, float tolerance = 1e-5f)
     {
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f * Math.Max(1f, Math.Abs(expected[i])), $"{what} logit {i}: {expected[i]} vs {actual[i]}");
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1f, Math.Abs(expected[i])), $"{what} logit {i}: {expected[i]} vs {actual[i]}");
+    }
+
+    /// <summary>
+    /// Weights whose batched products take llama.cpp's repacked (interleaved) order while one row alone takes the
+    /// per-row order: a decode step summed inside a batch then differs from the same step alone by rounding, as
+    /// llama.cpp's results differ between batch sizes (the golden README's ub1 column: 3.8e-2 for Q4_K_M), and the
+    /// difference compounds through the KV over the steps. Such models are held to 3× that spread, the rest to 1e-5.
+    /// A bookkeeping error (a wrong position, page or row) moves logits by whole units, so both bounds catch one.
+    /// </summary>
+    private static float Tolerance(Model model)
+    {
+        foreach (var info in model.File.Tensors)
+        {
+            if (Fathom.Tensors.Gemm.IsSupported && Fathom.Tensors.Gemm.InterleavedOrder(model.File.View(info)))
+                return 0.115f;
+        }
+        return 1e-5f;
     }
 
     private static int ArgMax(ReadOnlySpan<float> x)
@@ -71,7 +88,7 @@ public class BatchedForwardTests
                 if (done[s] != tokens[s].Count)
                     continue;
                 var got = logits.AsSpan(row++ * vocab, vocab);
-                AssertClose(expected, got, $"{name} step {step} sequence {s}");
+                AssertClose(expected, got, $"{name} step {step} sequence {s}", Tolerance(model));
                 tokens[s].Add(ArgMax(got));
             }
             Assert.Equal(row * vocab, logits.Length);
