@@ -431,13 +431,16 @@ internal sealed class JsonSchemaCompiler
         return sb.Append('"').ToString();
     }
 
-    private string ObjectSchema(JsonElement schema, string pointer, int depth)
+    private string ObjectSchema(JsonElement schema, string pointer, int depth) => Nested(schema, pointer, depth, ObjectBody);
+
+    // An object or array breaks a $ref cycle: inside it, the refs open around it may recur.
+    private string Nested(JsonElement schema, string pointer, int depth, Func<JsonElement, string, int, string> body)
     {
         var open = _openRefs;
         _openRefs = new(StringComparer.Ordinal);
         try
         {
-            return ObjectBody(schema, pointer, depth);
+            return body(schema, pointer, depth);
         }
         finally
         {
@@ -617,19 +620,7 @@ internal sealed class JsonSchemaCompiler
         public Dictionary<int, KeyTrie> Children { get; } = [];
     }
 
-    private string ArraySchema(JsonElement schema, string pointer, int depth)
-    {
-        var open = _openRefs;
-        _openRefs = new(StringComparer.Ordinal);
-        try
-        {
-            return ArrayBody(schema, pointer, depth);
-        }
-        finally
-        {
-            _openRefs = open;
-        }
-    }
+    private string ArraySchema(JsonElement schema, string pointer, int depth) => Nested(schema, pointer, depth, ArrayBody);
 
     private string ArrayBody(JsonElement schema, string pointer, int depth)
     {
