@@ -82,37 +82,25 @@ public sealed class KvSequence : IKvCache
             throw new ArgumentException("key or value row too short");
         if (t.Positions.Count > 0 && position <= t.Positions[^1])
             TruncateLayer(t, LowerBound(t.Positions, position));
-        if (t.Positions.Count >= Capacity)
-            throw new KvCacheFullException($"sequence {Id} holds {t.Positions.Count} positions in layer {layer}, its capacity");
-        int slot = t.Positions.Count, ps = PageSize;
-        if (slot % ps == 0)
-        {
-            t.Pages.Add(Pool.Allocate());
-            if (O.TrackKeyBounds)
-                t.Bounds.Add(NewBounds());
-        }
-        else if (Pool.RefCount(t.Pages[^1]) > 1)
-        {
-            CopyOnWrite(t);
-        }
-        var data = Pool.Data(t.Pages[^1]);
-        int r = slot % ps;
+        var (data, r) = NextSlot(t, layer);
         KvTypes.Encode(KeyType, key[..KeyWidth], data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
-        KvTypes.Encode(ValueType, value[..ValueWidth], data.AsSpan(ps * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
-        t.Positions.Add(position);
-        if (O.TrackKeyBounds)
-        {
-            // Bounds of the stored (rounded) keys, the ones attention reads.
-            var row = _boundsRow ??= new float[KeyWidth];
-            KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
-            Widen(t.Bounds[^1], row);
-        }
+        KvTypes.Encode(ValueType, value[..ValueWidth], data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        Stored(t, position, data, r);
     }
 
     /// <summary>Appends a slot from already encoded rows (a saved prompt cache of the same types and page size).</summary>
     internal void StoreEncoded(int layer, int position, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
         var t = L(layer);
+        var (data, r) = NextSlot(t, layer);
+        key.CopyTo(data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
+        value.CopyTo(data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        Stored(t, position, data, r);
+    }
+
+    // The page and row the next slot goes to: a new page at a page boundary, else the last page (copied first if shared).
+    private (byte[] Data, int Row) NextSlot(Layer t, int layer)
+    {
         if (t.Positions.Count >= Capacity)
             throw new KvCacheFullException($"sequence {Id} holds {t.Positions.Count} positions in layer {layer}, its capacity");
         int slot = t.Positions.Count, ps = PageSize;
@@ -126,15 +114,17 @@ public sealed class KvSequence : IKvCache
         {
             CopyOnWrite(t);
         }
-        var data = Pool.Data(t.Pages[^1]);
-        int r = slot % ps;
-        key.CopyTo(data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
-        value.CopyTo(data.AsSpan(ps * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        return (Pool.Data(t.Pages[^1]), slot % ps);
+    }
+
+    // Records the slot's position and widens its page's key bounds over the stored (rounded) key, the one attention reads.
+    private void Stored(Layer t, int position, byte[] data, int r)
+    {
         t.Positions.Add(position);
         if (O.TrackKeyBounds)
         {
-            var row = new float[KeyWidth];
-            KvTypes.Decode(KeyType, key, row);
+            var row = _boundsRow ??= new float[KeyWidth];
+            KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
             Widen(t.Bounds[^1], row);
         }
     }
