@@ -1,8 +1,10 @@
+using System.Runtime.CompilerServices;
+
 namespace Fathom.Sampling;
 
 /// <summary>
-/// xoshiro256** (Blackman &amp; Vigna), seeded through splitmix64. Ours rather than System.Random so that a seed
-/// gives the same tokens on every .NET version.
+/// xoshiro256** (Blackman &amp; Vigna), seeded through splitmix64: the sampler's draws and the synthetic weights'
+/// streams. Ours rather than System.Random so that a seed gives the same tokens and weights on every .NET version.
 /// </summary>
 internal struct Xoshiro256
 {
@@ -16,6 +18,18 @@ internal struct Xoshiro256
         _s3 = SplitMix(ref seed);
     }
 
+    /// <summary>Stream <paramref name="stream"/> of <paramref name="seed"/>: independent generators per (seed, stream) pair.</summary>
+    public Xoshiro256(ulong seed, ulong stream)
+    {
+        ulong x = seed ^ (stream * 0xD1B54A32D192ED03UL);
+        _s0 = SplitMix(ref x);
+        _s1 = SplitMix(ref x) ^ stream;
+        _s2 = SplitMix(ref x);
+        _s3 = SplitMix(ref x);
+        if ((_s0 | _s1 | _s2 | _s3) == 0)
+            _s0 = 1;
+    }
+
     private static ulong SplitMix(ref ulong x)
     {
         ulong z = x += 0x9E3779B97F4A7C15UL;
@@ -24,6 +38,7 @@ internal struct Xoshiro256
         return z ^ (z >> 31);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong NextUInt64()
     {
         ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
@@ -39,4 +54,7 @@ internal struct Xoshiro256
 
     /// <summary>Uniform in [0, 1) with 53 bits of precision.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform in (0, 1]: never 0, so its logarithm is finite.</summary>
+    public double NextOpenUnit() => ((NextUInt64() >> 11) + 1) * (1.0 / (1UL << 53));
 }

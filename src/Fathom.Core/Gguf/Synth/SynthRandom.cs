@@ -1,5 +1,5 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
+using Fathom.Sampling;
 
 namespace Fathom.Gguf.Synth;
 
@@ -22,48 +22,6 @@ public static class SynthRandom
 
     /// <summary>A stream id for chunk <paramref name="chunk"/> of tensor <paramref name="tensor"/>.</summary>
     public static ulong Stream(int tensor, long chunk) => ((ulong)(uint)tensor << 40) ^ (ulong)chunk;
-}
-
-/// <summary>xoshiro256** (Blackman and Vigna), seeded through splitmix64.</summary>
-internal struct Xoshiro256
-{
-    private ulong _s0, _s1, _s2, _s3;
-
-    public Xoshiro256(ulong seed, ulong stream)
-    {
-        ulong x = seed ^ (stream * 0xD1B54A32D192ED03UL);
-        _s0 = SplitMix(ref x);
-        _s1 = SplitMix(ref x) ^ stream;
-        _s2 = SplitMix(ref x);
-        _s3 = SplitMix(ref x);
-        if ((_s0 | _s1 | _s2 | _s3) == 0)
-            _s0 = 1;
-    }
-
-    private static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong Next()
-    {
-        ulong result = BitOperations.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = BitOperations.RotateLeft(_s3, 45);
-        return result;
-    }
-
-    /// <summary>Uniform in (0, 1]: never 0, so its logarithm is finite.</summary>
-    public double NextOpenUnit() => ((Next() >> 11) + 1) * (1.0 / (1UL << 53));
 }
 
 /// <summary>Marsaglia and Tsang's ziggurat for the standard normal, with 128 layers.</summary>
@@ -111,7 +69,7 @@ internal static class Ziggurat
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Next(ref Xoshiro256 rng, Tables t)
     {
-        ulong u = rng.Next();
+        ulong u = rng.NextUInt64();
         int iz = (int)(u & (Layers - 1));
         int hz = (int)(u >> 32); // layer index and value come from disjoint bits
         if (Abs(hz) < t.K[iz])
@@ -137,10 +95,10 @@ internal static class Ziggurat
                 while (ty + ty < tx * tx);
                 return hz > 0 ? R + tx : -R - tx;
             }
-            double uniform = (rng.Next() >> 11) * (1.0 / (1UL << 53));
+            double uniform = (rng.NextUInt64() >> 11) * (1.0 / (1UL << 53));
             if (t.F[iz] + uniform * (t.F[iz - 1] - t.F[iz]) < Math.Exp(-0.5 * x * x))
                 return x;
-            ulong u = rng.Next();
+            ulong u = rng.NextUInt64();
             iz = (int)(u & (Layers - 1));
             hz = (int)(u >> 32);
             if (Abs(hz) < t.K[iz])
