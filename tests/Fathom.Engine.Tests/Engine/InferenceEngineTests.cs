@@ -292,10 +292,12 @@ public class InferenceEngineTests
         var options = new EngineOptions { ContextLength = 128, PageSize = 8, KvPages = 24, MaxBatchTokens = 48, MaxSequences = 6 };
         using var engine = new InferenceEngine(model, tokenizer, null, options);
         using var cts = new CancellationTokenSource();
-        var tasks = prompts.Select((p, i) => Task.Run(async () =>
+        // Submit enqueues at once: all ten arrive together, so the pool runs dry however the consumers are scheduled.
+        var streams = prompts.Select((p, i) => engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = 12 }, i % 4 == 3 ? cts.Token : default)).ToArray();
+        var tasks = streams.Select((stream, i) => Task.Run(async () =>
         {
             var tokens = new List<int>();
-            await foreach (var u in engine.Submit(new GenerationRequest { PromptTokens = p, MaxTokens = 12 }, i % 4 == 3 ? cts.Token : default))
+            await foreach (var u in stream)
             {
                 tokens.AddRange(u.TokenIds);
                 if (i % 4 == 3 && tokens.Count >= 2)
