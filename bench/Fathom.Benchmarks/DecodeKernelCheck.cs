@@ -29,9 +29,10 @@ internal static unsafe class DecodeKernelCheck
                 var x = KernelBenchData.Activations(cols);
                 var y = new float[rows];
                 var fast = VecDot.For(type);
-                var old = VecDot.PerRow(type);
-                // F16: the decode kernel sits behind Linear (tinyBLAS order); "old" is the general F16 vec-dot.
-                var linear = type == GgmlType.F16 ? new Fathom.Models.Linear(w) : null;
+                // "new" is the forward pass's path (Linear: the load-time packed copy for Q4_0/Q4_K, tinyBLAS order for F16);
+                // "old" is the decode kernel on the file's layout (QuantGemv), or the per-row dots where Linear adds nothing.
+                var linear = type is GgmlType.F16 or GgmlType.Q4_0 or GgmlType.Q4_K ? new Fathom.Models.Linear(w) : null;
+                var old = linear is not null && type != GgmlType.F16 ? fast : VecDot.PerRow(type);
                 int reps = rows > 8192 ? 5 : 30;
                 double bestNew = double.MaxValue, bestOld = double.MaxValue, bestBw = double.MaxValue, cpuNew = 0, cpuOld = 0;
                 var proc = Process.GetCurrentProcess();

@@ -34,8 +34,8 @@ public class MatVecBenchmarks
         _x = KernelBenchData.Activations(cols);
         _y = new float[rows];
         _pool = new WorkerPool(2);
-        // F16 decode runs behind the model's Linear (llamafile tinyBLAS order), as in the forward pass.
-        _linear = Type == GgmlType.F16 ? new Fathom.Models.Linear(_w) : null;
+        // F16 decode (llamafile tinyBLAS order) and Q4_0/Q4_K (their load-time packed copy) run behind the model's Linear, as in the forward pass.
+        _linear = Type is GgmlType.F16 or GgmlType.Q4_0 or GgmlType.Q4_K ? new Fathom.Models.Linear(_w) : null;
         Console.WriteLine($"// simd path: {Simd.Describe()}; weight bytes {_w.ByteLength}");
     }
 

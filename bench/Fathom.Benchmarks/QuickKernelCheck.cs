@@ -23,14 +23,16 @@ internal static unsafe class QuickKernelCheck
             var w = KernelBenchData.Weights(type, 2048, 8192, out var mem);
             var x = KernelBenchData.Activations(2048);
             var y = new float[8192];
+            // Q4_0/Q4_K decode from the load-time packed copy, as the forward pass does.
+            var linear = type is GgmlType.Q4_0 or GgmlType.Q4_K ? new Fathom.Models.Linear(w) : null;
             double best = double.MaxValue, bestSingle = double.MaxValue, bestBw = double.MaxValue;
             for (int rep = 0; rep < 15; rep++)
             {
                 var sw = Stopwatch.StartNew();
-                Kernels.MatVec(w, x, y, pool);
+                MatVec(linear, w, x, y, pool);
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
                 sw.Restart();
-                Kernels.MatVec(w, x, y, null);
+                MatVec(linear, w, x, y, null);
                 bestSingle = Math.Min(bestSingle, sw.Elapsed.TotalSeconds);
                 sw.Restart();
                 bw.StreamRead2Threads();
@@ -41,9 +43,10 @@ internal static unsafe class QuickKernelCheck
             Thread.Sleep(50);
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             for (int rep = 0; rep < 20; rep++)
-                Kernels.MatVec(w, x, y, null);
+                MatVec(linear, w, x, y, null);
             double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / 20;
             Console.WriteLine($"{type,-6} {gb * 1e3,7:F1} MB  pool {gb / best,6:F2} GB/s  1-thread {gb / bestSingle,6:F2} GB/s  stream {(512 << 20) / 1e9 / bestBw,6:F2} GB/s  ratio {gb / best / ((512 << 20) / 1e9 / bestBw),5:P0}  per CPU-second {gb / cpu,6:F2} GB/s");
+            linear?.Packed?.Dispose();
             System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)mem);
         }
         bw.Cleanup();
@@ -66,5 +69,13 @@ internal static unsafe class QuickKernelCheck
             Console.WriteLine($"{type,-6} matmul 2048x2048 x {n}: {2.0 * 2048 * 2048 * n / best / 1e9,6:F1} GFLOP/s ({best * 1e3:F0} ms); per CPU-second {2.0 * 2048 * 2048 * n / cpu / 1e9,6:F1} GFLOP/s");
             System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)mem);
         }
+    }
+
+    private static void MatVec(Fathom.Models.Linear? linear, TensorView w, float[] x, float[] y, WorkerPool? pool)
+    {
+        if (linear is not null)
+            linear.Apply(x, 1, y, pool);
+        else
+            Kernels.MatVec(w, x, y, pool);
     }
 }

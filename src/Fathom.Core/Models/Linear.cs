@@ -20,6 +20,9 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
     [ThreadStatic] private static float[]? t_half;
 
     public TensorView Weight { get; } = weight;
+
+    /// <summary>The load-time interleaved copy decode and prefill read instead of <see cref="Weight"/>'s bytes, where llama.cpp makes one.</summary>
+    internal PackedWeight? Packed { get; } = expert ? null : PackedWeight.TryCreate(weight);
     public string Name => Weight.Name;
     public GgmlType Type => Weight.Type;
     public int Rows { get; } = checked((int)weight.Rows);
@@ -36,7 +39,7 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         bool mirrored = Columns % Lanes == 0 && (Type == GgmlType.F32 || (Type == GgmlType.F16 && !Expert));
         if (!mirrored)
         {
-            Kernels.MatMul(Weight, x[..(n * Columns)], n, y[..(n * Rows)], pool);
+            Kernels.MatMul(Weight, x[..(n * Columns)], n, y[..(n * Rows)], pool, Packed);
             return;
         }
         if (x.Length < n * Columns || y.Length < n * Rows)

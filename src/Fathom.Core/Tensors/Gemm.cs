@@ -42,7 +42,7 @@ internal static unsafe class Gemm
         (w.Type == GgmlType.Q4_0 || w.Type == GgmlType.Q4_K) && w.Rows % 8 == 0 && w.Name != "token_embd.weight";
 
     /// <summary>y[j, r] for all j &lt; n; act holds the rows already in the vec-dot format (Q8_0 or Q8_K).</summary>
-    public static void Run(TensorView w, byte* act, int actRowBytes, int n, float* y, WorkerPool? pool)
+    public static void Run(TensorView w, byte* act, int actRowBytes, int n, float* y, WorkerPool? pool, PackedWeight? packed = null)
     {
         int cols = (int)w.Columns, rows = (int)w.Rows;
         int* sums = null;
@@ -64,6 +64,7 @@ internal static unsafe class Gemm
         {
             Type = w.Type,
             Weights = w.Data,
+            Packed = packed is null ? null : packed.Data,
             WeightRowBytes = w.RowBytes,
             Act = act,
             ActRowBytes = actRowBytes,
@@ -79,6 +80,7 @@ internal static unsafe class Gemm
         else
             pool.For(panels, ref body, 1);
         GC.KeepAlive(sumArray);
+        GC.KeepAlive(packed);
     }
 
     private static void BlockSums(BlockQ8_0* a, int nb, int* dst)
@@ -94,7 +96,7 @@ internal static unsafe class Gemm
     private struct Body : IParallelBody
     {
         public GgmlType Type;
-        public byte* Weights;
+        public byte* Weights, Packed;
         public long WeightRowBytes;
         public byte* Act;
         public int ActRowBytes;
@@ -115,7 +117,11 @@ internal static unsafe class Gemm
                 for (int pi = start; pi < end; pi++)
                 {
                     int r0 = pi * PanelRows, valid = Math.Min(PanelRows, Rows - r0);
-                    if (q40)
+                    if (Packed != null && q40)
+                        PanelQ4_0(Packed + (long)(r0 / PackedWeight.GroupRows) * blocks * 144, valid, blocks, panel);
+                    else if (Packed != null)
+                        PanelQ4_K(Packed + (long)(r0 / PackedWeight.GroupRows) * blocks * 1152, valid, blocks, panel);
+                    else if (q40)
                         PackQ4_0(Weights + r0 * WeightRowBytes, WeightRowBytes, valid, blocks, panel);
                     else
                         PackQ4_K(Weights + r0 * WeightRowBytes, WeightRowBytes, valid, blocks, panel);
@@ -174,6 +180,60 @@ internal static unsafe class Gemm
                     for (int c = 0; c < 4; c++)
                         *(uint*)(dst + 64 + 64 * c + 4 * r) = 0x88888888;
                 }
+            }
+        }
+    }
+
+    // The same panel from a PackedWeight (its 8-row groups at src and src + blocks·144): 32-byte copies per chunk.
+    private static void PanelQ4_0(byte* src, int valid, int blocks, byte* panel)
+    {
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* dst = panel + (long)b * Q4_0PanelBlock;
+            for (int h = 0; h < 2; h++)
+            {
+                byte* g = src + ((long)h * blocks + b) * 144;
+                for (int r = 0; r < 8; r++)
+                    ((float*)dst)[8 * h + r] = h * 8 < valid ? F16.Lookup(((ushort*)g)[r]) : 0;
+                for (int c = 0; c < 4; c++)
+                {
+                    var v = h * 8 < valid ? Vector256.Load(g + 16 + 32 * c) : Vector256.Create((byte)0x88);
+                    v.Store(dst + 64 + 64 * c + 32 * h);
+                }
+            }
+        }
+    }
+
+    private static void PanelQ4_K(byte* src, int valid, int blocks, byte* panel)
+    {
+        byte* scales = stackalloc byte[12];
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* dst = panel + (long)b * Q4_KPanelBlock;
+            for (int h = 0; h < 2; h++)
+            {
+                byte* g = src + ((long)h * blocks + b) * 1152;
+                bool live = h * 8 < valid;
+                for (int r = 0; r < 8; r++)
+                {
+                    int lane = 8 * h + r;
+                    ((float*)dst)[lane] = live ? F16.Lookup(((ushort*)g)[r]) : 0;
+                    ((float*)dst)[16 + lane] = live ? F16.Lookup(((ushort*)g)[8 + r]) : 0;
+                    for (int t = 0; t < 3; t++)
+                        *(uint*)(scales + 4 * t) = live ? *(uint*)(g + 32 + 32 * t + 4 * r) : 0;
+                    int m0 = 0;
+                    for (int t = 0; t < 8; t++)
+                    {
+                        Dequantize.ScaleMinK4(t, scales, out int sc, out int mn);
+                        *(uint*)(dst + 128 + 64 * t + 4 * lane) = (uint)sc | ((uint)sc << 16);
+                        if ((t & 1) == 0)
+                            m0 = mn;
+                        else
+                            *(uint*)(dst + 640 + 64 * (t >> 1) + 4 * lane) = (uint)m0 | ((uint)mn << 16);
+                    }
+                }
+                for (int q = 0; q < 32; q++)
+                    (live ? Vector256.Load(g + 128 + 32 * q) : Vector256<byte>.Zero).Store(dst + 896 + 64 * q + 32 * h);
             }
         }
     }

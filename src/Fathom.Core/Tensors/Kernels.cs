@@ -33,11 +33,15 @@ public static unsafe class Kernels
     public static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool = null) =>
         MatMul(w, x, n, y, pool, VecDot.For(w.Type), batched: true);
 
+    /// <summary>As <see cref="MatMul(TensorView, ReadOnlySpan{float}, int, Span{float}, WorkerPool?)"/> with the weights' load-time packed copy, when it has one.</summary>
+    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, PackedWeight? packed) =>
+        MatMul(w, x, n, y, pool, VecDot.For(w.Type), batched: true, packed);
+
     /// <summary>
     /// As the public overload with a chosen dot-product table (the scalar references, in tests and benchmarks);
     /// <paramref name="batched"/> lets a batch take the interleaved <see cref="Gemm"/> where it applies.
     /// </summary>
-    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, VecDot vd, bool batched = false)
+    internal static void MatMul(TensorView w, ReadOnlySpan<float> x, int n, Span<float> y, WorkerPool? pool, VecDot vd, bool batched = false, PackedWeight? packed = null)
     {
         long cols = w.Columns, rows = w.Rows;
         if (vd.Dot == null)
@@ -54,9 +58,9 @@ public static unsafe class Kernels
 
         int c = (int)cols;
         int actRowBytes = vd.ActivationRowBytes(c);
-        bool gemv = n == 1 && vd.Gemv.IsValid;
+        bool gemv = n == 1 && (vd.Gemv.IsValid || packed is not null);
         int sideOffset = (actRowBytes + 63) & ~63;
-        long need = gemv ? sideOffset + vd.Gemv.SideBytes(c) : (long)actRowBytes * n;
+        long need = gemv ? sideOffset + (packed is not null ? PackedGemv.SideBytes(packed) : vd.Gemv.SideBytes(c)) : (long)actRowBytes * n;
         byte[] scratch = t_scratch is { } s && s.Length >= need ? s : (t_scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, 4096)), pinned: true));
         fixed (float* px = x)
         fixed (float* py = y)
@@ -67,6 +71,11 @@ public static unsafe class Kernels
                 quantize.Invoke(0, n);
             else
                 pool.For(n, ref quantize);
+            if (gemv && packed is not null)
+            {
+                PackedGemv.Run(packed, act, act + sideOffset, py, pool);
+                return;
+            }
             if (gemv)
             {
                 MatVecRows(w, act, act + sideOffset, c, (int)rows, py, pool, vd.Gemv);
@@ -74,7 +83,7 @@ public static unsafe class Kernels
             }
             if (batched && Gemm.Applies(w, n))
             {
-                Gemm.Run(w, act, actRowBytes, n, py, pool);
+                Gemm.Run(w, act, actRowBytes, n, py, pool, packed);
                 return;
             }
             if (batched && Q8Gemm.Applies(w, n))

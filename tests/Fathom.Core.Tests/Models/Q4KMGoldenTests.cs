@@ -9,8 +9,8 @@ namespace Fathom.Tests.Models;
 /// activation quantizer ggml_quantize_mat_q8_K_4x8 and its own summation order: one FMA per 64 values); the one-token
 /// steps go through its repacked GEMV (one FMA per 256-value super-block), and with n_ubatch 1 its logits move by up to
 /// its README `ub1` figure (3.8e-2). Fathom's batched path (Tensors/Gemm.cs) sums in the GEMM's order, so most prompt
-/// rows are bit-identical to the golden; its one-row path keeps ggml_vec_dot_q4_K_q8_K's order, so batched and
-/// token-by-token runs differ by llama.cpp's own ub1 spread. A last-bit difference before a Q8 rounding boundary flips
+/// rows are bit-identical to the golden; its one-row path reads the same load-time packed copy in the GEMV's order
+/// (Tensors/PackedGemv.cs), so batched and token-by-token runs differ by llama.cpp's own ub1 spread. A last-bit difference before a Q8 rounding boundary flips
 /// one activation quant, which moves that row and, through the KV cache, some later ones.
 /// </summary>
 public class Q4KMGoldenTests
