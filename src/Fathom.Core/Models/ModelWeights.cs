@@ -85,7 +85,10 @@ internal sealed unsafe class WeightBinder(GgufFile file, ModelConfig config)
         var t = Tensor(name);
         CheckShape(t, [columns, rows]);
         CheckType(t);
-        return new Linear(t);
+        var linear = new Linear(t);
+        if (file.Path is not null)
+            linear.Packed?.ReleaseMappedSource(); // a mapped file: the packed copy replaces its pages in RSS
+        return linear;
     }
 
     /// <summary>A stack of expert matrices, ggml shape [columns, rows, experts].</summary>

@@ -13,9 +13,12 @@ namespace Fathom.Tensors;
 /// Q4_K (1152 B): 8 f16 d, 8 f16 dmin, 3 chunks of 32 bytes (lane r: bytes 4t..4t+3 of row r's 12 packed scale bytes),
 /// then 32 chunks of 32 bytes (lane r: bytes 4q..4q+3 of row r's 128 nibble bytes).
 /// </summary>
-internal sealed unsafe class PackedWeight : IDisposable
+internal sealed unsafe partial class PackedWeight : IDisposable
 {
     public const int GroupRows = 8;
+
+    // FATHOM_REPACK=0 keeps every weight in the file's layout (A/B measurements of the packed copy).
+    private static readonly bool s_enabled = Environment.GetEnvironmentVariable("FATHOM_REPACK") != "0";
 
     private byte* _data;
 
@@ -46,7 +49,7 @@ internal sealed unsafe class PackedWeight : IDisposable
     /// embedding; <see cref="Gemm.InterleavedOrder"/>) where the interleaved kernels run, else null.
     /// </summary>
     public static PackedWeight? TryCreate(TensorView w) =>
-        Gemm.IsSupported && Simd.UseAvx2Kernels && w.Data != null && Gemm.InterleavedOrder(w) && w.Rows <= int.MaxValue && w.Columns <= int.MaxValue
+        s_enabled && Gemm.IsSupported && Simd.UseAvx2Kernels && w.Data != null && Gemm.InterleavedOrder(w) && w.Rows <= int.MaxValue && w.Columns <= int.MaxValue
             ? new PackedWeight(w) : null;
 
     /// <summary>An explicit copy whatever the machine (tests; rows must be a multiple of 8).</summary>
@@ -118,6 +121,24 @@ internal sealed unsafe class PackedWeight : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Hands the source's pages back to the OS (madvise DONTNEED) so the copy does not add to RSS: only for a
+    /// read-only file mapping, whose pages refault from the file if anything reads them again (never for memory
+    /// the process owns, which this would zero).
+    /// </summary>
+    public void ReleaseMappedSource()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        nint page = Environment.SystemPageSize;
+        nint start = ((nint)Source.Data + page - 1) & ~(page - 1), end = ((nint)Source.Data + (nint)ByteLength) & ~(page - 1);
+        if (end > start)
+            _ = Madvise(start, (nuint)(end - start), 4);
+    }
+
+    [LibraryImport("libc", EntryPoint = "madvise")]
+    private static partial int Madvise(nint address, nuint length, int advice);
 
     public void Dispose()
     {
