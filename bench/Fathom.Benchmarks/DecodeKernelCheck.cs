@@ -23,7 +23,10 @@ internal static unsafe class DecodeKernelCheck
         foreach (var type in types)
         {
             const int cols = 2048;
-            foreach (int rows in Environment.GetEnvironmentVariable("FATHOM_DECODE_SMALL") == "1" ? [8192] : new[] { (int)(384_000_000 / GgmlTypeInfo.RowSize(type, cols)), 8192 })
+            // FATHOM_DECODE_ROWS=1024 (say): an L2-resident matrix, the kernel's per-core compute rate.
+            int[] shapes = Environment.GetEnvironmentVariable("FATHOM_DECODE_ROWS") is { Length: > 0 } list ? [.. list.Split(',').Select(int.Parse)]
+                : Environment.GetEnvironmentVariable("FATHOM_DECODE_SMALL") == "1" ? [8192] : [(int)(384_000_000 / GgmlTypeInfo.RowSize(type, cols)), 8192];
+            foreach (int rows in shapes)
             {
                 var w = KernelBenchData.Weights(type, cols, rows, out var mem);
                 var x = KernelBenchData.Activations(cols);
@@ -33,7 +36,7 @@ internal static unsafe class DecodeKernelCheck
                 // "old" is the decode kernel on the file's layout (QuantGemv), or the per-row dots where Linear adds nothing.
                 var linear = type is GgmlType.F16 or GgmlType.Q4_0 or GgmlType.Q4_K ? new Fathom.Models.Linear(w) : null;
                 var old = linear is not null && type != GgmlType.F16 ? fast : VecDot.PerRow(type);
-                int reps = rows > 8192 ? 5 : 30;
+                int reps = rows > 8192 ? 5 : rows > 2048 ? 30 : 300;
                 double bestNew = double.MaxValue, bestOld = double.MaxValue, bestBw = double.MaxValue, cpuNew = 0, cpuOld = 0;
                 var proc = Process.GetCurrentProcess();
                 for (int rep = 0; rep < reps; rep++)
@@ -55,7 +58,7 @@ internal static unsafe class DecodeKernelCheck
                     var c2 = proc.TotalProcessorTime;
                     cpuNew += (c1 - c0).TotalSeconds;
                     cpuOld += (c2 - c1).TotalSeconds;
-                    if (rep % 5 == 0)
+                    if (rep % Math.Max(5, reps / 6) == 0)
                     {
                         sw.Restart();
                         bw.StreamRead2Threads();
