@@ -65,6 +65,30 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         ApplyRows(xs, n, y, pool);
     }
 
+    /// <summary>
+    /// Decode (n = 1) products of weights that read the same input, in one parallel loop (<see cref="Kernels.TryMatVecFused"/>);
+    /// <paramref name="swiGlu"/> (gate, up) leaves silu(gate·x) ⊙ (up·x) in the first output. False, with nothing
+    /// done, when they cannot share a loop; the caller then applies them one by one.
+    /// </summary>
+    public static bool TryApplyFused(ReadOnlySpan<float> x, int n, Linear a, Span<float> ya, Linear b, Span<float> yb,
+        Linear? c, Span<float> yc, WorkerPool? pool, bool swiGlu = false)
+    {
+        if (n != 1 || (swiGlu && c is not null) || ya.Length < a.Rows || yb.Length < b.Rows || (c is not null && yc.Length < c.Rows))
+            return false;
+        fixed (float* pa = ya)
+        fixed (float* pb = yb)
+        fixed (float* pc = yc)
+        {
+            var x1 = x[..a.Columns];
+            return c is null
+                ? Kernels.TryMatVecFused(x1, [a.Weight, b.Weight], [(IntPtr)pa, (IntPtr)pb], pool, swiGlu ? &SwiGluRows : null)
+                : Kernels.TryMatVecFused(x1, [a.Weight, b.Weight, c.Weight], [(IntPtr)pa, (IntPtr)pb, (IntPtr)pc], pool);
+        }
+    }
+
+    private static void SwiGluRows(float* gate, float* up, int count) =>
+        GgmlMath.SwiGlu(new Span<float>(gate, count), new ReadOnlySpan<float>(up, count));
+
     private void ApplyRows(ReadOnlySpan<float> xs, int n, Span<float> y, WorkerPool? pool)
     {
         fixed (float* py = y)
@@ -79,25 +103,36 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         }
     }
 
-    // One output at a time (single rows and experts); its closure lives here so the batched path allocates nothing.
+    // One output at a time (single rows and experts), as a struct body so a call allocates nothing.
     private void ApplyRows(float* px, int n, float* ys, WorkerPool? pool)
     {
-        Action<int, int> rows = (r0, r1) =>
+        var rows = new RowsBody { Linear = this, X = px, Y = ys, N = n };
+        if (pool is null)
+            rows.Invoke(0, Rows);
+        else
+            pool.For(Rows, ref rows);
+    }
+
+    private struct RowsBody : IParallelBody
+    {
+        public Linear Linear;
+        public float* X, Y;
+        public int N;
+
+        public readonly void Invoke(int r0, int r1)
         {
+            var l = Linear;
+            int cols = l.Columns, rows = l.Rows;
             for (int r = r0; r < r1; r++)
             {
-                for (int t = 0; t < n; t++)
+                for (int t = 0; t < N; t++)
                 {
-                    float* xr = px + (long)t * Columns;
-                    ys[(long)t * Rows + r] = Type == GgmlType.F16 ? TinyBlasF16(r, xr)
-                        : Expert ? VecDotF32((float*)Weight.Data + (long)r * Columns, xr) : TinyBlasF32((float*)Weight.Data + (long)r * Columns, xr);
+                    float* xr = X + (long)t * cols;
+                    Y[(long)t * rows + r] = l.Type == GgmlType.F16 ? l.TinyBlasF16(r, xr)
+                        : l.Expert ? l.VecDotF32((float*)l.Weight.Data + (long)r * cols, xr) : l.TinyBlasF32((float*)l.Weight.Data + (long)r * cols, xr);
                 }
             }
-        };
-        if (pool is null)
-            rows(0, Rows);
-        else
-            pool.For(Rows, rows);
+        }
     }
 
     private float TinyBlasF32(float* w, float* x)

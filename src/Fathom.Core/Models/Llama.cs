@@ -30,9 +30,7 @@ internal sealed class Llama : IModelFamily
     {
         var c = b.Config;
         b.Norm(w.AttnNorm, "attn_norm", il);
-        b.Project(w.Q, null, b.Q, "Qcur", il);
-        b.Project(w.K, null, b.K, "Kcur", il);
-        b.Project(w.V, null, b.V, "Vcur", il);
+        b.ProjectQkv(w.Q, null, w.K, null, w.V, null, il);
         b.Rope(b.Q, c.HeadCount, "Qcur", il);
         b.Rope(b.K, c.HeadCountKv, "Kcur", il);
         b.Attend(il);

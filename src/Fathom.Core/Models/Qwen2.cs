@@ -26,9 +26,7 @@ internal sealed class Qwen2 : IModelFamily
     {
         var c = b.Config;
         b.Norm(w.AttnNorm, "attn_norm", il);
-        b.Project(w.Q, w.QBias, b.Q, "Qcur", il);
-        b.Project(w.K, w.KBias, b.K, "Kcur", il);
-        b.Project(w.V, w.VBias, b.V, "Vcur", il);
+        b.ProjectQkv(w.Q, w.QBias, w.K, w.KBias, w.V, w.VBias, il);
         b.Rope(b.Q, c.HeadCount, "Qcur", il);
         b.Rope(b.K, c.HeadCountKv, "Kcur", il);
         b.Attend(il);

@@ -34,9 +34,7 @@ internal sealed class Qwen3 : IModelFamily
     {
         var c = b.Config;
         b.Norm(w.AttnNorm, "attn_norm", il);
-        b.Project(w.Q, null, b.Q, "Qcur", il);
-        b.Project(w.K, null, b.K, "Kcur", il);
-        b.Project(w.V, null, b.V, "Vcur", il);
+        b.ProjectQkv(w.Q, null, w.K, null, w.V, null, il);
         b.HeadNorm(b.Q, c.HeadCount, w.QNorm!, "Qcur_normed", il);
         b.HeadNorm(b.K, c.HeadCountKv, w.KNorm!, "Kcur_normed", il);
         b.Rope(b.Q, c.HeadCount, "Qcur", il);

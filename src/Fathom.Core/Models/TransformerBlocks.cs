@@ -141,9 +141,29 @@ internal sealed unsafe partial class TransformerBlocks
     public void Project(Linear w, Vec? bias, float[] destination, string name, int layer) =>
         Project(w, bias, Cur, destination, name, layer);
 
+    /// <summary>Q, K, V = w · Cur (+ bias); in decode one parallel loop for all three.</summary>
+    public void ProjectQkv(Linear q, Vec? qBias, Linear k, Vec? kBias, Linear v, Vec? vBias, int layer)
+    {
+        if (!Linear.TryApplyFused(Cur, Tokens, q, Q, k, K, v, V, Pool))
+        {
+            Project(q, qBias, Q, "Qcur", layer);
+            Project(k, kBias, K, "Kcur", layer);
+            Project(v, vBias, V, "Vcur", layer);
+            return;
+        }
+        Finish(q, qBias, Q, "Qcur", layer);
+        Finish(k, kBias, K, "Kcur", layer);
+        Finish(v, vBias, V, "Vcur", layer);
+    }
+
     private void Project(Linear w, Vec? bias, float[] source, float[] destination, string name, int layer)
     {
         w.Apply(source, Tokens, destination, Pool);
+        Finish(w, bias, destination, name, layer);
+    }
+
+    private void Finish(Linear w, Vec? bias, float[] destination, string name, int layer)
+    {
         if (bias is not null)
         {
             for (int t = 0; t < Tokens; t++)
@@ -208,8 +228,22 @@ internal sealed unsafe partial class TransformerBlocks
     /// <summary>Out = down · (silu(gate · Cur) ⊙ (up · Cur)).</summary>
     public void SwiGluFfn(Linear gate, Linear up, Linear down, int layer)
     {
-        Project(gate, null, Cur, _gate, "ffn_gate", layer);
-        Project(up, null, Cur, _up, "ffn_up", layer);
+        // Decode: gate, up and SwiGLU in one parallel loop (unless a tap wants gate and up before SwiGLU).
+        if (Tap is null && Linear.TryApplyFused(Cur, Tokens, gate, _gate, up, _up, null, default, Pool, swiGlu: true))
+        {
+            Project(down, null, _gate, Out, "ffn_out", layer);
+            return;
+        }
+        if (Linear.TryApplyFused(Cur, Tokens, gate, _gate, up, _up, null, default, Pool))
+        {
+            Finish(gate, null, _gate, "ffn_gate", layer);
+            Finish(up, null, _up, "ffn_up", layer);
+        }
+        else
+        {
+            Project(gate, null, Cur, _gate, "ffn_gate", layer);
+            Project(up, null, Cur, _up, "ffn_up", layer);
+        }
         for (int t = 0; t < Tokens; t++)
             GgmlMath.SwiGlu(_gate.AsSpan(t * gate.Rows, gate.Rows), _up.AsSpan(t * gate.Rows, gate.Rows));
         Project(down, null, _gate, Out, "ffn_out", layer);

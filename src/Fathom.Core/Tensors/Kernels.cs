@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Fathom.Gguf;
@@ -117,6 +118,80 @@ public static unsafe class Kernels
         }
     }
 
+    /// <summary>
+    /// Decode products of up to three weights with one input row in a single parallel loop: x is quantized
+    /// once and the row tiles of every weight are handed out together, so a token pays one dispatch and
+    /// one join instead of one per weight. Each y[i] equals <see cref="MatVec"/>'s bit for bit. With
+    /// <paramref name="epilogue"/> (two weights of equal rows) a tile covers the same rows of both and then
+    /// calls epilogue(y0 + r0, y1 + r0, rows) on them. False, with nothing done, when the weights have no
+    /// decode kernel or differ in activation format or width (the caller then runs them one by one).
+    /// </summary>
+    internal static bool TryMatVecFused(ReadOnlySpan<float> x, ReadOnlySpan<TensorView> w, ReadOnlySpan<IntPtr> y, WorkerPool? pool,
+        delegate*<float*, float*, int, void> epilogue = null)
+    {
+        if (w.Length is < 1 or > FusedBody.MaxSlots || y.Length != w.Length || (epilogue != null && (w.Length != 2 || w[0].Rows != w[1].Rows)))
+            return false;
+        Span<VecDot> vds = stackalloc VecDot[w.Length];
+        long cols = w[0].Columns;
+        for (int i = 0; i < w.Length; i++)
+        {
+            var vd = vds[i] = VecDot.For(w[i].Type);
+            if (!vd.Gemv.IsValid || vd.ActivationType != vds[0].ActivationType || w[i].Data == null
+                || w[i].Columns != cols || cols % vd.BlockSize != 0 || cols > int.MaxValue || w[i].Rows > int.MaxValue || y[i] == IntPtr.Zero)
+                return false;
+        }
+        if (x.Length != cols)
+            throw new ArgumentException($"x has {x.Length} values; expected {cols}.", nameof(x));
+
+        int c = (int)cols;
+        int actRowBytes = vds[0].ActivationRowBytes(c);
+        // Side tables (one per weight type) follow the activation row, each 64-byte aligned.
+        long need = (actRowBytes + 63) & ~63;
+        for (int i = 0; i < w.Length; i++)
+            need += (vds[i].Gemv.SideBytes(c) + 63) & ~63;
+        byte[] scratch = t_scratch is { } s && s.Length >= need ? s : (t_scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, 4096)), pinned: true));
+        fixed (float* px = x)
+        {
+            byte* act = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
+            vds[0].Quantize(px, act, c);
+            var body = new FusedBody { Activations = act, Columns = c, Slots = w.Length, Epilogue = epilogue };
+            byte* side = act + ((actRowBytes + 63) & ~63);
+            int tiles = 0;
+            for (int i = 0; i < w.Length; i++)
+            {
+                var k = vds[i].Gemv;
+                ref var slot = ref body.Slot(i);
+                slot.Side = null;
+                for (int j = 0; j < i && k.Prepare != null; j++)
+                {
+                    if (w[j].Type == w[i].Type)
+                        slot.Side = body.Slot(j).Side;
+                }
+                if (k.Prepare != null && slot.Side == null)
+                {
+                    slot.Side = side;
+                    k.Prepare(act, side, c / k.ActivationBlock);
+                    side += (k.SideBytes(c) + 63) & ~63;
+                }
+                slot.Weights = w[i].Data;
+                slot.WeightRowBytes = w[i].RowBytes;
+                slot.Output = (float*)y[i];
+                slot.Rows = (int)w[i].Rows;
+                slot.Kernel = k.Rows;
+                slot.FirstTile = tiles;
+                if (epilogue == null || i == 0)
+                    tiles += (slot.Rows + MatVecBody.RowTile - 1) / MatVecBody.RowTile;
+                else
+                    slot.FirstTile = 0;
+            }
+            if (pool is null || pool.ThreadCount == 1)
+                body.Invoke(0, tiles);
+            else
+                pool.For(tiles, ref body, Math.Max(1, tiles / (pool.ThreadCount * 8)));
+        }
+        return true;
+    }
+
     private static void MatVecRows(TensorView w, byte* act, byte* side, int cols, int rows, float* y, WorkerPool? pool, QuantGemv.Kernel k)
     {
         if (k.Prepare != null)
@@ -142,6 +217,64 @@ public static unsafe class Kernels
 
         public readonly void Invoke(int start, int end) =>
             Kernel(Weights, WeightRowBytes, Activations, Side, Columns, Output, start * RowTile, Math.Min(Rows, end * RowTile));
+    }
+
+    private struct FusedSlot
+    {
+        public byte* Weights;
+        public long WeightRowBytes;
+        public byte* Side;
+        public float* Output;
+        public int Rows, FirstTile;
+        public delegate*<byte*, long, byte*, byte*, int, float*, int, int, void> Kernel;
+    }
+
+    // Tiles of every slot laid end to end (or, with an epilogue, one tile = the same rows of both slots).
+    private struct FusedBody : IParallelBody
+    {
+        public const int MaxSlots = 3;
+
+        public byte* Activations;
+        public int Columns, Slots;
+        public delegate*<float*, float*, int, void> Epilogue;
+        private FusedSlot _s0, _s1, _s2;
+
+        [UnscopedRef]
+        public ref FusedSlot Slot(int i)
+        {
+            if (i == 0)
+                return ref _s0;
+            return ref i == 1 ? ref _s1 : ref _s2;
+        }
+
+        public readonly void Invoke(int start, int end)
+        {
+            if (Epilogue != null)
+            {
+                int r0 = start * MatVecBody.RowTile, r1 = Math.Min(_s0.Rows, end * MatVecBody.RowTile);
+                Run(_s0, r0, r1);
+                Run(_s1, r0, r1);
+                Epilogue(_s0.Output + r0, _s1.Output + r0, r1 - r0);
+                return;
+            }
+            Range(_s0, start, end);
+            if (Slots > 1)
+                Range(_s1, start, end);
+            if (Slots > 2)
+                Range(_s2, start, end);
+        }
+
+        // The part of tiles [start, end) that falls in this slot.
+        private readonly void Range(in FusedSlot s, int start, int end)
+        {
+            int t0 = Math.Max(start, s.FirstTile) - s.FirstTile;
+            int t1 = Math.Min(end - s.FirstTile, (s.Rows + MatVecBody.RowTile - 1) / MatVecBody.RowTile);
+            if (t0 < t1)
+                Run(s, t0 * MatVecBody.RowTile, Math.Min(s.Rows, t1 * MatVecBody.RowTile));
+        }
+
+        private readonly void Run(in FusedSlot s, int r0, int r1) =>
+            s.Kernel(s.Weights, s.WeightRowBytes, Activations, s.Side, Columns, s.Output, r0, r1);
     }
 
     private struct QuantizeBody : IParallelBody

@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Fathom.Threading;
 
@@ -11,7 +14,7 @@ public interface IParallelBody
 /// <summary>
 /// Persistent worker threads for the many small parallel loops of a forward pass. A call hands
 /// out chunks of the index range through one atomic counter (the calling thread works too);
-/// workers spin briefly for the next call, then block, so an idle pool costs nothing.
+/// workers poll for the next call for a short time budget, then block, so an idle pool costs nothing.
 /// A call allocates nothing; loops started from inside a loop body run inline.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
@@ -21,33 +24,25 @@ public sealed unsafe class WorkerPool : IDisposable
     private readonly Thread[] _threads;
     private readonly object _gate = new();
     private readonly object _dispatch = new();
-    private readonly int _spinIterations;
-
-    // The current job; written by the dispatcher before the generation bump publishes it.
-    private delegate*<void*, int, int, void> _invoke;
-    private void* _body;
-    private int _count;
-    private int _grain;
-    private int _next;
+    private readonly long _spinTicks;
     private Exception? _error;
-
-    private int _generation;
-    // Workers that joined the current job (low bits) and whether the job is closed to joiners (Closed bit).
-    private int _state = Closed;
-    private const int Closed = 1 << 30;
-    private int _sleepers;
-    private int _callerWaiting;
     private volatile bool _disposed;
 
+    // Hot fields, one cache line per writer pattern (see Shared).
+    private Shared _s;
+
+    private const int Closed = 1 << 30;
+
     /// <param name="threadCount">Threads that run a loop, the caller included (1 = everything inline). Default: processor count.</param>
-    /// <param name="spinIterations">Polls before a waiting thread blocks; 0 blocks at once (for oversubscribed machines).</param>
-    public WorkerPool(int threadCount = 0, int spinIterations = 2000)
+    /// <param name="spinMicroseconds">How long a waiting thread polls before it blocks; 0 blocks at once (for oversubscribed machines).</param>
+    public WorkerPool(int threadCount = 0, int spinMicroseconds = DefaultSpinMicroseconds)
     {
         if (threadCount < 0)
             throw new ArgumentOutOfRangeException(nameof(threadCount), "Thread count cannot be negative.");
-        ArgumentOutOfRangeException.ThrowIfNegative(spinIterations);
+        ArgumentOutOfRangeException.ThrowIfNegative(spinMicroseconds);
         ThreadCount = threadCount == 0 ? Environment.ProcessorCount : threadCount;
-        _spinIterations = spinIterations;
+        _spinTicks = spinMicroseconds * Stopwatch.Frequency / 1_000_000;
+        _s.State = Closed;
         _threads = new Thread[ThreadCount - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
@@ -56,8 +51,17 @@ public sealed unsafe class WorkerPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// Default polling budget: longer than the serial gaps between the loops of one decoded token
+    /// (norms, RoPE, sampling: tens of µs to about a millisecond), short enough that an idle pool parks at once.
+    /// </summary>
+    public const int DefaultSpinMicroseconds = 1000;
+
     /// <summary>Threads that take part in a loop, the caller included.</summary>
     public int ThreadCount { get; }
+
+    /// <summary>Workers blocked in the kernel (parked) right now; for tests.</summary>
+    internal int ParkedWorkers => Volatile.Read(ref _s.Sleepers);
 
     /// <summary>
     /// Runs <paramref name="body"/> over [0, <paramref name="count"/>) in chunks of <paramref name="grain"/>
@@ -81,24 +85,25 @@ public sealed unsafe class WorkerPool : IDisposable
         Monitor.Enter(_dispatch);
         try
         {
-            _invoke = &Dispatch<T>;
-            _body = Unsafe.AsPointer(ref body);
-            _count = count;
-            _grain = grain;
-            _next = 0;
+            _s.Invoke = &Dispatch<T>;
+            _s.Body = Unsafe.AsPointer(ref body);
+            _s.Count = count;
+            _s.Grain = grain;
+            _s.Next = 0;
             _error = null;
-            Volatile.Write(ref _state, 0);
-            Interlocked.Increment(ref _generation);
-            if (Volatile.Read(ref _sleepers) > 0)
+            Volatile.Write(ref _s.State, 0);
+            // Interlocked: a full fence, so a worker that parks after this sees the new generation or is seen in Sleepers.
+            Interlocked.Increment(ref _s.Generation);
+            if (Volatile.Read(ref _s.Sleepers) > 0)
             {
                 lock (_gate)
                     Monitor.PulseAll(_gate);
             }
             RunChunks();
             // Workers that have not joined yet never will: the caller waits only for those running chunks.
-            Interlocked.Or(ref _state, Closed);
-            WaitForWorkers();
-            _body = null;
+            if (Interlocked.Or(ref _s.State, Closed) != 0)
+                WaitForWorkers();
+            _s.Body = null;
             if (_error is { } e)
                 throw new AggregateException("A parallel loop body failed.", e);
         }
@@ -125,13 +130,15 @@ public sealed unsafe class WorkerPool : IDisposable
         t_running = this;
         try
         {
-            int count = _count, grain = _grain;
+            int count = _s.Count, grain = _s.Grain;
+            var invoke = _s.Invoke;
+            void* body = _s.Body;
             while (true)
             {
-                int start = Interlocked.Add(ref _next, grain) - grain;
+                int start = Interlocked.Add(ref _s.Next, grain) - grain;
                 if (start >= count || Volatile.Read(ref _error) is not null)
                     break;
-                _invoke(_body, start, Math.Min(count, start + grain));
+                invoke(body, start, Math.Min(count, start + grain));
             }
         }
         catch (Exception e)
@@ -144,20 +151,46 @@ public sealed unsafe class WorkerPool : IDisposable
         }
     }
 
+    // One PAUSE per poll (SpinWait(n) is normalised to much longer waits, which delays every join).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pause()
+    {
+        if (X86Base.IsSupported)
+            X86Base.Pause();
+        else
+            Thread.SpinWait(1);
+    }
+
+    // True when the budget is spent; the clock is read once per 64 polls, the deadline set on the first read.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool SpinSpent(int poll, ref long deadline)
+    {
+        if ((poll & 63) != 0)
+            return false;
+        long now = Stopwatch.GetTimestamp();
+        if (deadline == 0)
+        {
+            deadline = now + _spinTicks;
+            return _spinTicks == 0;
+        }
+        return now >= deadline;
+    }
+
     private void WaitForWorkers()
     {
-        for (int i = 0; i < _spinIterations; i++)
+        long deadline = 0;
+        for (int poll = 0; !SpinSpent(poll, ref deadline); poll++)
         {
-            if (Volatile.Read(ref _state) == Closed)
+            if (Volatile.Read(ref _s.State) == Closed)
                 return;
-            Thread.SpinWait(16);
+            Pause();
         }
         lock (_gate)
         {
-            Interlocked.Exchange(ref _callerWaiting, 1);
-            while (Volatile.Read(ref _state) != Closed)
+            Interlocked.Exchange(ref _s.CallerWaiting, 1);
+            while (Volatile.Read(ref _s.State) != Closed)
                 Monitor.Wait(_gate);
-            _callerWaiting = 0;
+            _s.CallerWaiting = 0;
         }
     }
 
@@ -173,7 +206,7 @@ public sealed unsafe class WorkerPool : IDisposable
             if (!TryJoin())
                 continue;
             RunChunks();
-            if (Interlocked.Decrement(ref _state) == Closed && Volatile.Read(ref _callerWaiting) != 0)
+            if (Interlocked.Decrement(ref _s.State) == Closed && Volatile.Read(ref _s.CallerWaiting) != 0)
             {
                 lock (_gate)
                     Monitor.PulseAll(_gate);
@@ -185,31 +218,32 @@ public sealed unsafe class WorkerPool : IDisposable
     {
         while (true)
         {
-            int s = Volatile.Read(ref _state);
+            int s = Volatile.Read(ref _s.State);
             if ((s & Closed) != 0)
                 return false;
-            if (Interlocked.CompareExchange(ref _state, s + 1, s) == s)
+            if (Interlocked.CompareExchange(ref _s.State, s + 1, s) == s)
                 return true;
         }
     }
 
     private int WaitForJob(int seen)
     {
-        for (int i = 0; i < _spinIterations; i++)
+        long deadline = 0;
+        for (int poll = 0; !SpinSpent(poll, ref deadline); poll++)
         {
-            int g = Volatile.Read(ref _generation);
+            int g = Volatile.Read(ref _s.Generation);
             if (g != seen || _disposed)
                 return g;
-            Thread.SpinWait(16);
+            Pause();
         }
         lock (_gate)
         {
-            Interlocked.Increment(ref _sleepers);
+            Interlocked.Increment(ref _s.Sleepers);
             try
             {
                 while (true)
                 {
-                    int g = Volatile.Read(ref _generation);
+                    int g = Volatile.Read(ref _s.Generation);
                     if (g != seen || _disposed)
                         return g;
                     Monitor.Wait(_gate);
@@ -217,7 +251,7 @@ public sealed unsafe class WorkerPool : IDisposable
             }
             finally
             {
-                Interlocked.Decrement(ref _sleepers);
+                Interlocked.Decrement(ref _s.Sleepers);
             }
         }
     }
@@ -236,5 +270,24 @@ public sealed unsafe class WorkerPool : IDisposable
     private readonly struct DelegateBody(Action<int, int> body) : IParallelBody
     {
         public void Invoke(int start, int end) => body(start, end);
+    }
+
+    /// <summary>
+    /// The job and the counters, a cache line apart where writers differ: the job (written by the caller
+    /// before the generation bump that publishes it) shares one line so a worker reads it in one miss;
+    /// the chunk counter, hammered by every thread, has its own; the join counter its own.
+    /// </summary>
+    [StructLayout(LayoutKind.Explicit, Size = 4 * 64)]
+    private struct Shared
+    {
+        [FieldOffset(64)] public int Generation;
+        [FieldOffset(68)] public int Sleepers;
+        [FieldOffset(72)] public int Count;
+        [FieldOffset(76)] public int Grain;
+        [FieldOffset(80)] public delegate*<void*, int, int, void> Invoke;
+        [FieldOffset(88)] public void* Body;
+        [FieldOffset(128)] public int Next;
+        [FieldOffset(192)] public int State;
+        [FieldOffset(196)] public int CallerWaiting;
     }
 }

@@ -95,6 +95,100 @@ public unsafe class KernelsTests
         KernelTestData.Close(expected, y, 2e-5f, 1e-5f);
     }
 
+    /// <summary>Two or three decode products in one loop give MatVec's bits per weight, also with mixed types and row counts.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_0, GgmlType.Q4_0, GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K)]
+    [InlineData(GgmlType.Q6_K, GgmlType.Q4_K, GgmlType.Q6_K)]
+    public void FusedMatVecEqualsSeparateMatVecs(GgmlType t0, GgmlType t1, GgmlType t2)
+    {
+        int cols = 512;
+        int[] rows = [67, 16, 35];
+        GgmlType[] types = [t0, t1, t2];
+        var views = new TensorView[3];
+        for (int i = 0; i < 3; i++)
+            views[i] = View(types[i], cols, rows[i], Pinned(QuantDotTests.RandomRow(types[i], cols * rows[i], 10 + i)));
+        float[] x = KernelTestData.Floats(cols, 7, 10f);
+        foreach (int slots in new[] { 2, 3 })
+        {
+            foreach (var pool in new[] { Pool, null })
+            {
+                var ys = new float[slots][];
+                var ptrs = new IntPtr[slots];
+                var handles = new GCHandle[slots];
+                for (int i = 0; i < slots; i++)
+                {
+                    ys[i] = new float[rows[i]];
+                    handles[i] = GCHandle.Alloc(ys[i], GCHandleType.Pinned);
+                    ptrs[i] = handles[i].AddrOfPinnedObject();
+                }
+                bool fused = Kernels.TryMatVecFused(x, views.AsSpan(0, slots), ptrs, pool);
+                foreach (var h in handles)
+                    h.Free();
+                // Without AVX2 there is no decode kernel and the caller applies the weights one by one.
+                Assert.Equal(Array.TrueForAll(types[..slots], t => QuantGemv.For(t).IsValid), fused);
+                for (int i = 0; i < slots && fused; i++)
+                {
+                    float[] expected = new float[rows[i]];
+                    Kernels.MatVec(views[i], x, expected, pool);
+                    for (int r = 0; r < rows[i]; r++)
+                        Assert.True(Bits(expected[r], ys[i][r]), $"{types[i]} weight {i} row {r}: {ys[i][r]:R} vs {expected[r]:R}");
+                }
+            }
+        }
+    }
+
+    private static bool Bits(float a, float b) => BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b);
+
+    private static void AddInto(float* a, float* b, int n)
+    {
+        for (int i = 0; i < n; i++)
+            a[i] += 2 * b[i];
+    }
+
+    /// <summary>With an epilogue each tile covers the same rows of both weights and the epilogue sees both finished.</summary>
+    [Fact]
+    public void FusedEpilogueRunsOnFinishedRowsOfBoth()
+    {
+        int cols = 256, rows = 83;
+        var a = View(GgmlType.Q4_K, cols, rows, Pinned(QuantDotTests.RandomRow(GgmlType.Q4_K, cols * rows, 1)));
+        var b = View(GgmlType.Q6_K, cols, rows, Pinned(QuantDotTests.RandomRow(GgmlType.Q6_K, cols * rows, 2)));
+        float[] x = KernelTestData.Floats(cols, 3);
+        float[] ya = new float[rows], yb = new float[rows], ea = new float[rows], eb = new float[rows];
+        Kernels.MatVec(a, x, ea, Pool);
+        Kernels.MatVec(b, x, eb, Pool);
+        bool fused;
+        fixed (float* pa = ya)
+        fixed (float* pb = yb)
+            fused = Kernels.TryMatVecFused(x, [a, b], [(IntPtr)pa, (IntPtr)pb], Pool, &AddInto);
+        Assert.Equal(QuantGemv.For(GgmlType.Q4_K).IsValid, fused);
+        for (int r = 0; r < rows && fused; r++)
+        {
+            Assert.True(Bits(eb[r], yb[r]));
+            Assert.True(Bits(ea[r] + 2 * eb[r], ya[r]), $"row {r}");
+        }
+    }
+
+    [Fact]
+    public void FusedMatVecDeclinesWhatItCannotShare()
+    {
+        var q4 = View(GgmlType.Q4_0, 64, 4, Pinned(QuantDotTests.RandomRow(GgmlType.Q4_0, 64 * 4, 1)));
+        var q4k = View(GgmlType.Q4_K, 256, 4, Pinned(QuantDotTests.RandomRow(GgmlType.Q4_K, 256 * 4, 1)));
+        var wide = View(GgmlType.Q4_0, 128, 4, Pinned(QuantDotTests.RandomRow(GgmlType.Q4_0, 128 * 4, 1)));
+        var f32 = View(GgmlType.F32, 64, 4, Pinned(new byte[64 * 4 * 4]));
+        float[] y = new float[4];
+        fixed (float* p = y)
+        {
+            IntPtr[] two = [(IntPtr)p, (IntPtr)p];
+            Assert.False(Kernels.TryMatVecFused(new float[64], [q4, f32], two, Pool));
+            Assert.False(Kernels.TryMatVecFused(new float[64], [q4, wide], two, Pool));
+            Assert.False(Kernels.TryMatVecFused(new float[256], [q4k, q4k, q4k, q4k], [(IntPtr)p, (IntPtr)p, (IntPtr)p, (IntPtr)p], Pool));
+            if (QuantGemv.For(GgmlType.Q4_0).IsValid)
+                Assert.Throws<ArgumentException>(() => Kernels.TryMatVecFused(new float[63], [q4, q4], two, Pool));
+        }
+    }
+
     [Fact]
     public void BadShapesThrow()
     {

@@ -83,6 +83,76 @@ public class WorkerPoolTests
     }
 
     [Fact]
+    public void IdleWorkersParkAfterTheSpinBudget()
+    {
+        using var pool = new WorkerPool(3, 200);
+        for (int k = 0; k < 10; k++)
+            pool.For(64, (s, e) => Thread.SpinWait(50), 1);
+        // Polling stops after 200 µs; allow a loaded machine plenty of time to get there.
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (pool.ParkedWorkers < 2 && DateTime.UtcNow < until)
+            Thread.Sleep(5);
+        Assert.Equal(2, pool.ParkedWorkers);
+        int sum = 0;
+        pool.For(100, (s, e) => Interlocked.Add(ref sum, e - s), 1);
+        Assert.Equal(100, sum);
+    }
+
+    // Chunk 0 waits (bounded) until another thread has started chunk 1, so the worker really joins the loop.
+    private struct RendezvousBody : Fathom.Threading.IParallelBody
+    {
+        public int[] Started;
+        public long[] WorkerBytes;
+        public int Caller;
+
+        public readonly void Invoke(int start, int end)
+        {
+            for (int i = start; i < end; i++)
+            {
+                if (Environment.CurrentManagedThreadId != Caller)
+                {
+                    long bytes = GC.GetAllocatedBytesForCurrentThread();
+                    if (WorkerBytes[0] < 0)
+                        WorkerBytes[0] = bytes;
+                    WorkerBytes[1] = bytes;
+                    Interlocked.Increment(ref WorkerBytes[2]);
+                }
+                if (i == 1)
+                    Volatile.Write(ref Started[0], 1);
+                long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 20;
+                while (i == 0 && Volatile.Read(ref Started[0]) == 0 && System.Diagnostics.Stopwatch.GetTimestamp() < deadline)
+                    Thread.SpinWait(1);
+            }
+        }
+    }
+
+    /// <summary>Neither the caller nor a worker allocates per call, also when the worker parks between calls (spin 0).</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(WorkerPool.DefaultSpinMicroseconds)]
+    public void CallsAllocateNothingOnAnyThread(int spin)
+    {
+        using var pool = new WorkerPool(2, spin);
+        var body = new RendezvousBody { Started = new int[1], WorkerBytes = [-1, 0, 0], Caller = Environment.CurrentManagedThreadId };
+        for (int k = 0; k < 50; k++)
+        {
+            body.Started[0] = 0;
+            pool.For(2, ref body, 1);
+        }
+        body.WorkerBytes[0] = -1;
+        body.WorkerBytes[2] = 0;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int k = 0; k < 500; k++)
+        {
+            body.Started[0] = 0;
+            pool.For(2, ref body, 1);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(body.WorkerBytes[2] > 1, "the worker never joined a loop");
+        Assert.Equal(body.WorkerBytes[0], body.WorkerBytes[1]);
+    }
+
+    [Fact]
     public void DisposedPoolThrowsAndBadArgumentsThrow()
     {
         var pool = new WorkerPool(2);
