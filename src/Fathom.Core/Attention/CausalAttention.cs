@@ -36,6 +36,9 @@ internal static class CausalAttention
     // Positions widened from f16 at a time (a multiple of Lanes): 256 rows of 64 floats stay in L2.
     private const int Block = 256;
 
+    // Rows ahead that WidenRows prefetches.
+    private const int Ahead = 8;
+
     /// <summary>
     /// For token t (position firstPosition + t) and head h, writes softmax(scale·q·Kᵀ)·V over positions
     /// 0..firstPosition+t into output[t, h·ValueLength …]. The cache must already hold those positions.
@@ -318,7 +321,17 @@ internal static class CausalAttention
                 Half* src = rows + (long)off * width + kvHead * n;
                 float* d = dst + (long)(p - start) * pad;
                 for (int j = 0; j < m; j++)
+                {
+                    // One KV head's slice of a row is a short piece per wide row: the hardware prefetchers
+                    // miss that stride, so ask for the slice Ahead rows on (within the page; a hint never faults).
+                    if (Sse.IsSupported && j + Ahead < m)
+                    {
+                        byte* next = (byte*)(src + (long)(j + Ahead) * width);
+                        for (int b = 0; b < n * 2; b += 64)
+                            Sse.Prefetch0(next + b);
+                    }
                     Widen(src + (long)j * width, n, d + (long)j * pad);
+                }
             }
             p += m;
         }
