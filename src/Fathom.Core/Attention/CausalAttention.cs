@@ -1,7 +1,9 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Fathom.Models;
+using Fathom.Tensors;
 using Fathom.Threading;
 
 namespace Fathom.Attention;
@@ -18,9 +20,24 @@ internal readonly record struct AttentionShape(int Heads, int KvHeads, int KeyLe
 /// _mm512_reduce_add_ps (tinyBLAS's f16 GEMM); softmax with ggml_v_expf over 16-position groups; the
 /// probabilities converted to f16 and P·V accumulated the same lane-wise way over positions.
 /// </summary>
+/// <remarks>
+/// A work item is one KV head and a tile of up to <see cref="TileTokens"/> query tokens: K and V are
+/// widened from f16 a block of positions at a time and serve every query head of the group for every
+/// token of the tile. The arithmetic per output is the same sequence of operations as the plain loop
+/// (each lane's FMA chain in position order, the same reduction trees), so the result is bit for bit.
+/// </remarks>
 internal static class CausalAttention
 {
     private const int Lanes = GgmlMath.Lanes;
+
+    // Query tokens per work item in prefill: one widened K/V row serves TileTokens × Group query heads.
+    private const int TileTokens = 4;
+
+    // Positions widened from f16 at a time (a multiple of Lanes): 256 rows of 64 floats stay in L2.
+    private const int Block = 256;
+
+    // Rows ahead that WidenRows prefetches.
+    private const int Ahead = 8;
 
     /// <summary>
     /// For token t (position firstPosition + t) and head h, writes softmax(scale·q·Kᵀ)·V over positions
@@ -34,6 +51,8 @@ internal static class CausalAttention
             throw new ArgumentException("attention buffers too small");
         if (firstPosition + tokens > cache.Capacity)
             throw new ArgumentOutOfRangeException(nameof(tokens), $"positions up to {firstPosition + tokens} exceed the cache of {cache.Capacity}");
+        if (tokens <= 0)
+            return;
         unsafe
         {
             fixed (float* qp = q)
@@ -41,20 +60,25 @@ internal static class CausalAttention
             {
                 float* qs = qp, os = op;
                 int g = shape.Group, dkPad = RoundUp(shape.KeyLength), dvPad = RoundUp(shape.ValueLength);
-                int scratchLength = g * dkPad + g * RoundUp(firstPosition + tokens) + g * Lanes * dvPad + Math.Max(dkPad, dvPad);
+                int rows = Math.Min(tokens, TileTokens) * g, tiles = (tokens + TileTokens - 1) / TileTokens;
+                long scratchLength = (long)rows * dkPad + (long)rows * RoundUp(firstPosition + tokens)
+                    + (long)Block * Math.Max(dkPad, dvPad) + (long)rows * Lanes * dvPad + Lanes;
+                if (scratchLength > Array.MaxLength)
+                    throw new ArgumentOutOfRangeException(nameof(tokens), $"attention over {firstPosition + tokens} positions needs too much scratch");
                 Action<int, int> body = (i0, i1) =>
                 {
-                    float[] scratch = ArrayPool<float>.Shared.Rent(scratchLength);
+                    float[] scratch = ArrayPool<float>.Shared.Rent((int)scratchLength);
                     try
                     {
                         fixed (float* sp = scratch)
                         {
+                            // 64-byte aligned so the 16-lane loads and stores never split a cache line.
+                            float* aligned = (float*)(((nint)sp + 63) & ~(nint)63);
                             for (int i = i0; i < i1; i++)
                             {
-                                int t = i / shape.KvHeads, kvHead = i % shape.KvHeads;
-                                int h0 = kvHead * g;
-                                KvGroup(cache, layer, qs + (long)t * qWidth + h0 * shape.KeyLength, firstPosition + t + 1, kvHead,
-                                    shape, sp, os + (long)t * oWidth + h0 * shape.ValueLength);
+                                int tile = i / shape.KvHeads, kvHead = i % shape.KvHeads;
+                                int t0 = tile * TileTokens, t1 = Math.Min(tokens, t0 + TileTokens);
+                                Tile(cache, layer, qs, t0, t1, firstPosition, kvHead, shape, aligned, os);
                             }
                         }
                     }
@@ -64,99 +88,254 @@ internal static class CausalAttention
                     }
                 };
                 if (pool is null)
-                    body(0, tokens * shape.KvHeads);
+                    body(0, tiles * shape.KvHeads);
                 else
-                    pool.For(tokens * shape.KvHeads, body);
+                    pool.For(tiles * shape.KvHeads, body);
             }
         }
     }
 
     private static int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
 
-    // The query heads that share one key/value head, over positions 0..n-1: each K and V row is widened
-    // from f16 once and used by every head of the group.
-    private static unsafe void KvGroup(IKvCache cache, int layer, float* q, int n, int kvHead, AttentionShape shape,
-        float* scratch, float* output)
+    // Query tokens t0..t1-1 and the query heads of one KV head. Row r = (t - t0)·Group + h of the
+    // tile's queries, scores and accumulators; token t sees positions 0..firstPosition+t.
+    private static unsafe void Tile(IKvCache cache, int layer, float* q, int t0, int t1, int firstPosition, int kvHead,
+        AttentionShape shape, float* scratch, float* output)
     {
-        int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, page = cache.PageSize;
-        int dkPad = RoundUp(dk), dvPad = RoundUp(dv), nPad = RoundUp(n);
+        int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength;
+        int dkPad = RoundUp(dk), dvPad = RoundUp(dv);
+        int qWidth = shape.Heads * dk, oWidth = shape.Heads * dv;
+        int rows = (t1 - t0) * g, nMax = firstPosition + t1, nPad = RoundUp(nMax);
         float* qh = scratch;
-        float* scores = qh + g * dkPad;
-        float* acc = scores + g * nPad;
-        float* row = acc + g * Lanes * dvPad;
-        for (int h = 0; h < g; h++)
-        {
-            for (int i = 0; i < dkPad; i++)
-                qh[h * dkPad + i] = i < dk ? (float)(Half)q[h * dk + i] : 0f;
-        }
+        float* scores = qh + (long)rows * dkPad;
+        float* block = scores + (long)rows * nPad;
+        float* acc = block + (long)Block * Math.Max(dkPad, dvPad);
 
-        for (int p0 = 0, pg = 0; p0 < n; p0 += page, pg++)
+        for (int r = 0; r < rows; r++)
+            RoundRow(q + (long)(t0 + r / g) * qWidth + (kvHead * g + r % g) * dk, dk, qh + (long)r * dkPad);
+
+        // Scores of every row for every position up to the tile's last token (the later ones are unused).
+        for (int b0 = 0; b0 < nMax; b0 += Block)
         {
-            int count = Math.Min(page, n - p0);
-            fixed (Half* keys = cache.Keys(layer, pg))
+            int count = Math.Min(Block, nMax - b0);
+            WidenRows(cache, layer, true, kvHead, b0, count, dk, dkPad, block);
+            for (int k0 = 0; k0 < count; k0 += Lanes)
             {
-                for (int j = 0; j < count; j++)
-                {
-                    Widen(keys + (long)j * cache.KeyWidth + kvHead * dk, dk, row);
-                    for (int h = 0; h < g; h++)
-                    {
-                        float* qr = qh + h * dkPad;
-                        var sum = Vector512<float>.Zero;
-                        for (int c = 0; c < dkPad; c += Lanes)
-                            sum = Vector512.FusedMultiplyAdd(Vector512.Load(qr + c), Vector512.Load(row + c), sum);
-                        scores[h * nPad + p0 + j] = GgmlMath.Sum(sum) * shape.Scale;
-                    }
-                }
+                for (int r = 0; r < rows; r++)
+                    Dot16(qh + (long)r * dkPad, block + (long)k0 * dkPad, dkPad, shape.Scale, scores + (long)r * nPad + b0 + k0);
             }
         }
 
-        for (int h = 0; h < g; h++)
-        {
-            var s = new Span<float>(scores + h * nPad, n);
-            GgmlMath.SoftmaxPadded(s);
-            for (int j = 0; j < n; j++)
-                s[j] = (float)(Half)s[j];
-        }
+        for (int r = 0; r < rows; r++)
+            Softmax(scores + (long)r * nPad, firstPosition + t0 + r / g + 1);
 
-        // Lane l accumulates positions l, l+16, l+32, … (tinyBLAS's FMA chain over 16-wide chunks of positions).
-        new Span<float>(acc, g * Lanes * dvPad).Clear();
-        for (int p0 = 0, pg = 0; p0 < n; p0 += page, pg++)
+        // Lane l of row r accumulates positions l, l+16, l+32, … (tinyBLAS's FMA chain over 16-wide chunks of positions).
+        new Span<float>(acc, rows * Lanes * dvPad).Clear();
+        for (int b0 = 0; b0 < nMax; b0 += Block)
         {
-            int count = Math.Min(page, n - p0);
-            fixed (Half* values = cache.Values(layer, pg))
+            int count = Math.Min(Block, nMax - b0);
+            WidenRows(cache, layer, false, kvHead, b0, count, dv, dvPad, block);
+            for (int r = 0; r < rows; r++)
             {
-                for (int j = 0; j < count; j++)
-                {
-                    Widen(values + (long)j * cache.ValueWidth + kvHead * dv, dv, row);
-                    int lane = (p0 + j) & (Lanes - 1);
-                    for (int h = 0; h < g; h++)
-                    {
-                        var p = Vector512.Create(scores[h * nPad + p0 + j]);
-                        float* a = acc + (h * Lanes + lane) * dvPad;
-                        for (int d = 0; d < dvPad; d += Lanes)
-                            Vector512.FusedMultiplyAdd(p, Vector512.Load(row + d), Vector512.Load(a + d)).Store(a + d);
-                    }
-                }
+                int end = Math.Min(count, firstPosition + t0 + r / g + 1 - b0);
+                float* p = scores + (long)r * nPad + b0;
+                for (int l = 0; l < Math.Min(Lanes, end); l++)
+                    AccumulateLane(acc + ((long)r * Lanes + l) * dvPad, p, block, l, end, dvPad);
             }
         }
 
         // Per output, the 16 lane partial sums reduce as _mm512_reduce_add_ps: l+8, then l+4, then l+2, then l+1.
-        for (int h = 0; h < g; h++)
+        for (int r = 0; r < rows; r++)
         {
-            float* a = acc + h * Lanes * dvPad;
-            float* o = output + h * dv;
+            float* a = acc + (long)r * Lanes * dvPad;
+            float* o = output + (long)(t0 + r / g) * oWidth + (kvHead * g + r % g) * dv;
             for (int d = 0; d < dvPad; d += Lanes)
             {
                 var s0 = (Vector512.Load(a + 8 * dvPad + d) + Vector512.Load(a + d)) + (Vector512.Load(a + 12 * dvPad + d) + Vector512.Load(a + 4 * dvPad + d));
                 var s1 = (Vector512.Load(a + 9 * dvPad + d) + Vector512.Load(a + 1 * dvPad + d)) + (Vector512.Load(a + 13 * dvPad + d) + Vector512.Load(a + 5 * dvPad + d));
                 var s2 = (Vector512.Load(a + 10 * dvPad + d) + Vector512.Load(a + 2 * dvPad + d)) + (Vector512.Load(a + 14 * dvPad + d) + Vector512.Load(a + 6 * dvPad + d));
                 var s3 = (Vector512.Load(a + 11 * dvPad + d) + Vector512.Load(a + 3 * dvPad + d)) + (Vector512.Load(a + 15 * dvPad + d) + Vector512.Load(a + 7 * dvPad + d));
-                var r = (s0 + s2) + (s1 + s3);
-                int m = Math.Min(Lanes, dv - d);
-                for (int k = 0; k < m; k++)
-                    o[d + k] = r[k];
+                var sum = (s0 + s2) + (s1 + s3);
+                if (d + Lanes <= dv)
+                    sum.Store(o + d);
+                else
+                {
+                    for (int k = 0; k < dv - d; k++)
+                        o[d + k] = sum[k];
+                }
             }
         }
+    }
+
+    // a[d] = fma(p[j], v[j, d], a[d]) for j = l, l+16, … below end, in that order.
+    private static unsafe void AccumulateLane(float* a, float* p, float* v, int l, int end, int dvPad)
+    {
+        int d = 0;
+        for (; d + 4 * Lanes <= dvPad; d += 4 * Lanes)
+        {
+            var a0 = Vector512.Load(a + d);
+            var a1 = Vector512.Load(a + d + Lanes);
+            var a2 = Vector512.Load(a + d + 2 * Lanes);
+            var a3 = Vector512.Load(a + d + 3 * Lanes);
+            for (int j = l; j < end; j += Lanes)
+            {
+                var pj = Vector512.Create(p[j]);
+                float* vr = v + (long)j * dvPad + d;
+                a0 = Vector512.FusedMultiplyAdd(pj, Vector512.Load(vr), a0);
+                a1 = Vector512.FusedMultiplyAdd(pj, Vector512.Load(vr + Lanes), a1);
+                a2 = Vector512.FusedMultiplyAdd(pj, Vector512.Load(vr + 2 * Lanes), a2);
+                a3 = Vector512.FusedMultiplyAdd(pj, Vector512.Load(vr + 3 * Lanes), a3);
+            }
+            a0.Store(a + d);
+            a1.Store(a + d + Lanes);
+            a2.Store(a + d + 2 * Lanes);
+            a3.Store(a + d + 3 * Lanes);
+        }
+        for (; d < dvPad; d += Lanes)
+        {
+            var a0 = Vector512.Load(a + d);
+            for (int j = l; j < end; j += Lanes)
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), Vector512.Load(v + (long)j * dvPad + d), a0);
+            a0.Store(a + d);
+        }
+    }
+
+    // Scores of one query row against 16 widened key rows: lane-wise FMA over the 16-wide chunks, then
+    // each key's 16 lanes summed in _mm512_reduce_add_ps order, times scale.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Dot16(float* q, float* k, int dkPad, float scale, float* dst)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            for (int key = 0; key < Lanes; key++)
+            {
+                var sum = Vector512<float>.Zero;
+                for (int c = 0; c < dkPad; c += Lanes)
+                    sum = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + (long)key * dkPad + c), sum);
+                dst[key] = GgmlMath.Sum(sum) * scale;
+            }
+            return;
+        }
+        // Slot s holds key 4·(s & 3) + (s >> 2): the transposing reduction leaves slot 4s + b in lane 4b + s.
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+        long st = dkPad;
+        for (int c = 0; c < dkPad; c += Lanes)
+        {
+            var qv = Vector512.Load(q + c);
+            float* kc = k + c;
+            a0 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc), a0);
+            a1 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 4 * st), a1);
+            a2 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 8 * st), a2);
+            a3 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 12 * st), a3);
+            a4 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 1 * st), a4);
+            a5 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 5 * st), a5);
+            a6 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 9 * st), a6);
+            a7 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 13 * st), a7);
+            a8 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 2 * st), a8);
+            a9 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 6 * st), a9);
+            a10 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 10 * st), a10);
+            a11 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 14 * st), a11);
+            a12 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 3 * st), a12);
+            a13 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 7 * st), a13);
+            a14 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 11 * st), a14);
+            a15 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 15 * st), a15);
+        }
+        // Halves (lane l + lane l+8), then quarters (l+4) within each 256-bit half, then pairs (l+2), then l+1.
+        var c0 = Avx512F.Shuffle4x128(a0, a1, 0x44) + Avx512F.Shuffle4x128(a0, a1, 0xEE);
+        var c1 = Avx512F.Shuffle4x128(a2, a3, 0x44) + Avx512F.Shuffle4x128(a2, a3, 0xEE);
+        var c2 = Avx512F.Shuffle4x128(a4, a5, 0x44) + Avx512F.Shuffle4x128(a4, a5, 0xEE);
+        var c3 = Avx512F.Shuffle4x128(a6, a7, 0x44) + Avx512F.Shuffle4x128(a6, a7, 0xEE);
+        var c4 = Avx512F.Shuffle4x128(a8, a9, 0x44) + Avx512F.Shuffle4x128(a8, a9, 0xEE);
+        var c5 = Avx512F.Shuffle4x128(a10, a11, 0x44) + Avx512F.Shuffle4x128(a10, a11, 0xEE);
+        var c6 = Avx512F.Shuffle4x128(a12, a13, 0x44) + Avx512F.Shuffle4x128(a12, a13, 0xEE);
+        var c7 = Avx512F.Shuffle4x128(a14, a15, 0x44) + Avx512F.Shuffle4x128(a14, a15, 0xEE);
+        var e0 = Avx512F.Shuffle4x128(c0, c1, 0x88) + Avx512F.Shuffle4x128(c0, c1, 0xDD);
+        var e1 = Avx512F.Shuffle4x128(c2, c3, 0x88) + Avx512F.Shuffle4x128(c2, c3, 0xDD);
+        var e2 = Avx512F.Shuffle4x128(c4, c5, 0x88) + Avx512F.Shuffle4x128(c4, c5, 0xDD);
+        var e3 = Avx512F.Shuffle4x128(c6, c7, 0x88) + Avx512F.Shuffle4x128(c6, c7, 0xDD);
+        var g0 = Avx512F.UnpackLow(e0.AsDouble(), e1.AsDouble()).AsSingle() + Avx512F.UnpackHigh(e0.AsDouble(), e1.AsDouble()).AsSingle();
+        var g1 = Avx512F.UnpackLow(e2.AsDouble(), e3.AsDouble()).AsSingle() + Avx512F.UnpackHigh(e2.AsDouble(), e3.AsDouble()).AsSingle();
+        var sums = Avx512F.Shuffle(g0, g1, 0x88) + Avx512F.Shuffle(g0, g1, 0xDD);
+        (sums * Vector512.Create(scale)).Store(dst);
+    }
+
+    // In place over s[0..n) as GgmlMath.SoftmaxPadded (exps in 16-position groups, each group summed
+    // in float, groups in double), then each probability rounded to f16. s has room up to RoundUp(n).
+    private static unsafe void Softmax(float* s, int n)
+    {
+        var vmax = Vector512.Create(float.NegativeInfinity);
+        int i = 0;
+        for (; i + Lanes <= n; i += Lanes)
+            vmax = Vector512.Max(vmax, Vector512.Load(s + i));
+        float max = float.NegativeInfinity;
+        for (int k = 0; k < Lanes; k++)
+            max = MathF.Max(max, vmax[k]);
+        for (; i < n; i++)
+            max = MathF.Max(max, s[i]);
+
+        vmax = Vector512.Create(max);
+        double sum = 0;
+        for (i = 0; i + Lanes <= n; i += Lanes)
+        {
+            var e = GgmlMath.Exp(Vector512.Load(s + i) - vmax);
+            sum += GgmlMath.Sum(e);
+            e.Store(s + i);
+        }
+        if (i < n)
+        {
+            // llama.cpp's masked lanes give exp(-inf) = 0; here they read as the max (in range) and are zeroed.
+            var live = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n - i)).AsSingle();
+            var x = Vector512.ConditionalSelect(live, Vector512.Load(s + i), vmax);
+            var e = Vector512.ConditionalSelect(live, GgmlMath.Exp(x - vmax), Vector512<float>.Zero);
+            sum += GgmlMath.Sum(e);
+            e.Store(s + i);
+        }
+        var inv = Vector512.Create((float)(1.0 / sum));
+        for (i = 0; i < n; i += Lanes)
+            F16.RoundToHalf(Vector512.Load(s + i) * inv).Store(s + i);
+    }
+
+    // n floats rounded through f16 into dst, zero-padded to a whole number of 16-lane chunks.
+    private static unsafe void RoundRow(float* src, int n, float* dst)
+    {
+        int i = 0;
+        for (; i + Lanes <= n; i += Lanes)
+            F16.RoundToHalf(Vector512.Load(src + i)).Store(dst + i);
+        for (; i < n; i++)
+            dst[i] = (float)(Half)src[i];
+        for (; (i & (Lanes - 1)) != 0; i++)
+            dst[i] = 0f;
+    }
+
+    // Rows start..start+count-1 of one KV head's keys (or values), n wide, as floats pad apart into dst;
+    // rows up to the next multiple of 16 are zero.
+    private static unsafe void WidenRows(IKvCache cache, int layer, bool keys, int kvHead, int start, int count, int n, int pad, float* dst)
+    {
+        int pageSize = cache.PageSize, width = keys ? cache.KeyWidth : cache.ValueWidth;
+        for (int p = start; p < start + count;)
+        {
+            int page = p / pageSize, off = p - page * pageSize, m = Math.Min(pageSize - off, start + count - p);
+            fixed (Half* rows = keys ? cache.Keys(layer, page) : cache.Values(layer, page))
+            {
+                Half* src = rows + (long)off * width + kvHead * n;
+                float* d = dst + (long)(p - start) * pad;
+                for (int j = 0; j < m; j++)
+                {
+                    // One KV head's slice of a row is a short piece per wide row: the hardware prefetchers
+                    // miss that stride, so ask for the slice Ahead rows on (within the page; a hint never faults).
+                    if (Sse.IsSupported && j + Ahead < m)
+                    {
+                        byte* next = (byte*)(src + (long)(j + Ahead) * width);
+                        for (int b = 0; b < n * 2; b += 64)
+                            Sse.Prefetch0(next + b);
+                    }
+                    Widen(src + (long)j * width, n, d + (long)j * pad);
+                }
+            }
+            p += m;
+        }
+        new Span<float>(dst + (long)count * pad, (RoundUp(count) - count) * pad).Clear();
     }
 
     // n f16 values as floats into dst, zero-padded to a whole number of 16-lane chunks.
@@ -165,8 +344,22 @@ internal static class CausalAttention
         int i = 0;
         for (; i + Lanes <= n; i += Lanes)
         {
-            var h = Vector256.Load((ushort*)(src + i));
-            Tensors.F16.ToFloat(Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h))).Store(dst + i);
+            var h = Vector256.Load((short*)(src + i));
+            if (Avx512F.IsSupported)
+            {
+                // Exponent 0 (zero, subnormal) or 31 (inf, NaN) lands below 0x0800 (0x8000 wraps negative).
+                if (!Vector256.LessThanAny((h & Vector256.Create((short)0x7C00)) + Vector256.Create((short)0x0400), Vector256.Create((short)0x0800)))
+                {
+                    // Normal halves only: shift into place, clear the copies of the sign, rebias the exponent by 112.
+                    var w = Avx512F.ConvertToVector512Int32(h);
+                    (((w << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF))) + Vector512.Create(0x38000000)).AsSingle().Store(dst + i);
+                    continue;
+                }
+                F16.ToFloat(Avx512F.ConvertToVector512UInt32(h.AsUInt16())).Store(dst + i);
+                continue;
+            }
+            var u = h.AsUInt16();
+            F16.ToFloat(Vector512.Create(Vector256.WidenLower(u), Vector256.WidenUpper(u))).Store(dst + i);
         }
         for (; i < n; i++)
             dst[i] = (float)src[i];

@@ -70,4 +70,24 @@ internal static class F16
             Vector128.ConditionalSelect(Vector128.Equals(e, Vector128.Create(0x7C00u)), abs | Vector128.Create(0x7F800000u), normal));
         return (bits | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
     }
+
+    /// <summary>
+    /// (float)(Half)x in every lane: round to nearest even at f16 precision, f16 subnormals on their
+    /// 2^-24 grid, beyond 65504 to infinity, NaN quieted with its top ten payload bits (as the casts do).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> RoundToHalf(Vector512<float> x)
+    {
+        Vector512<uint> bits = x.AsUInt32();
+        Vector512<uint> abs = bits & Vector512.Create(0x7FFFFFFFu);
+        // Normal range: add half an f16 ulp minus one plus the kept lsb, then drop the 13 extra bits.
+        Vector512<uint> normal = (abs + Vector512.Create(0xFFFu) + ((abs >> 13) & Vector512<uint>.One)) & Vector512.Create(0xFFFFE000u);
+        normal = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(normal, Vector512.Create(0x47800000u)), Vector512.Create(0x7F800000u), normal);
+        // Below 2^-14 the grid is 2^-24, the ulp of floats in [0.5, 1): adding 0.5 rounds there.
+        Vector512<uint> sub = ((abs.AsSingle() + Vector512.Create(0.5f)) - Vector512.Create(0.5f)).AsUInt32();
+        Vector512<uint> nan = (abs & Vector512.Create(0xFFFFE000u)) | Vector512.Create(0x00400000u);
+        Vector512<uint> r = Vector512.ConditionalSelect(Vector512.LessThan(abs, Vector512.Create(0x38800000u)), sub,
+            Vector512.ConditionalSelect(Vector512.GreaterThan(abs, Vector512.Create(0x7F800000u)), nan, normal));
+        return (r | (bits & Vector512.Create(0x80000000u))).AsSingle();
+    }
 }

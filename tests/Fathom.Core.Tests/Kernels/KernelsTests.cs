@@ -227,6 +227,31 @@ public class F16ConversionTests
         }
     }
 
+    [Fact]
+    public void VectorRoundingToHalfMatchesTheCastsBitForBit()
+    {
+        // Every sign/exponent/top-mantissa pattern with low halves at the rounding edges (ties, just
+        // below and above), so normals, subnormals, the overflow edge, infinities and NaNs are all hit.
+        uint[] lows = [0x0000, 0x0001, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x2FFF, 0x3000, 0x3001, 0x5A5A, 0x8000, 0xE000, 0xFFFF];
+        var rng = new Random(12);
+        Span<float> lanes = stackalloc float[16];
+        for (uint hi = 0; hi < 65536; hi++)
+        {
+            for (int k = 0; k < lows.Length; k += 16)
+            {
+                for (int i = 0; i < 16; i++)
+                    lanes[i] = BitConverter.UInt32BitsToSingle(hi << 16 | (k + i < lows.Length ? lows[k + i] : (uint)rng.Next(65536)));
+                var r = F16.RoundToHalf(System.Runtime.Intrinsics.Vector512.Create((ReadOnlySpan<float>)lanes));
+                for (int i = 0; i < 16; i++)
+                {
+                    uint e = BitConverter.SingleToUInt32Bits((float)(Half)lanes[i]), a = BitConverter.SingleToUInt32Bits(r.GetElement(i));
+                    if (e != a)
+                        Assert.Fail($"0x{BitConverter.SingleToUInt32Bits(lanes[i]):X8}: 0x{a:X8} vs the cast's 0x{e:X8}");
+                }
+            }
+        }
+    }
+
     private static bool Same(float a, float b) =>
         BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b));
 }
