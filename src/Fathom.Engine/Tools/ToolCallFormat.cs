@@ -81,7 +81,7 @@ public static class ToolCallFormats
             "deepseek" or "deepseek-r1" or "deepseekr1" => ToolCallFormat.DeepSeekR1,
             "command-r" or "commandr" => ToolCallFormat.CommandR,
             "command-r7b" or "commandr7b" or "command-a" => ToolCallFormat.CommandR7B,
-            "qwen3-coder" or "qwen3coder" or "xml" => ToolCallFormat.Qwen3Coder,
+            "qwen3-coder" or "qwen3coder" => ToolCallFormat.Qwen3Coder,
             _ => throw new ArgumentException($"unknown tool-call format '{name}' (use hermes, qwen3-coder, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none)", nameof(name)),
         };
     }
