@@ -37,12 +37,13 @@ internal static class Generation
         IReadOnlyList<string> stops, [EnumeratorCancellation] CancellationToken cancellationToken, ToolPlan? tools = null)
     {
         var filter = new StopSequenceFilter(stops);
-        var parser = tools is null ? null : new ToolCallParser(tools.Format, tools.Names, tools.HoldCalls);
+        var parser = tools is null ? null : new ToolCallParser(tools.Format, tools.Tools, tools.HoldCalls);
         var pending = new List<ToolCallEvent>();
-        if (tools?.Prefix is { Length: > 0 } prefix)
+        if (tools is not null && (tools.Prefix is { Length: > 0 } || tools.Grammar is not null))
         {
-            settings = settings with { ForcedPrefix = prefix, Grammar = tools.Grammar ?? settings.Grammar };
-            pending.AddRange(parser!.Push(prefix));
+            settings = settings with { ForcedPrefix = tools.Prefix, Grammar = tools.Grammar ?? settings.Grammar };
+            if (tools.Prefix is { Length: > 0 } prefix)
+                pending.AddRange(parser!.Push(prefix));
         }
         int input = 0, cached = 0, output = 0;
         bool finished = false;

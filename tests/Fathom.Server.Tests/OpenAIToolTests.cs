@@ -95,8 +95,8 @@ public sealed class OpenAIToolTests
     public async Task Required_tool_choice_forces_a_call_and_parallel_false_keeps_one()
     {
         await using var host = await TestHost.StartAsync();
-        // With "required" the prefix opens a call; the model names the tool itself.
-        host.Backend.Reply = "get_time\", \"arguments\": {\"tz\": \"UTC\"}} </tool_call> <tool_call> {\"name\": \"get_weather\", \"arguments\": {}} </tool_call>";
+        // With "required" the prefix opens a call and a grammar over every declared tool constrains the rest.
+        host.Backend.Reply = "\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"UTC\"}}\n</tool_call> <tool_call> {\"name\": \"get_weather\", \"arguments\": {}} </tool_call>";
         var options = Options();
         options.ToolChoice = ChatToolChoice.CreateRequiredChoice();
         options.AllowParallelToolCalls = false;
@@ -104,7 +104,8 @@ public sealed class OpenAIToolTests
         Assert.Equal(ChatFinishReason.ToolCalls, completion.FinishReason);
         Assert.Equal("get_time", Assert.Single(completion.ToolCalls).FunctionName);
         Assert.Empty(completion.Content);
-        Assert.Equal(Fathom.Tools.ToolCallFormats.ForcedPrefix(Fathom.Tools.ToolCallFormat.Hermes), host.Backend.LastSettings!.ForcedPrefix);
+        Assert.Equal("<tool_call>", host.Backend.LastSettings!.ForcedPrefix);
+        Assert.NotNull(host.Backend.LastSettings.Grammar);
     }
 
     [Fact]

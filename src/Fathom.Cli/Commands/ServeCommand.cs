@@ -29,7 +29,7 @@ internal static class ServeCommand
         var context = new Option<int>("--ctx-size", "-c") { Description = "Context length per sequence (default: the model's, at most 4096)." };
         var toolFormat = new Option<string?>("--tool-format")
         {
-            Description = "How the model writes tool calls: hermes, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none (default: read from the chat template).",
+            Description = "How the model writes tool calls: hermes, qwen3-coder, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none (default: read from the chat template).",
         };
         var threads = CliModel.ThreadsOption(CliModel.DefaultThreads);
         var command = new Command("serve", "Serve a model over the Anthropic Messages API (/v1/messages) and the OpenAI Chat Completions API (/v1/chat/completions).")

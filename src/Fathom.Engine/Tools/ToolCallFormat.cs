@@ -26,6 +26,9 @@ public enum ToolCallFormat
 
     /// <summary>Command-R7B/Command-A: <c>&lt;|START_ACTION|&gt;[…]&lt;|END_ACTION|&gt;</c>.</summary>
     CommandR7B,
+
+    /// <summary>Qwen3-Coder: <c>&lt;tool_call&gt;&lt;function=NAME&gt;&lt;parameter=P&gt;VALUE&lt;/parameter&gt;…&lt;/function&gt;&lt;/tool_call&gt;</c>, values typed by the tool's schema.</summary>
+    Qwen3Coder,
 }
 
 /// <summary>Chooses a model's <see cref="ToolCallFormat"/> from its chat template and architecture.</summary>
@@ -39,6 +42,8 @@ public static class ToolCallFormats
     public static ToolCallFormat Detect(string? chatTemplate, string? architecture = null)
     {
         string t = chatTemplate ?? "";
+        if (t.Contains("<function=", StringComparison.Ordinal) && t.Contains("<parameter=", StringComparison.Ordinal))
+            return ToolCallFormat.Qwen3Coder;
         if (t.Contains("<tool_call>", StringComparison.Ordinal))
             return ToolCallFormat.Hermes;
         if (t.Contains("[TOOL_CALLS]", StringComparison.Ordinal))
@@ -62,7 +67,7 @@ public static class ToolCallFormats
         };
     }
 
-    /// <summary>Reads a format name (case-insensitive: hermes, qwen, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b, none).</summary>
+    /// <summary>Reads a format name (case-insensitive: hermes, qwen, qwen3-coder, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b, none).</summary>
     public static ToolCallFormat Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -76,7 +81,8 @@ public static class ToolCallFormats
             "deepseek" or "deepseek-r1" or "deepseekr1" => ToolCallFormat.DeepSeekR1,
             "command-r" or "commandr" => ToolCallFormat.CommandR,
             "command-r7b" or "commandr7b" or "command-a" => ToolCallFormat.CommandR7B,
-            _ => throw new ArgumentException($"unknown tool-call format '{name}' (use hermes, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none)", nameof(name)),
+            "qwen3-coder" or "qwen3coder" => ToolCallFormat.Qwen3Coder,
+            _ => throw new ArgumentException($"unknown tool-call format '{name}' (use hermes, qwen3-coder, llama3, mistral, mistral-v11, deepseek-r1, command-r, command-r7b or none)", nameof(name)),
         };
     }
 

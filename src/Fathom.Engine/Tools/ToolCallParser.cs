@@ -42,7 +42,7 @@ public sealed record ParsedToolCalls(string Text, IReadOnlyList<ToolCall> Calls)
 /// </summary>
 public sealed class ToolCallParser
 {
-    private enum Mode { Text, Header, Args, StringArgs, Trailer }
+    private enum Mode { Text, Header, Args, StringArgs, XmlParams, Trailer }
 
     private readonly ToolSyntax? _syntax;
     private readonly IReadOnlySet<string>? _names;
@@ -68,6 +68,16 @@ public sealed class ToolCallParser
     private int _headerOffset;
     private JsonPrefixScanner? _scanner;
 
+    // XML parameters: the declared schemas, the current call's tool, how many parameters it has so far, the current
+    // parameter (its schema, whether its value streams as a raw string), and what closes the arguments if it breaks.
+    private readonly Dictionary<string, JsonElement?>? _schemas;
+    private string _callName = "";
+    private int _xmlCount;
+    private bool _xmlInValue;
+    private bool _xmlRaw;
+    private bool _xmlValueStarted;
+    private JsonElement? _xmlSchema;
+
     /// <param name="format">The syntax to read; <see cref="ToolCallFormat.None"/> passes everything through as text.</param>
     /// <param name="toolNames">The declared tools; a call to any other name stays text. Null accepts any name.</param>
     /// <param name="holdCalls">Release each call only once it is complete and valid (see the class remarks).</param>
@@ -77,6 +87,18 @@ public sealed class ToolCallParser
         _syntax = format == ToolCallFormat.None ? null : ToolSyntax.For(format);
         _names = toolNames is null ? null : new HashSet<string>(toolNames, StringComparer.Ordinal);
         _hold = holdCalls;
+    }
+
+    /// <summary>
+    /// A parser that also knows each tool's JSON Schema, which the XML format (<see cref="ToolCallFormat.Qwen3Coder"/>)
+    /// needs to type parameter values; only the declared tools are calls.
+    /// </summary>
+    public ToolCallParser(ToolCallFormat format, IReadOnlyList<ToolDefinition> tools, bool holdCalls = false)
+        : this(format, (tools ?? throw new ArgumentNullException(nameof(tools))).Select(t => t.Name), holdCalls)
+    {
+        _schemas = new Dictionary<string, JsonElement?>(StringComparer.Ordinal);
+        foreach (var t in tools)
+            _schemas[t.Name] = t.Parameters;
     }
 
     public ToolCallFormat Format { get; }
@@ -120,7 +142,18 @@ public sealed class ToolCallParser
     public static ParsedToolCalls Parse(ToolCallFormat format, string text, IEnumerable<string>? toolNames = null)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var parser = new ToolCallParser(format, toolNames, holdCalls: true);
+        return Collect(new ToolCallParser(format, toolNames, holdCalls: true), text);
+    }
+
+    /// <summary>Like <see cref="Parse(ToolCallFormat, string, IEnumerable{string})"/>, typing XML parameter values by each tool's schema.</summary>
+    public static ParsedToolCalls Parse(ToolCallFormat format, string text, IReadOnlyList<ToolDefinition> tools)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return Collect(new ToolCallParser(format, tools, holdCalls: true), text);
+    }
+
+    private static ParsedToolCalls Collect(ToolCallParser parser, string text)
+    {
         var sb = new StringBuilder();
         var names = new List<string>();
         var args = new List<StringBuilder>();
@@ -163,6 +196,10 @@ public sealed class ToolCallParser
                     break;
                 case Mode.StringArgs:
                     if (!ParseStringArgs(final))
+                        return;
+                    break;
+                case Mode.XmlParams:
+                    if (!ParseXmlParams(final))
                         return;
                     break;
                 default:
@@ -230,6 +267,18 @@ public sealed class ToolCallParser
             return true;
         }
         int argsAt = _headerStart + c.Pos;
+        if (_syntax.XmlArguments)
+        {
+            _form = header.Form;
+            Emit(new ToolCallEvent(ToolCallEventKind.CallStart, _calls, header.Name));
+            _callName = header.Name;
+            _xmlCount = 0;
+            _xmlInValue = false;
+            _pos = argsAt;
+            _mode = Mode.XmlParams;
+            _headerOffset = _regionText.Length + (_headerStart - _regionStart);
+            return true;
+        }
         if (!header.NoArgs)
         {
             while (argsAt < _in.Length && char.IsWhiteSpace(_in[argsAt]))
@@ -317,6 +366,116 @@ public sealed class ToolCallParser
         FlushFragment();
         _trailerStart = _pos += c.Pos;
         _mode = Mode.Trailer;
+        return true;
+    }
+
+    private const string ParamOpen = "<parameter=";
+    private const string ParamClose = "</parameter>";
+
+    /// <summary>XML parameters up to <c>&lt;/function&gt;</c>, emitted as the fragments of one JSON object. False: wait for more.</summary>
+    private bool ParseXmlParams(bool final)
+    {
+        while (true)
+        {
+            if (_xmlInValue)
+            {
+                if (!_xmlValueStarted)
+                {
+                    // the value starts after one newline
+                    if (_pos == _in.Length)
+                        return final ? FailXml() : false;
+                    if (_in[_pos] == '\n')
+                        _pos++;
+                    _xmlValueStarted = true;
+                }
+                int close = _in.IndexOf(ParamClose, _pos, StringComparison.Ordinal);
+                if (close < 0)
+                {
+                    if (final)
+                        return FailXml();
+                    if (_xmlRaw)
+                    {
+                        // stream what cannot be the start of "\n</parameter>"
+                        int hold = 0;
+                        string tail = "\n" + ParamClose;
+                        for (int len = Math.Min(tail.Length - 1, _in.Length - _pos); len > 0; len--)
+                        {
+                            if (_in.AsSpan(_in.Length - len).SequenceEqual(tail.AsSpan(0, len)))
+                            {
+                                hold = len;
+                                break;
+                            }
+                        }
+                        if (_in.Length - hold > _pos && char.IsHighSurrogate(_in[_in.Length - hold - 1]))
+                            hold++;
+                        if (_in.Length - hold > _pos)
+                        {
+                            _fragment.Append(Escaped(_in[_pos..(_in.Length - hold)]));
+                            _pos = _in.Length - hold;
+                            if (!_hold)
+                                FlushFragment();
+                        }
+                    }
+                    return false;
+                }
+                int end = close > _pos && _in[close - 1] == '\n' ? close - 1 : close;
+                string value = _in[_pos..end];
+                _fragment.Append(_xmlRaw ? Escaped(value) + "\"" : XmlToolValues.ToJson(_xmlSchema, value));
+                FlushFragment();
+                _pos = close + ParamClose.Length;
+                _xmlInValue = false;
+                _xmlCount++;
+                continue;
+            }
+            while (_pos < _in.Length && char.IsWhiteSpace(_in[_pos]))
+                _pos++;
+            var c = new SyntaxCursor(_in.AsSpan(_pos), final);
+            var m = c.Lit("</function>");
+            if (m == Match.More)
+                return false;
+            if (m == Match.Ok)
+            {
+                _fragment.Append(_xmlCount == 0 ? "{}" : "}");
+                FlushFragment();
+                _trailerStart = _pos += c.Pos;
+                _mode = Mode.Trailer;
+                return true;
+            }
+            string name = "";
+            m = c.Lit(ParamOpen);
+            if (m == Match.Ok)
+                m = c.Until(out name, 256, ">", "\n");
+            if (m == Match.More)
+                return false;
+            if (m == Match.Fail || c.Lit(">") != Match.Ok)
+                return FailXml();
+            string key = name.Trim();
+            if (key.Length == 0)
+                return FailXml();
+            _pos += c.Pos;
+            _xmlSchema = _schemas is not null && _schemas.TryGetValue(_callName, out var tool) ? XmlToolValues.Property(tool, key) : null;
+            _xmlRaw = _xmlSchema is not { } ps || XmlToolValues.IsRawString(ps);
+            _fragment.Append(_xmlCount == 0 ? "{" : ", ").Append(JsonSerializer.Serialize(key, ToolJson.Default.String)).Append(": ");
+            if (_xmlRaw)
+                _fragment.Append('"');
+            _xmlInValue = true;
+            _xmlValueStarted = false;
+        }
+    }
+
+    /// <summary>A string's characters as they appear inside a JSON string literal.</summary>
+    private static string Escaped(string s)
+    {
+        string quoted = JsonSerializer.Serialize(s, ToolJson.Default.String);
+        return quoted[1..^1];
+    }
+
+    /// <summary>Malformed parameters: the call breaks (closed with what completes its JSON, or given back as text when held).</summary>
+    private bool FailXml()
+    {
+        string repair = _xmlInValue ? (_xmlRaw ? "\"}" : "null}") : _xmlCount == 0 ? "{}" : "}";
+        _xmlInValue = false;
+        FailArgs(repair);
         return true;
     }
 
@@ -436,7 +595,7 @@ public sealed class ToolCallParser
     /// <summary>Drops text that is decided, so long arguments never make the buffer grow quadratically.</summary>
     private void Compact()
     {
-        if (_mode == Mode.Args)
+        if (_mode is Mode.Args or Mode.XmlParams)
         {
             if (_hold)
                 _regionText.Append(_in, _regionStart, _pos - _regionStart);

@@ -22,6 +22,9 @@ internal abstract class ToolSyntax
     /// <summary>Text that starts a call, so a generation that must call a tool begins inside one (a named tool: up to its arguments).</summary>
     public abstract string ForcedPrefix(string? name);
 
+    /// <summary>The arguments are XML parameters (read by the parser) rather than one JSON value.</summary>
+    public virtual bool XmlArguments => false;
+
     protected static string Quote(string s) => JsonSerializer.Serialize(s, ToolJson.Default.String);
 
     public static ToolSyntax For(ToolCallFormat format) => format switch
@@ -33,6 +36,7 @@ internal abstract class ToolSyntax
         ToolCallFormat.DeepSeekR1 => DeepSeekSyntax.Instance,
         ToolCallFormat.CommandR => CommandRSyntax.Action,
         ToolCallFormat.CommandR7B => CommandRSyntax.StartActionForm,
+        ToolCallFormat.Qwen3Coder => Qwen3CoderSyntax.Instance,
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "no tool-call syntax for this format"),
     };
 }

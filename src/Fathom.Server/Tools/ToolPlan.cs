@@ -27,14 +27,15 @@ internal sealed record ToolChoice(ToolChoiceMode Mode, string? Name = null, bool
 }
 
 /// <summary>
-/// How one generation handles tool calls: the parser's format and the declared names, whether several calls may be
-/// made, and the text that forces a call when the request requires one. Without a grammar the force is a prefix
-/// (the opening of a call, up to the arguments for a named tool), and a named tool's arguments follow its schema's grammar.
-/// tool_choice any forces the opening only: the model picks the tool, unconstrained.
+/// How one generation handles tool calls: the parser's format and the declared tools, whether several calls may be
+/// made, and the text that forces a call when the request requires one. tool_choice any / required forces the family's
+/// opener and then one grammar over every declared tool (names and each tool's arguments schema), one call or several
+/// as parallel allows. A named tool is forced up to its arguments, which follow its schema's grammar (in the XML format,
+/// the one-tool form of the any-tool grammar).
 /// </summary>
-internal sealed record ToolPlan(ToolCallFormat Format, IReadOnlyList<string> Names, bool Parallel, string? Prefix, bool HoldCalls)
+internal sealed record ToolPlan(ToolCallFormat Format, IReadOnlyList<ToolDefinition> Tools, bool Parallel, string? Prefix, bool HoldCalls)
 {
-    /// <summary>Constrains the text after <see cref="Prefix"/>: a named tool's arguments schema.</summary>
+    /// <summary>Constrains the text after <see cref="Prefix"/>.</summary>
     public Fathom.Sampling.Grammar? Grammar { get; init; }
 
     /// <summary>Null when the output is plain text: no tools, or tool_choice none.</summary>
@@ -42,14 +43,16 @@ internal sealed record ToolPlan(ToolCallFormat Format, IReadOnlyList<string> Nam
     {
         if (prompt.Tools.Count == 0 || choice.Mode == ToolChoiceMode.None || model.ToolCallFormat == ToolCallFormat.None)
             return null;
-        string? prefix = choice.Mode switch
+        var format = model.ToolCallFormat;
+        bool forced = !prompt.EndsWithPrefill && choice.Mode is ToolChoiceMode.Any or ToolChoiceMode.Tool;
+        if (forced && (choice.Mode == ToolChoiceMode.Any || format == ToolCallFormat.Qwen3Coder))
         {
-            _ when prompt.EndsWithPrefill => null,
-            ToolChoiceMode.Any => ToolCallFormats.ForcedPrefix(model.ToolCallFormat),
-            ToolChoiceMode.Tool => ToolCallFormats.ForcedPrefix(model.ToolCallFormat, choice.Name),
-            _ => null,
-        };
-        return new ToolPlan(model.ToolCallFormat, [.. prompt.Tools.Select(t => t.Name)], choice.Parallel, prefix, holdCalls)
+            var tools = choice.Mode == ToolChoiceMode.Any ? prompt.Tools : [.. prompt.Tools.Where(t => t.Name == choice.Name)];
+            var constraint = ToolCallGrammar.ForAnyTool(format, tools, choice.Mode == ToolChoiceMode.Any && choice.Parallel);
+            return new ToolPlan(format, prompt.Tools, choice.Parallel, constraint.Prefix, holdCalls) { Grammar = constraint.Grammar };
+        }
+        string? prefix = forced ? ToolCallFormats.ForcedPrefix(format, choice.Name) : null;
+        return new ToolPlan(format, prompt.Tools, choice.Parallel, prefix, holdCalls)
         {
             Grammar = prefix is not null && choice.Mode == ToolChoiceMode.Tool ? choice.Arguments : null,
         };

@@ -15,6 +15,7 @@ public class ToolCallFormatsTests
     [InlineData("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", ToolCallFormat.DeepSeekR1)]
     [InlineData("CohereForAI-c4ai-command-r-plus-tool_use", ToolCallFormat.CommandR)]
     [InlineData("CohereForAI-c4ai-command-r7b-12-2024-tool_use", ToolCallFormat.CommandR7B)]
+    [InlineData("Qwen3-Coder", ToolCallFormat.Qwen3Coder)]
     public void Detect_reads_the_family_from_the_template(string template, ToolCallFormat expected)
     {
         string source = File.ReadAllText(Path.Combine(Fixtures.Root, "chat-templates", "templates", template + ".jinja"));
@@ -37,6 +38,7 @@ public class ToolCallFormatsTests
         Assert.Equal(ToolCallFormat.Hermes, ToolCallFormats.Parse("Qwen3"));
         Assert.Equal(ToolCallFormat.DeepSeekR1, ToolCallFormats.Parse("deepseek-r1"));
         Assert.Equal(ToolCallFormat.None, ToolCallFormats.Parse("none"));
+        Assert.Equal(ToolCallFormat.Qwen3Coder, ToolCallFormats.Parse("qwen3-coder"));
         Assert.Throws<ArgumentException>(() => ToolCallFormats.Parse("xml"));
     }
 }

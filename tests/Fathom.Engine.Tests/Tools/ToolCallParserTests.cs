@@ -238,6 +238,109 @@ public class ToolCallParserTests
         }
     }
 
+    // ---- Qwen3-Coder XML ------------------------------------------------------------------------------------
+
+    private static readonly List<ToolDefinition> CoderTools =
+    [
+        new("write_file", null, JsonDocument.Parse("""
+            {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}, "mode": {"enum": ["w", "a"]},
+             "lines": {"type": "integer"}, "ratio": {"type": "number"}, "force": {"type": "boolean"}, "meta": {"type": "object"},
+             "tags": {"type": "array", "items": {"type": "string"}}, "parent": {"type": ["integer", "null"]}}}
+            """).RootElement.Clone()),
+        new("list_dir", null, null),
+    ];
+
+    private const string CoderOutput = "I'll write it.\n<tool_call>\n<function=write_file>\n<parameter=path>\nsrc/a \"b\".cs\n</parameter>\n"
+        + "<parameter=content>\nline 1\n  if (a < b && c > d) { x = \"\\\\\"; } // é 日本 😀\n\n</parameter>\n<parameter=mode>\na\n</parameter>\n"
+        + "<parameter=lines>\n42\n</parameter>\n<parameter=ratio>\n2.5e1\n</parameter>\n<parameter=force>\nTrue\n</parameter>\n"
+        + "<parameter=meta>\n{\"k\": [1, null]}\n</parameter>\n<parameter=tags>\n[\"x\", \"y\"]\n</parameter>\n<parameter=parent>\nnull\n</parameter>\n"
+        + "<parameter=unknown>\n7\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=list_dir>\n</function>\n</tool_call>";
+
+    private const string CoderArgs = """
+        {"path": "src/a \"b\".cs", "content": "line 1\n  if (a < b && c > d) { x = \"\\\\\"; } // é 日本 😀\n", "mode": "a", "lines": 42, "ratio": 2.5e1,
+         "force": true, "meta": {"k": [1, null]}, "tags": ["x", "y"], "parent": null, "unknown": "7"}
+        """;
+
+    [Fact]
+    public void Qwen3_coder_calls_parse_with_values_typed_by_the_schema()
+    {
+        var parsed = ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, CoderOutput, CoderTools);
+        Assert.Equal("I'll write it.\n", parsed.Text);
+        Assert.Equal(["write_file", "list_dir"], parsed.Calls.Select(c => c.Name));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(CoderArgs), JsonNode.Parse(parsed.Calls[0].Arguments)), parsed.Calls[0].Arguments);
+        Assert.Equal("{}", parsed.Calls[1].Arguments);
+        // Without schemas every value is a string; a value that is not JSON falls back to its text.
+        var untyped = ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, CoderOutput);
+        Assert.Equal("42", JsonNode.Parse(untyped.Calls[0].Arguments)!["lines"]!.GetValue<string>());
+        string notJson = "<tool_call>\n<function=write_file>\n<parameter=lines>\nforty\n</parameter>\n</function>\n</tool_call>";
+        Assert.Equal("forty", JsonNode.Parse(ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, notJson, CoderTools).Calls[0].Arguments)!["lines"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Qwen3_coder_streams_the_call_incrementally_and_any_chunking_gives_the_same_result()
+    {
+        var whole = ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, CoderOutput, CoderTools);
+        foreach (int size in (int[])[1, 2, 3, 5, 8, 13, 64])
+        {
+            var parser = new ToolCallParser(ToolCallFormat.Qwen3Coder, CoderTools);
+            var events = new List<(int Chunk, ToolCallEvent Event)>();
+            var chunks = Chunks(CoderOutput, size).ToList();
+            for (int i = 0; i < chunks.Count; i++)
+                events.AddRange(parser.Push(chunks[i]).Select(e => (i, e)));
+            events.AddRange(parser.Complete().Select(e => (chunks.Count, e)));
+            Assert.Equal("I'll write it.\n", string.Concat(events.Where(e => e.Event.Kind == ToolCallEventKind.Text).Select(e => e.Event.Text)));
+            var args = events.Where(e => e.Event.Kind == ToolCallEventKind.Arguments && e.Event.Index == 0).ToList();
+            Assert.Equal(whole.Calls[0].Arguments, string.Concat(args.Select(e => e.Event.Text)));
+            Assert.Equal(whole.Calls[1].Arguments, string.Concat(events.Where(e => e.Event.Kind == ToolCallEventKind.Arguments && e.Event.Index == 1).Select(e => e.Event.Text)));
+            if (size <= 3)
+            {
+                // announced at its header and the raw content streams while it is written
+                int start = events.First(e => e.Event.Kind == ToolCallEventKind.CallStart).Chunk;
+                Assert.True(start < chunks.Count / 4, $"announced at chunk {start} of {chunks.Count}");
+                Assert.True(args.Count > 20, $"{args.Count} fragments");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("<tool_call>\n<function=write_file>\n<parameter=path>\nunterminated")]
+    [InlineData("<tool_call>\n<function=write_file>\ngarbage\n</function>\n</tool_call>")]
+    [InlineData("<tool_call>\n<function=write_file\n<parameter=path>\na\n</parameter>\n</function>\n</tool_call>")]
+    [InlineData("<tool_call>\n<function=nope>\n</function>\n</tool_call>")]
+    [InlineData("<tool_call>\n<function=write_file>\n<parameter=path\n>\na\n</parameter>\n</function>")]
+    [InlineData("<tool_call>\n<function=write_file>\n<parameter=path>\na\n</parameter>\n")]
+    public void Qwen3_coder_malformed_calls_are_text_and_a_broken_stream_closes_with_valid_json(string output)
+    {
+        var parsed = ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, output, CoderTools);
+        Assert.Empty(parsed.Calls);
+        Assert.Equal(output, parsed.Text);
+        foreach (int size in (int[])[1, 4, 64])
+        {
+            var parser = new ToolCallParser(ToolCallFormat.Qwen3Coder, CoderTools);
+            var events = Chunks(output, size).SelectMany(parser.Push).Concat(parser.Complete()).ToList();
+            foreach (int index in events.Where(e => e.Kind == ToolCallEventKind.CallStart).Select(e => e.Index))
+            {
+                Assert.Contains(events, e => e.Kind == ToolCallEventKind.CallEnd && e.Index == index);
+                Assert.IsType<JsonObject>(JsonNode.Parse(string.Concat(events.Where(e => e.Kind == ToolCallEventKind.Arguments && e.Index == index).Select(e => e.Text))));
+            }
+        }
+    }
+
+    [Fact]
+    public void Qwen3_coder_calls_round_trip_through_the_template_history()
+    {
+        var template = Fathom.Templates.ChatTemplate.Parse(File.ReadAllText(Path.Combine(Fixtures.Root, "chat-templates", "templates", "Qwen3-Coder.jinja")));
+        var parsed = ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, CoderOutput, CoderTools);
+        List<ToolChatMessage> history = [new("user", "go"), new("assistant", parsed.Text) { ToolCalls = parsed.Calls }];
+        string rendered = template.Render(ToolTemplateData.Messages(history), new Fathom.Templates.ChatTemplateOptions());
+        int at = rendered.IndexOf("<|im_start|>assistant", StringComparison.Ordinal);
+        string turn = rendered[(at + "<|im_start|>assistant".Length)..rendered.IndexOf("<|im_end|>", at, StringComparison.Ordinal)];
+        var again = ToolCallParser.Parse(ToolCallFormat.Qwen3Coder, turn, CoderTools);
+        Assert.Equal(parsed.Calls.Select(c => c.Name), again.Calls.Select(c => c.Name));
+        for (int i = 0; i < parsed.Calls.Count; i++)
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(parsed.Calls[i].Arguments), JsonNode.Parse(again.Calls[i].Arguments)), again.Calls[i].Arguments);
+    }
+
     internal static IEnumerable<string> Chunks(string s, int size)
     {
         for (int i = 0; i < s.Length; i += size)

@@ -81,13 +81,16 @@ internal sealed class JsonSchemaCompiler
         _options = options;
         if (options.MaxDepth < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "MaxDepth must be at least 1");
+        if (!options.RulePrefix.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+            throw new ArgumentException("RulePrefix may hold only ASCII letters, digits and '-'", nameof(options));
     }
 
-    public string Compile()
+    /// <summary>GBNF for the subschema at <paramref name="pointer"/> (a JSON pointer, "" for the whole document); references resolve against the document.</summary>
+    public string Compile(string pointer = "")
     {
-        string body = Schema(_root, "", 0);
+        string body = Schema(pointer.Length == 0 ? _root : Resolve(pointer, pointer), pointer, 0);
         var sb = new StringBuilder();
-        sb.Append("root ::= ").Append(body).Append('\n');
+        sb.Append(_options.RulePrefix).Append("root ::= ").Append(body).Append('\n');
         foreach (var (name, rule) in _rules)
             sb.Append(name).Append(" ::= ").Append(rule).Append('\n');
         foreach (var (name, rule, _) in Primitives)
@@ -135,7 +138,26 @@ internal sealed class JsonSchemaCompiler
         for (int i = 1; _names.Contains(name) || IsPrimitive(name); i++)
             name = $"{baseName}-{i}";
         _names.Add(name);
-        return name;
+        return _options.RulePrefix + name;
+    }
+
+    /// <summary>A primitive rule (e.g. <c>date</c>, <c>char</c>) and the primitives it uses, as GBNF rule lines.</summary>
+    internal static IEnumerable<string> PrimitiveRules(string name)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var stack = new Stack<string>([name]);
+        while (stack.Count > 0)
+        {
+            string n = stack.Pop();
+            if (!seen.Add(n))
+                continue;
+            var p = Array.Find(Primitives, x => x.Name == n);
+            if (p.Name is null)
+                throw new ArgumentException($"no primitive rule '{n}'", nameof(name));
+            yield return $"{p.Name} ::= {p.Body}";
+            foreach (string dep in p.Uses)
+                stack.Push(dep);
+        }
     }
 
     private static bool IsPrimitive(string name) => Array.Exists(Primitives, p => p.Name == name) || name == "root";

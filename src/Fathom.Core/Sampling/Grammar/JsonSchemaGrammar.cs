@@ -17,6 +17,13 @@ public sealed record JsonSchemaGrammarOptions
     /// <summary>Emit no whitespace between tokens (shorter output, fewer choices for the model).</summary>
     public bool Compact { get; init; }
 
+    /// <summary>
+    /// Put before the schema's own rule names (its root included: <c>{prefix}root</c>), so several compiled schemas can
+    /// share one grammar; the shared primitive rules (string, number, space…) keep their names and identical bodies.
+    /// ASCII letters, digits and '-' only.
+    /// </summary>
+    public string RulePrefix { get; init; } = "";
+
     public static JsonSchemaGrammarOptions Default { get; } = new();
 }
 

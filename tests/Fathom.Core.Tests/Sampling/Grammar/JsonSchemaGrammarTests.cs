@@ -38,6 +38,31 @@ public class JsonSchemaGrammarTests
     }
 
     [Fact]
+    public void A_rule_prefix_names_every_schema_rule_so_two_schemas_share_one_grammar()
+    {
+        const string a = """{"type":"object","properties":{"x":{"type":"integer","minimum":0,"maximum":3}},"required":["x"],"additionalProperties":false}""";
+        const string b = """{"type":"object","properties":{"x":{"enum":["l","r"]}},"required":["x"],"additionalProperties":false,"$defs":{"d":{"type":"null"}}}""";
+        using var da = JsonDocument.Parse(a);
+        using var db = JsonDocument.Parse(b);
+        string ga = JsonSchemaGrammar.ToGbnf(da.RootElement, new JsonSchemaGrammarOptions { RulePrefix = "a-" });
+        string gb = JsonSchemaGrammar.ToGbnf(db.RootElement, new JsonSchemaGrammarOptions { RulePrefix = "b-" });
+        var primitives = new HashSet<string>();
+        var rules = new List<string> { "root ::= a-root | b-root" };
+        foreach (string line in (ga + gb).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string name = line[..line.IndexOf(" ::= ", StringComparison.Ordinal)];
+            Assert.True(name.StartsWith("a-", StringComparison.Ordinal) || name.StartsWith("b-", StringComparison.Ordinal) || primitives.Add(name) || rules.Contains(line), line);
+            if (!rules.Contains(line))
+                rules.Add(line);
+        }
+        var g = Grammar.Parse(string.Join("\n", rules));
+        Assert.True(GrammarTests.Matches(g, "{\"x\":2}"));
+        Assert.True(GrammarTests.Matches(g, "{\"x\":\"r\"}"));
+        Assert.False(GrammarTests.Matches(g, "{\"x\":5}"));
+        Assert.Throws<ArgumentException>(() => JsonSchemaGrammar.ToGbnf(da.RootElement, new JsonSchemaGrammarOptions { RulePrefix = "bad prefix" }));
+    }
+
+    [Fact]
     public void Additional_keys_can_never_repeat_a_declared_name()
     {
         const string schema = """{"type":"object","properties":{"ab":{"type":"integer"},"q\"x":{"type":"null"}},"additionalProperties":{"type":"string"}}""";
