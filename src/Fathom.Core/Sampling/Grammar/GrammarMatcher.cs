@@ -23,6 +23,7 @@ internal sealed class GrammarMatcher
     private readonly Dictionary<long, int> _nodeIndex = [];
     private readonly List<int[]> _states = [];
     private readonly List<bool> _accepting = [];
+    private readonly List<SignatureRow> _rows = [];
     private readonly Dictionary<StateKey, int> _stateIndex = [];
     private int[] _trans = [];
     private readonly List<int> _scratch = [];
@@ -98,6 +99,7 @@ internal sealed class GrammarMatcher
         _nodeIndex.Clear();
         _states.Clear();
         _accepting.Clear();
+        _rows.Clear();
         _stateIndex.Clear();
         _nodeCount = 1;
         _nodePos[0] = -1;
@@ -117,10 +119,38 @@ internal sealed class GrammarMatcher
 
     private int Compute(int state, byte b)
     {
+        // bytes that the same stacks' tops accept lead to the same state: one real computation per such signature
+        int[] stacks = _states[state];
+        var code = _p.Code;
+        ulong signature = 0;
+        int next;
+        if (stacks.Length <= 64)
+        {
+            for (int i = 0; i < stacks.Length; i++)
+            {
+                int s = stacks[i];
+                if (s != 0 && _p.Contains(code[_nodePos[s]], b))
+                    signature |= 1UL << i;
+            }
+            if (signature == 0)
+            {
+                _trans[(state << 8) | b] = Dead;
+                return Dead;
+            }
+            var row = _rows[state];
+            for (int i = 0; i < row.Count; i++)
+            {
+                if (row.Signatures[i] == signature)
+                {
+                    next = row.Next[i];
+                    _trans[(state << 8) | b] = next;
+                    return next;
+                }
+            }
+        }
         _scratch.Clear();
         Stamp();
-        var code = _p.Code;
-        foreach (int s in _states[state])
+        foreach (int s in stacks)
         {
             if (s == 0)
                 continue;
@@ -128,8 +158,10 @@ internal sealed class GrammarMatcher
             if (_p.Contains(code[pos], b))
                 Expand(Node(pos + 1, _nodeParent[s]));
         }
-        int next = _scratch.Count == 0 ? Dead : Intern(_scratch);
+        next = _scratch.Count == 0 ? Dead : Intern(_scratch);
         _trans[(state << 8) | b] = next;
+        if (stacks.Length <= 64)
+            _rows[state].Add(signature, next);
         return next;
     }
 
@@ -198,6 +230,7 @@ internal sealed class GrammarMatcher
         id = _states.Count;
         _states.Add(key.Stacks);
         _accepting.Add(key.Stacks[0] == 0);
+        _rows.Add(new SignatureRow());
         _stateIndex[key] = id;
         if ((id + 1) * 256 > _trans.Length)
         {
@@ -227,5 +260,24 @@ internal sealed class GrammarMatcher
         public override bool Equals(object? obj) => obj is StateKey k && Equals(k);
 
         public override int GetHashCode() => _hash;
+    }
+
+    /// <summary>The states reached from one state, by the set of its stacks (one bit each) whose top accepts the byte.</summary>
+    private sealed class SignatureRow
+    {
+        public ulong[] Signatures = new ulong[4];
+        public int[] Next = new int[4];
+        public int Count;
+
+        public void Add(ulong signature, int next)
+        {
+            if (Count == Signatures.Length)
+            {
+                Array.Resize(ref Signatures, Count * 2);
+                Array.Resize(ref Next, Count * 2);
+            }
+            Signatures[Count] = signature;
+            Next[Count++] = next;
+        }
     }
 }
