@@ -11,11 +11,13 @@ namespace Fathom.Sampling;
 internal sealed class GrammarMatcher
 {
     public const int Dead = -1;
-    private const int Unknown = -2;
+    public const int Unknown = -2;
     private const int MaxNodes = 1 << 18;
     private const int MaxStates = 1 << 12;
 
     private readonly GrammarProgram _p;
+    private readonly int _classes;
+    private readonly byte[] _byteClass;
     private int[] _nodePos = new int[256];
     private int[] _nodeParent = new int[256];
     private int[] _nodeStamp = new int[256];
@@ -32,6 +34,8 @@ internal sealed class GrammarMatcher
     public GrammarMatcher(GrammarProgram program)
     {
         _p = program;
+        _classes = program.ClassCount;
+        _byteClass = program.ByteClass;
         Clear();
         Start = StartState();
     }
@@ -47,10 +51,14 @@ internal sealed class GrammarMatcher
     /// <summary>True when some byte continues the state (it is not only "complete").</summary>
     public bool CanContinue(int state) => _states[state].Length > (_accepting[state] ? 1 : 0);
 
+    /// <summary>Transitions by state × byte class (<see cref="GrammarProgram.ByteClass"/>); <see cref="Unknown"/> until computed. Replaced as it grows.</summary>
+    public int[] Transitions => _trans;
+
     public int Advance(int state, byte b)
     {
-        int t = _trans[(state << 8) | b];
-        return t != Unknown ? t : Compute(state, b);
+        int c = _byteClass[b];
+        int t = _trans[state * _classes + c];
+        return t != Unknown ? t : Compute(state, c);
     }
 
     /// <summary>Fewest bytes from the state to a complete match.</summary>
@@ -104,7 +112,7 @@ internal sealed class GrammarMatcher
         _nodeCount = 1;
         _nodePos[0] = -1;
         _nodeParent[0] = -1;
-        _trans = new int[256 * 64];
+        _trans = new int[_classes * 64];
         Array.Fill(_trans, Unknown);
     }
 
@@ -117,8 +125,11 @@ internal sealed class GrammarMatcher
         return Intern(_scratch);
     }
 
-    private int Compute(int state, byte b)
+    /// <summary>The transition from <paramref name="state"/> on byte class <paramref name="cls"/>, computed and stored.</summary>
+    public int Compute(int state, int cls)
     {
+        byte b = _p.ClassByte[cls];
+        int at = state * _classes + cls;
         // bytes that the same stacks' tops accept lead to the same state: one real computation per such signature
         int[] stacks = _states[state];
         var code = _p.Code;
@@ -134,7 +145,7 @@ internal sealed class GrammarMatcher
             }
             if (signature == 0)
             {
-                _trans[(state << 8) | b] = Dead;
+                _trans[at] = Dead;
                 return Dead;
             }
             var row = _rows[state];
@@ -143,7 +154,7 @@ internal sealed class GrammarMatcher
                 if (row.Signatures[i] == signature)
                 {
                     next = row.Next[i];
-                    _trans[(state << 8) | b] = next;
+                    _trans[at] = next;
                     return next;
                 }
             }
@@ -159,7 +170,7 @@ internal sealed class GrammarMatcher
                 Expand(Node(pos + 1, _nodeParent[s]));
         }
         next = _scratch.Count == 0 ? Dead : Intern(_scratch);
-        _trans[(state << 8) | b] = next;
+        _trans[at] = next;
         if (stacks.Length <= 64)
             _rows[state].Add(signature, next);
         return next;
@@ -232,7 +243,7 @@ internal sealed class GrammarMatcher
         _accepting.Add(key.Stacks[0] == 0);
         _rows.Add(new SignatureRow());
         _stateIndex[key] = id;
-        if ((id + 1) * 256 > _trans.Length)
+        if ((id + 1) * _classes > _trans.Length)
         {
             int old = _trans.Length;
             Array.Resize(ref _trans, old * 2);
