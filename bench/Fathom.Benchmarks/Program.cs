@@ -2,6 +2,7 @@ using BenchmarkDotNet.Running;
 
 // Run all benchmarks: dotnet run -c Release --project bench/Fathom.Benchmarks -- --filter '*'
 // Quick interleaved kernel check: dotnet run -c Release --project bench/Fathom.Benchmarks -- quick [threads]
+// Grammar mask cost per token: dotnet run -c Release --project bench/Fathom.Benchmarks -- grammar [runs]
 // Prefill mat-mul A/B: dotnet run -c Release --project bench/Fathom.Benchmarks -- gemm [batch]
 if (args.Length > 0 && args[0] == "quick")
 {
@@ -11,6 +12,11 @@ if (args.Length > 0 && args[0] == "quick")
 if (args.Length > 0 && args[0] == "decode")
 {
     Fathom.Benchmarks.DecodeKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
+    return;
+}
+if (args.Length > 0 && args[0] == "grammar")
+{
+    Fathom.Benchmarks.QuickGrammarCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 5);
     return;
 }
 if (args.Length > 0 && args[0] == "gemm")

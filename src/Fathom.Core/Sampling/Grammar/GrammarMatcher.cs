@@ -11,11 +11,13 @@ namespace Fathom.Sampling;
 internal sealed class GrammarMatcher
 {
     public const int Dead = -1;
-    private const int Unknown = -2;
+    public const int Unknown = -2;
     private const int MaxNodes = 1 << 18;
     private const int MaxStates = 1 << 12;
 
     private readonly GrammarProgram _p;
+    private readonly int _classes;
+    private readonly byte[] _byteClass;
     private int[] _nodePos = new int[256];
     private int[] _nodeParent = new int[256];
     private int[] _nodeStamp = new int[256];
@@ -23,6 +25,7 @@ internal sealed class GrammarMatcher
     private readonly Dictionary<long, int> _nodeIndex = [];
     private readonly List<int[]> _states = [];
     private readonly List<bool> _accepting = [];
+    private readonly List<SignatureRow> _rows = [];
     private readonly Dictionary<StateKey, int> _stateIndex = [];
     private int[] _trans = [];
     private readonly List<int> _scratch = [];
@@ -31,6 +34,8 @@ internal sealed class GrammarMatcher
     public GrammarMatcher(GrammarProgram program)
     {
         _p = program;
+        _classes = program.ClassCount;
+        _byteClass = program.ByteClass;
         Clear();
         Start = StartState();
     }
@@ -46,10 +51,14 @@ internal sealed class GrammarMatcher
     /// <summary>True when some byte continues the state (it is not only "complete").</summary>
     public bool CanContinue(int state) => _states[state].Length > (_accepting[state] ? 1 : 0);
 
+    /// <summary>Transitions by state × byte class (<see cref="GrammarProgram.ByteClass"/>); <see cref="Unknown"/> until computed. Replaced as it grows.</summary>
+    public int[] Transitions => _trans;
+
     public int Advance(int state, byte b)
     {
-        int t = _trans[(state << 8) | b];
-        return t != Unknown ? t : Compute(state, b);
+        int c = _byteClass[b];
+        int t = _trans[state * _classes + c];
+        return t != Unknown ? t : Compute(state, c);
     }
 
     /// <summary>Fewest bytes from the state to a complete match.</summary>
@@ -98,11 +107,12 @@ internal sealed class GrammarMatcher
         _nodeIndex.Clear();
         _states.Clear();
         _accepting.Clear();
+        _rows.Clear();
         _stateIndex.Clear();
         _nodeCount = 1;
         _nodePos[0] = -1;
         _nodeParent[0] = -1;
-        _trans = new int[256 * 64];
+        _trans = new int[_classes * 64];
         Array.Fill(_trans, Unknown);
     }
 
@@ -115,12 +125,43 @@ internal sealed class GrammarMatcher
         return Intern(_scratch);
     }
 
-    private int Compute(int state, byte b)
+    /// <summary>The transition from <paramref name="state"/> on byte class <paramref name="cls"/>, computed and stored.</summary>
+    public int Compute(int state, int cls)
     {
+        byte b = _p.ClassByte[cls];
+        int at = state * _classes + cls;
+        // bytes that the same stacks' tops accept lead to the same state: one real computation per such signature
+        int[] stacks = _states[state];
+        var code = _p.Code;
+        ulong signature = 0;
+        int next;
+        if (stacks.Length <= 64)
+        {
+            for (int i = 0; i < stacks.Length; i++)
+            {
+                int s = stacks[i];
+                if (s != 0 && _p.Contains(code[_nodePos[s]], b))
+                    signature |= 1UL << i;
+            }
+            if (signature == 0)
+            {
+                _trans[at] = Dead;
+                return Dead;
+            }
+            var row = _rows[state];
+            for (int i = 0; i < row.Count; i++)
+            {
+                if (row.Signatures[i] == signature)
+                {
+                    next = row.Next[i];
+                    _trans[at] = next;
+                    return next;
+                }
+            }
+        }
         _scratch.Clear();
         Stamp();
-        var code = _p.Code;
-        foreach (int s in _states[state])
+        foreach (int s in stacks)
         {
             if (s == 0)
                 continue;
@@ -128,8 +169,10 @@ internal sealed class GrammarMatcher
             if (_p.Contains(code[pos], b))
                 Expand(Node(pos + 1, _nodeParent[s]));
         }
-        int next = _scratch.Count == 0 ? Dead : Intern(_scratch);
-        _trans[(state << 8) | b] = next;
+        next = _scratch.Count == 0 ? Dead : Intern(_scratch);
+        _trans[at] = next;
+        if (stacks.Length <= 64)
+            _rows[state].Add(signature, next);
         return next;
     }
 
@@ -198,8 +241,9 @@ internal sealed class GrammarMatcher
         id = _states.Count;
         _states.Add(key.Stacks);
         _accepting.Add(key.Stacks[0] == 0);
+        _rows.Add(new SignatureRow());
         _stateIndex[key] = id;
-        if ((id + 1) * 256 > _trans.Length)
+        if ((id + 1) * _classes > _trans.Length)
         {
             int old = _trans.Length;
             Array.Resize(ref _trans, old * 2);
@@ -227,5 +271,24 @@ internal sealed class GrammarMatcher
         public override bool Equals(object? obj) => obj is StateKey k && Equals(k);
 
         public override int GetHashCode() => _hash;
+    }
+
+    /// <summary>The states reached from one state, by the set of its stacks (one bit each) whose top accepts the byte.</summary>
+    private sealed class SignatureRow
+    {
+        public ulong[] Signatures = new ulong[4];
+        public int[] Next = new int[4];
+        public int Count;
+
+        public void Add(ulong signature, int next)
+        {
+            if (Count == Signatures.Length)
+            {
+                Array.Resize(ref Signatures, Count * 2);
+                Array.Resize(ref Next, Count * 2);
+            }
+            Signatures[Count] = signature;
+            Next[Count++] = next;
+        }
     }
 }

@@ -25,6 +25,16 @@ internal sealed class GrammarProgram
     /// <summary>Fewest bytes that complete the rest of the alternative from each position (the End included).</summary>
     public required int[] RestMin { get; init; }
 
+    /// <summary>
+    /// Bytes no set tells apart share a class (ids 0..<see cref="ClassCount"/>), so transitions are computed and stored
+    /// per class; <see cref="ClassByte"/> is one byte of each class.
+    /// </summary>
+    public byte[] ByteClass { get; } = new byte[256];
+
+    public int ClassCount { get; private set; }
+
+    public byte[] ClassByte { get; private set; } = [];
+
     public static int RuleOf(int element) => -(element + 1);
 
     public static int Call(int rule) => -(rule + 1);
@@ -54,6 +64,7 @@ internal sealed class GrammarProgram
             names[r] = r < rules.Count ? rules[r].Name : $"utf8_{r}";
         var program = builder.Build(names, root);
         program.Check(rules, error);
+        program.Classify();
         return program;
     }
 
@@ -158,6 +169,33 @@ internal sealed class GrammarProgram
                 RestMin = new int[code.Count],
             };
         }
+    }
+
+    private void Classify()
+    {
+        // two bytes share a class when every set holds both or neither: refine by each set's membership in turn
+        var ids = new Dictionary<(int, bool), int>();
+        var cls = new int[256];
+        int count = 1;
+        for (int set = 0; set < Sets.Length / 4; set++)
+        {
+            ids.Clear();
+            for (int b = 0; b < 256; b++)
+            {
+                var key = (cls[b], Contains(set, (byte)b));
+                if (!ids.TryGetValue(key, out int id))
+                    ids[key] = id = ids.Count;
+                cls[b] = id;
+            }
+            count = ids.Count;
+        }
+        ClassByte = new byte[count];
+        for (int b = 255; b >= 0; b--)
+        {
+            ByteClass[b] = (byte)cls[b];
+            ClassByte[cls[b]] = (byte)b;
+        }
+        ClassCount = count;
     }
 
     private bool IsEmptySet(int set)

@@ -51,6 +51,12 @@ public sealed class GrammarVocabulary
     internal int[] NodeTokens { get; private set; } = [];
     internal int[] TrieTokens { get; private set; } = [];
     internal int MaxDepth { get; private set; }
+
+    // Per node, over its subtree: the ASCII bytes used (bits of bytes 0–63 and 64–127) and the most bytes from its
+    // parent to a node below it (int.MaxValue when a byte ≥ 0x80 occurs), so a mask can accept a whole subtree at once.
+    internal ulong[] SubtreeLow { get; private set; } = [];
+    internal ulong[] SubtreeHigh { get; private set; } = [];
+    internal int[] SubtreeHeight { get; private set; } = [];
     internal int NodeCount => NodeByte.Length;
 
     /// <summary>The vocabulary of a tokenizer, built once per tokenizer instance and shared.</summary>
@@ -137,5 +143,32 @@ public sealed class GrammarVocabulary
         NodeSkip = [.. nodeSkip];
         NodeTokens = start;
         TrieTokens = [.. tokens];
+        Summarize();
+    }
+
+    private void Summarize()
+    {
+        int count = NodeByte.Length;
+        var low = new ulong[count];
+        var high = new ulong[count];
+        var height = new int[count];
+        for (int i = count - 1; i >= 0; i--)
+        {
+            byte b = NodeByte[i];
+            ulong lo = b < 64 ? 1UL << b : 0, hi = b is >= 64 and < 128 ? 1UL << (b - 64) : 0;
+            int h = b < 128 ? 1 : int.MaxValue;
+            for (int c = i + 1; c < NodeSkip[i]; c = NodeSkip[c])
+            {
+                lo |= low[c];
+                hi |= high[c];
+                h = height[c] == int.MaxValue || h == int.MaxValue ? int.MaxValue : Math.Max(h, height[c] + 1);
+            }
+            low[i] = lo;
+            high[i] = hi;
+            height[i] = h;
+        }
+        SubtreeLow = low;
+        SubtreeHigh = high;
+        SubtreeHeight = height;
     }
 }

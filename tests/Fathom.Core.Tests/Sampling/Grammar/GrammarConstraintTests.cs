@@ -88,6 +88,56 @@ public class GrammarConstraintTests
         }
     }
 
+    // Bounded and unbounded strings (runs of "any character" that masks accept whole trie subtrees for), cycles,
+    // exact lengths, enums and multi-byte characters.
+    private static readonly string[] MaskGrammars =
+    [
+        JsonSchemaGrammar.Compile("""
+            {"type":"object","properties":{"a":{"type":"string","minLength":2,"maxLength":6},"b":{"type":"array","items":{"type":"string","maxLength":3}},
+             "c":{"enum":["x y","zz"]},"d":{"type":"number"},"e":{"type":"string"},"f":{"type":"string","format":"uuid"}},"required":["a","b","c","d","e","f"],"additionalProperties":false}
+            """).Text,
+        """root ::= ( "x" [a-z] | [0-9]{1,4} " " | [a-z]{2,5} "," )* "." """,
+        """root ::= "\"" ( [^"\\] | "\\" ["\\] ){0,12} "\"" [ ]* "é"+ ( [^a-z]* "z" )?""",
+    ];
+
+    [Theory]
+    [MemberData(nameof(Vocabs))]
+    public void Masks_equal_a_per_token_check_along_random_walks(string vocab)
+    {
+        var tokenizer = VocabFixtures.Load(vocab);
+        var v = GrammarVocabulary.For(tokenizer);
+        var logits = new float[tokenizer.VocabularySize];
+        var allowed = new List<int>();
+        var rng = new Random(11);
+        foreach (string gbnf in MaskGrammars)
+        {
+            var grammar = Fathom.Sampling.Grammar.Parse(gbnf);
+            for (int walk = 0; walk < 2; walk++)
+            {
+                var c = new GrammarConstraint(grammar, v);
+                for (int step = 0; step < 40 && !c.IsEnded; step++)
+                {
+                    Array.Fill(logits, 0f);
+                    c.Mask(logits);
+                    allowed.Clear();
+                    for (int id = 0; id < logits.Length; id++)
+                    {
+                        bool expected = c.IsAllowed(id);
+                        if (expected == float.IsNegativeInfinity(logits[id]))
+                            Assert.Fail($"{vocab}, grammar {Array.IndexOf(MaskGrammars, gbnf)}, step {step}: token {id} expected allowed={expected}");
+                        if (expected)
+                            allowed.Add(id);
+                    }
+                    Assert.NotEmpty(allowed);
+                    // mostly ASCII tokens so strings run long; a multi-byte one now and then
+                    var ascii = allowed.Where(id => v.Pieces[id].All(b => b < 0x80)).ToList();
+                    var pool = ascii.Count > 0 && rng.Next(4) != 0 ? ascii : allowed;
+                    c.Accept(pool[rng.Next(pool.Count)]);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void A_disallowed_token_is_rejected_and_leaves_the_state_alone()
     {
