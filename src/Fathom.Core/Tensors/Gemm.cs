@@ -14,8 +14,9 @@ namespace Fathom.Tensors;
 /// activation rows, the 256-value super-block in the leftover rows, as llama.cpp's GEMM and GEMV do;
 /// mins in a second chain) is converted to float and added by one FMA with d_w·d_x, block after block
 /// (<see cref="GemmReference"/> is the scalar statement of that order). Here a panel of 16 weight
-/// rows is interleaved per call into a per-thread buffer (the mapped weights are never copied),
-/// each 512-bit lane holds one weight row, and 4 activation rows share every unpacked weight vector.
+/// rows is interleaved per call into a per-thread buffer, from the load-time <see cref="PackedWeight"/>
+/// (32-byte copies) or else from the file's layout; each 512-bit lane holds one weight row, and 4
+/// activation rows share every unpacked weight vector.
 /// </summary>
 internal static unsafe class Gemm
 {
