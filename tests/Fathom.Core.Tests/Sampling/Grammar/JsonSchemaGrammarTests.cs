@@ -55,7 +55,7 @@ public class JsonSchemaGrammarTests
             if (!rules.Contains(line))
                 rules.Add(line);
         }
-        var g = Grammar.Parse(string.Join("\n", rules));
+        var g = Fathom.Sampling.Grammar.Parse(string.Join("\n", rules));
         Assert.True(GrammarTests.Matches(g, "{\"x\":2}"));
         Assert.True(GrammarTests.Matches(g, "{\"x\":\"r\"}"));
         Assert.False(GrammarTests.Matches(g, "{\"x\":5}"));
