@@ -317,7 +317,8 @@ public class ToolCallParserTests
         foreach (int size in (int[])[1, 4, 64])
         {
             var parser = new ToolCallParser(ToolCallFormat.Qwen3Coder, CoderTools);
-            var events = Chunks(output, size).SelectMany(parser.Push).Concat(parser.Complete()).ToList();
+            var events = Chunks(output, size).SelectMany(parser.Push).ToList();
+            events.AddRange(parser.Complete());
             foreach (int index in events.Where(e => e.Kind == ToolCallEventKind.CallStart).Select(e => e.Index))
             {
                 Assert.Contains(events, e => e.Kind == ToolCallEventKind.CallEnd && e.Index == index);
