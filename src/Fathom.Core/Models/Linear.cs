@@ -73,9 +73,6 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
     public static bool TryApplyFused(ReadOnlySpan<float> x, int n, Linear a, Span<float> ya, Linear b, Span<float> yb,
         Linear? c, Span<float> yc, WorkerPool? pool, bool swiGlu = false)
     {
-        // Packed weights run their own interleaved kernel (llama.cpp's order), which the fused loop does not read.
-        if (a.Packed is not null || b.Packed is not null || c?.Packed is not null)
-            return false;
         if (n != 1 || (swiGlu && c is not null) || ya.Length < a.Rows || yb.Length < b.Rows || (c is not null && yc.Length < c.Rows))
             return false;
         fixed (float* pa = ya)
@@ -84,8 +81,8 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
         {
             var x1 = x[..a.Columns];
             return c is null
-                ? Kernels.TryMatVecFused(x1, [a.Weight, b.Weight], [(IntPtr)pa, (IntPtr)pb], pool, swiGlu ? &SwiGluRows : null)
-                : Kernels.TryMatVecFused(x1, [a.Weight, b.Weight, c.Weight], [(IntPtr)pa, (IntPtr)pb, (IntPtr)pc], pool);
+                ? Kernels.TryMatVecFused(x1, [a.Weight, b.Weight], [(IntPtr)pa, (IntPtr)pb], pool, swiGlu ? &SwiGluRows : null, [a.Packed, b.Packed])
+                : Kernels.TryMatVecFused(x1, [a.Weight, b.Weight, c.Weight], [(IntPtr)pa, (IntPtr)pb, (IntPtr)pc], pool, null, [a.Packed, b.Packed, c.Packed]);
         }
     }
 

@@ -127,16 +127,22 @@ public static unsafe class Kernels
     /// decode kernel or differ in activation format or width (the caller then runs them one by one).
     /// </summary>
     internal static bool TryMatVecFused(ReadOnlySpan<float> x, ReadOnlySpan<TensorView> w, ReadOnlySpan<IntPtr> y, WorkerPool? pool,
-        delegate*<float*, float*, int, void> epilogue = null)
+        delegate*<float*, float*, int, void> epilogue = null, ReadOnlySpan<PackedWeight?> packed = default)
     {
         if (w.Length is < 1 or > FusedBody.MaxSlots || y.Length != w.Length || (epilogue != null && (w.Length != 2 || w[0].Rows != w[1].Rows)))
             return false;
+        if (!packed.IsEmpty && packed.Length != w.Length)
+            return false;
         Span<VecDot> vds = stackalloc VecDot[w.Length];
+        Span<QuantGemv.Kernel> kernels = stackalloc QuantGemv.Kernel[w.Length];
         long cols = w[0].Columns;
         for (int i = 0; i < w.Length; i++)
         {
             var vd = vds[i] = VecDot.For(w[i].Type);
-            if (!vd.Gemv.IsValid || vd.ActivationType != vds[0].ActivationType || w[i].Data == null
+            var p = packed.IsEmpty ? null : packed[i];
+            // A packed weight's rows come in 8-row groups, which the 16-row tiles keep whole.
+            kernels[i] = p is null ? vd.Gemv : PackedGemv.Kernel(p);
+            if (!kernels[i].IsValid || vd.ActivationType != vds[0].ActivationType || w[i].Data == null
                 || w[i].Columns != cols || cols % vd.BlockSize != 0 || cols > int.MaxValue || w[i].Rows > int.MaxValue || y[i] == IntPtr.Zero)
                 return false;
         }
@@ -148,7 +154,7 @@ public static unsafe class Kernels
         // Side tables (one per weight type) follow the activation row, each 64-byte aligned.
         long need = (actRowBytes + 63) & ~63;
         for (int i = 0; i < w.Length; i++)
-            need += (vds[i].Gemv.SideBytes(c) + 63) & ~63;
+            need += (kernels[i].SideBytes(c) + 63) & ~63;
         byte[] scratch = t_scratch is { } s && s.Length >= need ? s : (t_scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, 4096)), pinned: true));
         fixed (float* px = x)
         {
@@ -159,12 +165,13 @@ public static unsafe class Kernels
             int tiles = 0;
             for (int i = 0; i < w.Length; i++)
             {
-                var k = vds[i].Gemv;
+                var k = kernels[i];
                 ref var slot = ref body.Slot(i);
                 slot.Side = null;
+                // The side table depends only on the activation and its preparer: one copy per preparer (a missed match only computes it twice).
                 for (int j = 0; j < i && k.Prepare != null; j++)
                 {
-                    if (w[j].Type == w[i].Type)
+                    if ((nint)kernels[j].Prepare == (nint)k.Prepare)
                         slot.Side = body.Slot(j).Side;
                 }
                 if (k.Prepare != null && slot.Side == null)
@@ -173,7 +180,7 @@ public static unsafe class Kernels
                     k.Prepare(act, side, c / k.ActivationBlock);
                     side += (k.SideBytes(c) + 63) & ~63;
                 }
-                slot.Weights = w[i].Data;
+                slot.Weights = packed.IsEmpty || packed[i] is null ? w[i].Data : packed[i]!.Data;
                 slot.WeightRowBytes = w[i].RowBytes;
                 slot.Output = (float*)y[i];
                 slot.Rows = (int)w[i].Rows;

@@ -74,6 +74,28 @@ internal static unsafe class PackedGemv
         }
     }
 
+    /// <summary>
+    /// The row-range kernel for <paramref name="w"/> in <see cref="QuantGemv.Kernel"/>'s shape, so the fused decode loop
+    /// (<see cref="Kernels.TryMatVecFused"/>) can hand out its 16-row tiles; the weight pointer passed must be <see cref="PackedWeight.Data"/>.
+    /// Invalid where the SIMD kernels do not run (the reference needs the <see cref="PackedWeight"/> itself).
+    /// </summary>
+    public static QuantGemv.Kernel Kernel(PackedWeight w)
+    {
+        if (!Simd.UseAvx2Kernels)
+            return default;
+        return w.Type == GgmlType.Q4_0
+            ? new QuantGemv.Kernel(&Q4_0Rows, &PrepareQ4_0Side, 8, 32)
+            : new QuantGemv.Kernel(&Q4_KRows, null, 0, 256);
+    }
+
+    private static void Q4_0Rows(byte* w, long rowBytes, byte* act, byte* side, int cols, float* y, int r0, int r1) =>
+        Q4_0Groups(w, cols / 32, act, side, y, r0 / PackedWeight.GroupRows, r1 / PackedWeight.GroupRows);
+
+    private static void Q4_KRows(byte* w, long rowBytes, byte* act, byte* side, int cols, float* y, int r0, int r1) =>
+        Q4_KGroups(w, cols / 256, act, y, r0 / PackedWeight.GroupRows, r1 / PackedWeight.GroupRows);
+
+    private static void PrepareQ4_0Side(byte* act, byte* side, int nb) => PrepareQ4_0((BlockQ8_0*)act, side, nb);
+
     // Per activation block: −8·Σq (Q4_0's offset, folded into the integer sum) and the scale as float.
     private static void PrepareQ4_0(BlockQ8_0* a, byte* side, int nb)
     {

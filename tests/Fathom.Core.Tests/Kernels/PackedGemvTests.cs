@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Fathom.Gguf;
 using Fathom.Models;
 using Fathom.Tensors;
@@ -125,6 +126,44 @@ public unsafe class PackedGemvTests
                     Kernels.MatMul(view, x.AsSpan(cols, cols), 1, one, null, packed);
                     AssertBits(fromPacked.AsSpan(rows, rows).ToArray(), one, $"{type} {cols}x{rows} decode vs batch");
                 }
+            }
+        }
+    }
+
+    [Theory, MemberData(nameof(Types))]
+    public void FusedDecodeOverPackedWeightsMatchesEachAlone(GgmlType type)
+    {
+        // Two packed weights of the type beside one that is not packed and reads the same activation type (Q8_0 or
+        // Q6_K, as in Q4_K_M files): the fused loop must give each the bits of its own decode, whatever kernel each reads.
+        var other = type == GgmlType.Q4_0 ? GgmlType.Q8_0 : GgmlType.Q6_K;
+        int cols = type == GgmlType.Q4_0 ? 512 : 1024;
+        int[] rows = [40, 24, 35];
+        byte[][] w = [Weights(type, cols, rows[0], 11), Weights(type, cols, rows[1], 12), KernelsTests.Pinned(QuantDotTests.RandomRow(other, cols * rows[2], 13))];
+        TensorView[] views = [KernelsTests.View(type, cols, rows[0], w[0]), KernelsTests.View(type, cols, rows[1], w[1]), KernelsTests.View(other, cols, rows[2], w[2])];
+        using var p0 = PackedWeight.Create(views[0]);
+        using var p1 = PackedWeight.Create(views[1]);
+        PackedWeight?[] packed = [p0, p1, null];
+        float[] x = KernelTestData.Floats(cols, 5);
+        foreach (var pool in new[] { null, KernelsTestsPool.Pool })
+        {
+            var ys = new float[3][];
+            var handles = new GCHandle[3];
+            var ptrs = new IntPtr[3];
+            for (int i = 0; i < 3; i++)
+            {
+                ys[i] = new float[rows[i]];
+                handles[i] = GCHandle.Alloc(ys[i], GCHandleType.Pinned);
+                ptrs[i] = handles[i].AddrOfPinnedObject();
+            }
+            bool fused = Kernels.TryMatVecFused(x, views, ptrs, pool, null, packed);
+            foreach (var h in handles)
+                h.Free();
+            Assert.Equal(Simd.UseAvx2Kernels && QuantGemv.For(other).IsValid, fused);
+            for (int i = 0; i < 3 && fused; i++)
+            {
+                var expected = new float[rows[i]];
+                Kernels.MatMul(views[i], x, 1, expected, pool, packed[i]);
+                AssertBits(expected, ys[i], $"{type} weight {i} pool={pool is not null}");
             }
         }
     }
