@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Fathom.KvCache;
 using Fathom.Tensors;
 using Fathom.Threading;
@@ -297,10 +298,15 @@ internal static class TiledAttention
                 qsc[i] = q[i];
             for (int kh = 0; kh < kvHeads; kh++)
                 Init(pp + (kh * splits + split) * block, g, stride);
-            foreach (int page in pages)
+            int kt = KvTypes.RowBytes(cache.KeyType, dk), vt = KvTypes.RowBytes(cache.ValueType, dv);
+            int krb = KvTypes.RowBytes(cache.KeyType, cache.KeyWidth), vrb = KvTypes.RowBytes(cache.ValueType, cache.ValueWidth);
+            for (int k = 0; k < pages.Length; k++)
             {
+                int page = pages[k];
                 var data = pageData[page] ?? cache.PageArray(layer, page);
                 int heads = headsOf[page];
+                if (k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                    Prefetch(next, headsOf[pages[k + 1]], kvHeads, ps, kt, vt, krb, vrb);
                 fixed (byte* pd = data)
                 {
                     for (int kh = 0; kh < kvHeads; kh++)
@@ -310,6 +316,30 @@ internal static class TiledAttention
                         PageStep(cache, pd, page, layer, kh, qsc + kh * g * dk, 0, 1, firstPosition, shape,
                             hooks is null ? default : hooks.SlotMask(layer, kh), kbuf, vbuf, s, pp + (kh * splits + split) * block);
                     }
+                }
+            }
+        }
+    }
+
+    // Asks for the next page's rows of the heads that read it: quest's pages are scattered, and each head's rows are
+    // short runs a KV row apart, which the hardware prefetchers do not follow.
+    private static unsafe void Prefetch(byte[] data, int heads, int kvHeads, int ps, int khb, int vhb, int krb, int vrb)
+    {
+        if (!Sse.IsSupported)
+            return;
+        fixed (byte* pd = data)
+        {
+            for (int kh = 0; kh < kvHeads; kh++)
+            {
+                if ((heads & (1 << kh)) == 0)
+                    continue;
+                for (int r = 0; r < ps; r++)
+                {
+                    byte* kp = pd + r * krb + kh * khb, vp = pd + ps * krb + r * vrb + kh * vhb;
+                    for (int b = 0; b < khb; b += 64)
+                        Sse.Prefetch0(kp + b);
+                    for (int b = 0; b < vhb; b += 64)
+                        Sse.Prefetch0(vp + b);
                 }
             }
         }
