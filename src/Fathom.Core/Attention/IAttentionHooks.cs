@@ -33,4 +33,7 @@ public interface IAttentionHooks
     /// head drop positions the other heads of its layer still hold. Called from worker threads.
     /// </summary>
     ReadOnlySpan<byte> SlotMask(int layer, int kvHead) => default;
+
+    /// <summary>True when <see cref="SelectPages"/> may run for several KV heads of a layer at once (on worker threads).</summary>
+    bool SelectsConcurrently => false;
 }

@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Fathom.KvCache;
 using Fathom.Tensors;
 using Fathom.Threading;
@@ -27,47 +30,60 @@ internal static class TiledAttention
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, kvHeads = shape.KvHeads;
         int pageCount = cache.PageCount(layer);
         int tiles = (tokens + QueryTile - 1) / QueryTile;
+        int threads = pool?.ThreadCount ?? 1;
 
         // Page selection (decode only): per KV head, the pages to read.
         int[] selected = ArrayPool<int>.Shared.Rent(Math.Max(1, kvHeads * pageCount));
         int[] selectedCount = ArrayPool<int>.Shared.Rent(kvHeads);
-        int threads = pool?.ThreadCount ?? 1;
-        int maxPages = pageCount;
-        for (int kh = 0; kh < kvHeads; kh++)
-        {
-            int n = -1;
-            if (hooks is not null && tokens == 1)
-                n = hooks.SelectPages(cache, layer, kh, q.Slice(kh * g * dk, g * dk), selected.AsSpan(kh * pageCount, pageCount));
-            if (n < 0)
-            {
-                for (int p = 0; p < pageCount; p++)
-                    selected[kh * pageCount + p] = p;
-                n = pageCount;
-            }
-            else if (n > pageCount)
-            {
-                throw new InvalidOperationException($"the policy selected {n} pages of {pageCount}");
-            }
-            selectedCount[kh] = n;
-        }
-
-        int items = tiles * kvHeads;
-        int splits = items >= 2 * threads ? 1 : Math.Max(1, Math.Min(maxPages, (2 * threads + items - 1) / items));
+        byte[]?[] pageData = ArrayPool<byte[]?>.Shared.Rent(Math.Max(1, pageCount));
         int stride = dv + 2;
-        int partialLength = items * splits * QueryTile * g * stride;
-        float[] partial = ArrayPool<float>.Shared.Rent(Math.Max(1, partialLength));
+        float[]? partial = null;
         try
         {
+            if (hooks is not null && tokens == 1)
+                SelectAll(cache, layer, q, shape, hooks, selected, selectedCount, pageCount, hooks.SelectsConcurrently ? pool : null);
+            else
+                selectedCount.AsSpan(0, kvHeads).Fill(-1);
+            GatherPages(cache, layer, selected, selectedCount, kvHeads, pageCount, pageData);
+
+            int items = tiles * kvHeads;
+            bool byPage = tokens == 1 && kvHeads <= 32;
+            int[]? union = null, headsOf = null;
+            int unionCount = 0;
+            if (byPage)
+                (union, headsOf, unionCount) = PageUnion(selected, selectedCount, kvHeads, pageCount);
+            int splits = byPage ? Math.Max(1, Math.Min(unionCount, 2 * threads))
+                : items >= 2 * threads ? 1 : Math.Max(1, Math.Min(pageCount, (2 * threads + items - 1) / items));
+            int partialLength = items * splits * QueryTile * g * stride;
+            partial = ArrayPool<float>.Shared.Rent(Math.Max(1, partialLength));
             unsafe
             {
                 fixed (float* qp = q)
                 fixed (float* op = output)
                 {
                     float* qs = qp, os = op;
+                    Action<int, int> byPageBody = (i0, i1) =>
+                    {
+                        int ps = cache.PageSize;
+                        float[] scratch = ArrayPool<float>.Shared.Rent(ps * (dk + dv) + ps + kvHeads * g * dk);
+                        try
+                        {
+                            for (int sp = i0; sp < i1; sp++)
+                            {
+                                int a = (int)((long)unionCount * sp / splits), b = (int)((long)unionCount * (sp + 1) / splits);
+                                DecodeSplit(cache, pageData, layer, qs, firstPosition, shape, union!.AsSpan(a, b - a), headsOf!, hooks, scratch,
+                                    partial, sp, splits);
+                            }
+                        }
+                        finally
+                        {
+                            ArrayPool<float>.Shared.Return(scratch);
+                        }
+                    };
                     Action<int, int> body = (i0, i1) =>
                     {
                         int ps = cache.PageSize;
-                        float[] scratch = ArrayPool<float>.Shared.Rent(ps * (dk + dv) + ps + dk);
+                        float[] scratch = ArrayPool<float>.Shared.Rent(ps * (dk + dv) + ps + QueryTile * g * dk);
                         try
                         {
                             for (int i = i0; i < i1; i++)
@@ -75,9 +91,11 @@ internal static class TiledAttention
                                 int split = i % splits, item = i / splits;
                                 int tile = item / kvHeads, kh = item % kvHeads;
                                 int n = selectedCount[kh];
-                                int a = (int)((long)n * split / splits), b = (int)((long)n * (split + 1) / splits);
-                                Partial(cache, layer, qs, qWidth, tile, tokens, firstPosition, kh, shape,
-                                    selected.AsSpan(kh * pageCount + a, b - a), hooks is null ? default : hooks.SlotMask(layer, kh),
+                                var pages = n < 0 ? default : selected.AsSpan(kh * pageCount, n);
+                                int total = n < 0 ? pageCount : n;
+                                int a = (int)((long)total * split / splits), b = (int)((long)total * (split + 1) / splits);
+                                Partial(cache, pageData, layer, qs, qWidth, tile, tokens, firstPosition, kh, shape,
+                                    n < 0 ? default : pages[a..b], a, b, hooks is null ? default : hooks.SlotMask(layer, kh),
                                     scratch, partial.AsSpan(i * QueryTile * g * stride, QueryTile * g * stride));
                             }
                         }
@@ -86,7 +104,15 @@ internal static class TiledAttention
                             ArrayPool<float>.Shared.Return(scratch);
                         }
                     };
-                    Run(pool, items * splits, body);
+                    if (byPage)
+                        Run(pool, splits, byPageBody);
+                    else
+                        Run(pool, items * splits, body);
+                    if (union is not null)
+                    {
+                        ArrayPool<int>.Shared.Return(union);
+                        ArrayPool<int>.Shared.Return(headsOf!);
+                    }
 
                     Action<int, int> merge = (i0, i1) =>
                     {
@@ -95,121 +121,366 @@ internal static class TiledAttention
                     };
                     Run(pool, items, merge);
 
-                    if (hooks is not null)
+                    if (hooks is not null && AnyWantsScores(hooks, layer, firstPosition, tokens))
+                    {
+                        for (int kh = 0; kh < kvHeads; kh++)
+                        {
+                            if (selectedCount[kh] < 0)
+                            {
+                                for (int p = 0; p < pageCount; p++)
+                                    selected[kh * pageCount + p] = p;
+                                selectedCount[kh] = pageCount;
+                            }
+                        }
                         ReportScores(cache, layer, qs, qWidth, tokens, firstPosition, shape, partial, splits, selected, selectedCount, pageCount, hooks, pool);
+                    }
                 }
             }
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(partial);
+            if (partial is not null)
+                ArrayPool<float>.Shared.Return(partial);
             ArrayPool<int>.Shared.Return(selected);
             ArrayPool<int>.Shared.Return(selectedCount);
+            ArrayPool<byte[]?>.Shared.Return(pageData, clearArray: true);
         }
+    }
+
+    // selectedCount[kh] = pages KV head kh reads (listed in selected[kh·pageCount…]), or -1 for every page.
+    private static void SelectAll(KvSequence cache, int layer, ReadOnlySpan<float> q, AttentionShape shape, IAttentionHooks hooks,
+        int[] selected, int[] selectedCount, int pageCount, WorkerPool? pool)
+    {
+        int g = shape.Group, dk = shape.KeyLength;
+        unsafe
+        {
+            fixed (float* qp = q)
+            {
+                float* qs = qp;
+                Action<int, int> body = (k0, k1) =>
+                {
+                    for (int kh = k0; kh < k1; kh++)
+                    {
+                        int n = hooks.SelectPages(cache, layer, kh, new ReadOnlySpan<float>(qs + kh * g * dk, g * dk), selected.AsSpan(kh * pageCount, pageCount));
+                        if (n > pageCount)
+                            throw new InvalidOperationException($"the policy selected {n} pages of {pageCount}");
+                        selectedCount[kh] = n < 0 ? -1 : n;
+                    }
+                };
+                Run(pool, shape.KvHeads, body);
+            }
+        }
+    }
+
+    // The arrays of the pages any head reads, under one pool lock; pages on disk are prefetched and read when first used.
+    private static void GatherPages(KvSequence cache, int layer, int[] selected, int[] selectedCount, int kvHeads, int pageCount, byte[]?[] pageData)
+    {
+        bool all = false;
+        for (int kh = 0; kh < kvHeads && !all; kh++)
+            all = selectedCount[kh] < 0;
+        int missing;
+        if (all)
+        {
+            missing = cache.PageArrays(layer, default, pageData.AsSpan(0, pageCount));
+        }
+        else
+        {
+            int[] union = ArrayPool<int>.Shared.Rent(Math.Max(1, pageCount));
+            bool[] seen = ArrayPool<bool>.Shared.Rent(Math.Max(1, pageCount));
+            try
+            {
+                Array.Clear(seen, 0, pageCount);
+                int n = 0;
+                for (int kh = 0; kh < kvHeads; kh++)
+                {
+                    foreach (int p in selected.AsSpan(kh * pageCount, selectedCount[kh]))
+                    {
+                        if (!seen[p])
+                        {
+                            seen[p] = true;
+                            union[n++] = p;
+                        }
+                    }
+                }
+                missing = cache.PageArrays(layer, union.AsSpan(0, n), pageData.AsSpan(0, pageCount));
+                if (missing > 0)
+                    PrefetchMissing(cache, layer, union.AsSpan(0, n), pageData);
+                return;
+            }
+            finally
+            {
+                ArrayPool<int>.Shared.Return(union);
+                ArrayPool<bool>.Shared.Return(seen);
+            }
+        }
+        if (missing > 0)
+        {
+            int[] ids = ArrayPool<int>.Shared.Rent(pageCount);
+            for (int p = 0; p < pageCount; p++)
+                ids[p] = p;
+            PrefetchMissing(cache, layer, ids.AsSpan(0, pageCount), pageData);
+            ArrayPool<int>.Shared.Return(ids);
+        }
+    }
+
+    private static void PrefetchMissing(KvSequence cache, int layer, ReadOnlySpan<int> pages, byte[]?[] pageData)
+    {
+        int[] miss = ArrayPool<int>.Shared.Rent(Math.Max(1, pages.Length));
+        int m = 0;
+        foreach (int p in pages)
+        {
+            if (pageData[p] is null)
+                miss[m++] = p;
+        }
+        cache.Prefetch(layer, miss.AsSpan(0, m));
+        ArrayPool<int>.Shared.Return(miss);
+    }
+
+    private static bool AnyWantsScores(IAttentionHooks hooks, int layer, int firstPosition, int tokens)
+    {
+        for (int t = 0; t < tokens; t++)
+        {
+            if (hooks.WantsScores(layer, firstPosition + t))
+                return true;
+        }
+        return false;
     }
 
     private static void Run(WorkerPool? pool, int count, Action<int, int> body)
     {
-        if (pool is null)
+        if (pool is null || count <= 1)
             body(0, count);
         else
             pool.For(count, body);
     }
 
-    // One work item: queries of one tile × the group of one KV head over the given pages; writes
-    // (m, l, acc[dv]) per (token, head) into dst, with m = -inf when no key was visible.
-    private static unsafe void Partial(KvSequence cache, int layer, float* q, int qWidth, int tile, int tokens, int firstPosition,
-        int kh, AttentionShape shape, ReadOnlySpan<int> pages, ReadOnlySpan<byte> mask, float[] scratch, Span<float> dst)
+    // The pages any KV head reads, ascending, and per page a bit mask of the heads that read it.
+    private static (int[] Union, int[] HeadsOf, int Count) PageUnion(int[] selected, int[] selectedCount, int kvHeads, int pageCount)
+    {
+        int[] union = ArrayPool<int>.Shared.Rent(Math.Max(1, pageCount));
+        int[] headsOf = ArrayPool<int>.Shared.Rent(Math.Max(1, pageCount));
+        Array.Clear(headsOf, 0, pageCount);
+        for (int kh = 0; kh < kvHeads; kh++)
+        {
+            int bit = 1 << kh;
+            if (selectedCount[kh] < 0)
+            {
+                for (int p = 0; p < pageCount; p++)
+                    headsOf[p] |= bit;
+            }
+            else
+            {
+                foreach (int p in selected.AsSpan(kh * pageCount, selectedCount[kh]))
+                    headsOf[p] |= bit;
+            }
+        }
+        int n = 0;
+        for (int p = 0; p < pageCount; p++)
+        {
+            if (headsOf[p] != 0)
+                union[n++] = p;
+        }
+        return (union, headsOf, n);
+    }
+
+    // Decode, one split of the pages: pages outer and KV heads inner, so a page (every head's rows side by side) is
+    // streamed once and in order rather than once per head; writes the split's (m, l, acc) per head into its slot.
+    private static unsafe void DecodeSplit(KvSequence cache, byte[]?[] pageData, int layer, float* q, int firstPosition, AttentionShape shape,
+        ReadOnlySpan<int> pages, int[] headsOf, IAttentionHooks? hooks, float[] scratch, float[] partial, int split, int splits)
+    {
+        int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2, kvHeads = shape.KvHeads;
+        int block = QueryTile * g * stride;
+        fixed (float* sc = scratch)
+        fixed (float* pp = partial)
+        {
+            float* kbuf = sc, vbuf = sc + ps * dk, s = vbuf + ps * dv, qsc = s + ps;
+            for (int i = 0; i < kvHeads * g * dk; i++)
+                qsc[i] = q[i];
+            for (int kh = 0; kh < kvHeads; kh++)
+                Init(pp + (kh * splits + split) * block, g, stride);
+            int kt = KvTypes.RowBytes(cache.KeyType, dk), vt = KvTypes.RowBytes(cache.ValueType, dv);
+            int krb = KvTypes.RowBytes(cache.KeyType, cache.KeyWidth), vrb = KvTypes.RowBytes(cache.ValueType, cache.ValueWidth);
+            for (int k = 0; k < pages.Length; k++)
+            {
+                int page = pages[k];
+                var data = pageData[page] ?? cache.PageArray(layer, page);
+                int heads = headsOf[page];
+                if (k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                    Prefetch(next, headsOf[pages[k + 1]], kvHeads, ps, kt, vt, krb, vrb);
+                fixed (byte* pd = data)
+                {
+                    for (int kh = 0; kh < kvHeads; kh++)
+                    {
+                        if ((heads & (1 << kh)) == 0)
+                            continue;
+                        PageStep(cache, pd, page, layer, kh, qsc + kh * g * dk, 0, 1, firstPosition, shape,
+                            hooks is null ? default : hooks.SlotMask(layer, kh), kbuf, vbuf, s, pp + (kh * splits + split) * block);
+                    }
+                }
+            }
+        }
+    }
+
+    // Asks for the next page's rows of the heads that read it: quest's pages are scattered, and each head's rows are
+    // short runs a KV row apart, which the hardware prefetchers do not follow.
+    private static unsafe void Prefetch(byte[] data, int heads, int kvHeads, int ps, int khb, int vhb, int krb, int vrb)
+    {
+        if (!Sse.IsSupported)
+            return;
+        fixed (byte* pd = data)
+        {
+            for (int kh = 0; kh < kvHeads; kh++)
+            {
+                if ((heads & (1 << kh)) == 0)
+                    continue;
+                for (int r = 0; r < ps; r++)
+                {
+                    byte* kp = pd + r * krb + kh * khb, vp = pd + ps * krb + r * vrb + kh * vhb;
+                    for (int b = 0; b < khb; b += 64)
+                        Sse.Prefetch0(kp + b);
+                    for (int b = 0; b < vhb; b += 64)
+                        Sse.Prefetch0(vp + b);
+                }
+            }
+        }
+    }
+
+    private static unsafe void Init(float* dst, int count, int stride)
+    {
+        new Span<float>(dst, count * stride).Clear();
+        for (int i = 0; i < count; i++)
+            dst[i * stride] = float.NegativeInfinity;
+    }
+
+    // One work item: queries of one tile × the group of one KV head over the given pages (or, when pages is empty,
+    // pages [from, to)); writes (m, l, acc[dv]) per (token, head) into dst, with m = -inf when no key was visible.
+    private static unsafe void Partial(KvSequence cache, byte[]?[] pageData, int layer, float* q, int qWidth, int tile, int tokens, int firstPosition,
+        int kh, AttentionShape shape, ReadOnlySpan<int> pages, int from, int to, ReadOnlySpan<byte> mask, float[] scratch, Span<float> dst)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2;
         int t0 = tile * QueryTile, t1 = Math.Min(tokens, t0 + QueryTile);
-        for (int t = t0; t < t1; t++)
+        bool listed = !pages.IsEmpty;
+        int count = listed ? pages.Length : to - from;
+        fixed (float* sc = scratch)
+        fixed (float* dp = dst)
         {
-            for (int h = 0; h < g; h++)
+            float* kbuf = sc, vbuf = sc + ps * dk, s = vbuf + ps * dv, qsc = s + ps;
+            Init(dp, (t1 - t0) * g, stride);
+            // The tile's queries of this group, side by side.
+            for (int t = t0; t < t1; t++)
             {
-                var st = dst.Slice(((t - t0) * g + h) * stride, stride);
-                st[0] = float.NegativeInfinity;
-                st[1] = 0f;
-                st[2..].Clear();
+                for (int h = 0; h < g; h++)
+                {
+                    float* src = q + (long)t * qWidth + (kh * g + h) * dk, d = qsc + ((t - t0) * g + h) * dk;
+                    for (int i = 0; i < dk; i++)
+                        d[i] = src[i];
+                }
+            }
+            for (int k = 0; k < count; k++)
+            {
+                int page = listed ? pages[k] : from + k;
+                var data = pageData[page] ?? cache.PageArray(layer, page);
+                fixed (byte* pd = data)
+                    PageStep(cache, pd, page, layer, kh, qsc, t0, t1, firstPosition, shape, mask, kbuf, vbuf, s, dp);
             }
         }
-        var kbuf = scratch.AsSpan(0, ps * dk);
-        var vbuf = scratch.AsSpan(ps * dk, ps * dv);
-        var s = scratch.AsSpan(ps * (dk + dv), ps);
-        var positions = cache.Positions(layer);
+    }
+
+    // Folds one page of KV head kh into the online softmax state of tokens [t0, t1) × the group (dst, (m, l, acc) each):
+    // the page's rows of this head are widened to float once and serve every query of the tile and group.
+    private static unsafe void PageStep(KvSequence cache, byte* pd, int page, int layer, int kh, float* qsc, int t0, int t1, int firstPosition,
+        AttentionShape shape, ReadOnlySpan<byte> mask, float* kbuf, float* vbuf, float* s, float* dp)
+    {
+        int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2;
+        int rows = cache.PageRows(layer, page);
+        var pos = cache.Positions(layer).Slice(page * ps, rows);
+        int lastPosition = firstPosition + t1 - 1;
+        if (pos[0] > lastPosition)
+            return;
         var kt = cache.KeyType;
         var vt = cache.ValueType;
         int khb = KvTypes.RowBytes(kt, dk), vhb = KvTypes.RowBytes(vt, dv);
         int krb = KvTypes.RowBytes(kt, cache.KeyWidth), vrb = KvTypes.RowBytes(vt, cache.ValueWidth);
-        int lastPosition = firstPosition + t1 - 1;
-        foreach (int page in pages)
+        int visibleRows = rows;
+        while (pos[visibleRows - 1] > lastPosition)
+            visibleRows--;
+        // Rows this head may not read (mask 0) score -inf: the policy dropped them for this head only.
+        int maskBase = page * ps;
+        bool masked = !mask.IsEmpty && maskBase < mask.Length;
+        KvTypes.DecodeRows(kt, pd + kh * khb, krb, visibleRows, dk, kbuf);
+        bool valuesLoaded = false;
+        for (int t = t0; t < t1; t++)
         {
-            int rows = cache.PageRows(layer, page);
-            var pos = positions.Slice(page * ps, rows);
-            if (pos[0] > lastPosition)
+            int qpos = firstPosition + t;
+            int lim = visibleRows;
+            while (lim > 0 && pos[lim - 1] > qpos)
+                lim--;
+            if (lim == 0)
                 continue;
-            var data = cache.PageArray(layer, page);
-            int visibleRows = rows;
-            while (pos[visibleRows - 1] > lastPosition)
-                visibleRows--;
-            // Rows this head may not read (mask 0) are skipped: the policy dropped them for this head only.
-            int maskBase = page * ps;
-            bool masked = !mask.IsEmpty && maskBase < mask.Length;
-            for (int r = 0; r < visibleRows; r++)
+            if (!valuesLoaded)
             {
-                if (!masked || Visible(mask, maskBase + r))
-                    KvTypes.Decode(kt, data.AsSpan(r * krb + kh * khb, khb), kbuf.Slice(r * dk, dk));
+                KvTypes.DecodeRows(vt, pd + ps * krb + kh * vhb, vrb, visibleRows, dv, vbuf);
+                valuesLoaded = true;
             }
-            bool valuesLoaded = false;
-            for (int t = t0; t < t1; t++)
+            for (int h = 0; h < g; h++)
             {
-                int qpos = firstPosition + t;
-                int lim = visibleRows;
-                while (lim > 0 && pos[lim - 1] > qpos)
-                    lim--;
-                if (lim == 0)
+                float* qh = qsc + ((t - t0) * g + h) * dk;
+                float mx = float.NegativeInfinity;
+                for (int j = 0; j < lim; j++)
+                {
+                    float x = masked && !Visible(mask, maskBase + j) ? float.NegativeInfinity : Kernels.Dot(new ReadOnlySpan<float>(qh, dk), new ReadOnlySpan<float>(kbuf + j * dk, dk)) * shape.Scale;
+                    s[j] = x;
+                    mx = Math.Max(mx, x);
+                }
+                if (float.IsNegativeInfinity(mx))
                     continue;
-                if (!valuesLoaded)
+                float* st = dp + ((t - t0) * g + h) * stride;
+                float m = st[0], mNew = Math.Max(m, mx);
+                float corr = float.IsNegativeInfinity(m) ? 0f : MathF.Exp(m - mNew);
+                float* acc = st + 2;
+                if (corr != 1f)
+                    Scale(new Span<float>(acc, dv), corr);
+                float l = st[1] * corr;
+                ExpShifted(new Span<float>(s, lim), mNew);
+                for (int j = 0; j < lim; j++)
                 {
-                    for (int r = 0; r < visibleRows; r++)
-                    {
-                        if (!masked || Visible(mask, maskBase + r))
-                            KvTypes.Decode(vt, data.AsSpan(ps * krb + r * vrb + kh * vhb, vhb), vbuf.Slice(r * dv, dv));
-                    }
-                    valuesLoaded = true;
-                }
-                for (int h = 0; h < g; h++)
-                {
-                    var qh = new ReadOnlySpan<float>(q + (long)t * qWidth + (kh * g + h) * dk, dk);
-                    float mx = float.NegativeInfinity;
-                    for (int j = 0; j < lim; j++)
-                    {
-                        s[j] = masked && !Visible(mask, maskBase + j) ? float.NegativeInfinity : Kernels.Dot(qh, kbuf.Slice(j * dk, dk)) * shape.Scale;
-                        mx = Math.Max(mx, s[j]);
-                    }
-                    if (float.IsNegativeInfinity(mx))
+                    float p = s[j];
+                    if (p == 0f)
                         continue;
-                    var st = dst.Slice(((t - t0) * g + h) * stride, stride);
-                    float m = st[0], mNew = Math.Max(m, mx);
-                    float corr = float.IsNegativeInfinity(m) ? 0f : MathF.Exp(m - mNew);
-                    var acc = st[2..];
-                    if (corr != 1f)
-                        Scale(acc, corr);
-                    float l = st[1] * corr;
-                    ExpShifted(s[..lim], mNew);
-                    for (int j = 0; j < lim; j++)
-                    {
-                        float p = s[j];
-                        if (p == 0f)
-                            continue;
-                        l += p;
-                        Axpy(p, vbuf.Slice(j * dv, dv), acc);
-                    }
-                    st[0] = mNew;
-                    st[1] = l;
+                    l += p;
+                    Axpy(p, vbuf + j * dv, acc, dv);
                 }
+                st[0] = mNew;
+                st[1] = l;
             }
         }
+    }
+
+    // y += a·x, multiply then add (not fused), so results match the earlier Vector<float> kernel bit for bit.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Axpy(float a, float* x, float* y, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(a);
+            for (; i + 16 <= n; i += 16)
+                (Vector512.Load(y + i) + va * Vector512.Load(x + i)).Store(y + i);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(a);
+            for (; i + 8 <= n; i += 8)
+                (Vector256.Load(y + i) + va * Vector256.Load(x + i)).Store(y + i);
+        }
+        if (Vector128.IsHardwareAccelerated)
+        {
+            var va = Vector128.Create(a);
+            for (; i + 4 <= n; i += 4)
+                (Vector128.Load(y + i) + va * Vector128.Load(x + i)).Store(y + i);
+        }
+        for (; i < n; i++)
+            y[i] += a * x[i];
     }
 
     private static bool Visible(ReadOnlySpan<byte> mask, int slot) => slot >= mask.Length || mask[slot] != 0;

@@ -160,6 +160,30 @@ public sealed class BlockPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// The in-memory arrays of <paramref name="ids"/> under one lock (what <see cref="Data"/> would return, without
+    /// reading back spilled pages: those get null); returns how many are on disk. Lets attention take a layer's
+    /// pages once per call instead of a lock per page on every worker thread.
+    /// </summary>
+    internal int ResidentData(ReadOnlySpan<int> ids, Span<byte[]?> dst)
+    {
+        int missing = 0;
+        lock (_lock)
+        {
+            long clock = ++_clock;
+            for (int i = 0; i < ids.Length; i++)
+            {
+                int page = ids[i];
+                Check(page);
+                _touched[page] = clock;
+                if ((dst[i] = _data[page]) is null)
+                    missing++;
+            }
+            Hits += ids.Length - missing;
+        }
+        return missing;
+    }
+
     /// <summary>Asks for <paramref name="page"/> to be in memory soon (a policy's next reads); loads it now on a pool thread.</summary>
     public void Prefetch(int page) => ThreadPool.UnsafeQueueUserWorkItem(p => { if (RefCount(p) > 0) Data(p); }, page, preferLocal: false);
 

@@ -29,8 +29,42 @@ public sealed class KvSequence : IKvCache
     {
         public readonly List<int> Pages = [];
         public readonly List<int> Positions = [];
-        public readonly List<float[]> Bounds = [];
+        public readonly PageBounds Bounds = new();
         public bool Evicted;
+    }
+
+    // Key bounds of every page of a layer in one array ([page][min KeyWidth | max KeyWidth]) so quest scores them in one sweep.
+    private sealed class PageBounds
+    {
+        public float[] Data = [];
+        public int Count;
+        public int Width;
+
+        public Span<float> this[int page] => Data.AsSpan(page * 2 * Width, 2 * Width);
+
+        public void Add(int keyWidth)
+        {
+            Width = keyWidth;
+            if ((Count + 1) * 2 * Width > Data.Length)
+                Array.Resize(ref Data, Math.Max(2 * Data.Length, (Count + 1) * 2 * Width));
+            Reset(Count++);
+        }
+
+        public void Reset(int page)
+        {
+            var b = this[page];
+            b[..Width].Fill(float.PositiveInfinity);
+            b[Width..].Fill(float.NegativeInfinity);
+        }
+
+        public void RemoveFrom(int pages) => Count = Math.Min(Count, pages);
+
+        public void CopyFrom(PageBounds src)
+        {
+            Data = (float[])src.Data.Clone();
+            Count = src.Count;
+            Width = src.Width;
+        }
     }
 
     internal KvCacheManager Manager { get; }
@@ -108,7 +142,7 @@ public sealed class KvSequence : IKvCache
         {
             t.Pages.Add(Pool.Allocate());
             if (O.TrackKeyBounds)
-                t.Bounds.Add(NewBounds());
+                t.Bounds.Add(KeyWidth);
         }
         else if (Pool.RefCount(t.Pages[^1]) > 1)
         {
@@ -125,7 +159,7 @@ public sealed class KvSequence : IKvCache
         {
             var row = _boundsRow ??= new float[KeyWidth];
             KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
-            Widen(t.Bounds[^1], row);
+            Widen(t.Bounds[t.Bounds.Count - 1], row);
         }
     }
 
@@ -154,25 +188,30 @@ public sealed class KvSequence : IKvCache
             t.Evicted = true;
         if (O.TrackKeyBounds)
         {
-            t.Bounds.Add(NewBounds());
+            t.Bounds.Add(KeyWidth);
             RebuildBounds(t);
         }
     }
 
-    private float[] NewBounds()
+    private static void Widen(Span<float> b, ReadOnlySpan<float> key)
     {
-        var b = new float[2 * KeyWidth];
-        b.AsSpan(0, KeyWidth).Fill(float.PositiveInfinity);
-        b.AsSpan(KeyWidth).Fill(float.NegativeInfinity);
-        return b;
-    }
-
-    private void Widen(float[] b, ReadOnlySpan<float> key)
-    {
-        for (int i = 0; i < key.Length; i++)
+        var min = b[..key.Length];
+        var max = b.Slice(key.Length, key.Length);
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
         {
-            b[i] = Math.Min(b[i], key[i]);
-            b[KeyWidth + i] = Math.Max(b[KeyWidth + i], key[i]);
+            int w = System.Numerics.Vector<float>.Count;
+            for (; i + w <= key.Length; i += w)
+            {
+                var k = new System.Numerics.Vector<float>(key[i..]);
+                System.Numerics.Vector.Min(new System.Numerics.Vector<float>(min[i..]), k).CopyTo(min[i..]);
+                System.Numerics.Vector.Max(new System.Numerics.Vector<float>(max[i..]), k).CopyTo(max[i..]);
+            }
+        }
+        for (; i < key.Length; i++)
+        {
+            min[i] = Math.Min(min[i], key[i]);
+            max[i] = Math.Max(max[i], key[i]);
         }
     }
 
@@ -182,9 +221,17 @@ public sealed class KvSequence : IKvCache
         var t = L(layer);
         if (!O.TrackKeyBounds)
             throw new InvalidOperationException("key bounds are not tracked; set KvCacheOptions.TrackKeyBounds");
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)page, (uint)t.Bounds.Count, nameof(page));
         var b = t.Bounds[page];
-        min = b.AsSpan(0, KeyWidth);
-        max = b.AsSpan(KeyWidth);
+        min = b[..KeyWidth];
+        max = b[KeyWidth..];
+    }
+
+    /// <summary>Every page's bounds of <paramref name="layer"/>, page after page: KeyWidth minima then KeyWidth maxima.</summary>
+    internal ReadOnlySpan<float> AllKeyBounds(int layer)
+    {
+        var t = L(layer);
+        return t.Bounds.Data.AsSpan(0, t.Bounds.Count * 2 * KeyWidth);
     }
 
     private void CopyOnWrite(Layer t)
@@ -193,8 +240,6 @@ public sealed class KvSequence : IKvCache
         Pool.Data(old).AsSpan().CopyTo(Pool.Data(fresh));
         Pool.Release(old);
         t.Pages[^1] = fresh;
-        if (O.TrackKeyBounds)
-            t.Bounds[^1] = (float[])t.Bounds[^1].Clone();
     }
 
     private static int LowerBound(List<int> positions, int position)
@@ -227,7 +272,7 @@ public sealed class KvSequence : IKvCache
             Pool.Release(t.Pages[p]);
         t.Pages.RemoveRange(keepPages, t.Pages.Count - keepPages);
         if (O.TrackKeyBounds)
-            t.Bounds.RemoveRange(keepPages, t.Bounds.Count - keepPages);
+            t.Bounds.RemoveFrom(keepPages);
         bool partial = slots < t.Positions.Count && slots % PageSize != 0;
         t.Positions.RemoveRange(slots, t.Positions.Count - slots);
         if (slots == 0)
@@ -240,7 +285,8 @@ public sealed class KvSequence : IKvCache
     private void RebuildPageBounds(Layer t, int p)
     {
         var row = new float[KeyWidth];
-        var b = t.Bounds[p] = NewBounds();
+        t.Bounds.Reset(p);
+        var b = t.Bounds[p];
         int rows = Math.Min(PageSize, t.Positions.Count - p * PageSize);
         var data = Pool.Data(t.Pages[p]);
         for (int r = 0; r < rows; r++)
@@ -347,6 +393,33 @@ public sealed class KvSequence : IKvCache
 
     internal byte[] PageArray(int layer, int page) => Pool.Data(_layers[layer].Pages[page]);
 
+    /// <summary>
+    /// dst[page] = the bytes of each listed page of <paramref name="layer"/> (every page when <paramref name="pages"/>
+    /// is empty) while in memory, null while on disk (read those with <see cref="PageArray"/>); returns how many are on disk.
+    /// </summary>
+    internal int PageArrays(int layer, ReadOnlySpan<int> pages, Span<byte[]?> dst)
+    {
+        var t = L(layer);
+        if (pages.IsEmpty)
+            return Pool.ResidentData(CollectionsMarshal.AsSpan(t.Pages)[..dst.Length], dst);
+        int[] ids = System.Buffers.ArrayPool<int>.Shared.Rent(pages.Length);
+        byte[]?[] got = System.Buffers.ArrayPool<byte[]?>.Shared.Rent(pages.Length);
+        try
+        {
+            for (int i = 0; i < pages.Length; i++)
+                ids[i] = t.Pages[pages[i]];
+            int missing = Pool.ResidentData(ids.AsSpan(0, pages.Length), got.AsSpan(0, pages.Length));
+            for (int i = 0; i < pages.Length; i++)
+                dst[pages[i]] = got[i];
+            return missing;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(ids);
+            System.Buffers.ArrayPool<byte[]?>.Shared.Return(got, clearArray: true);
+        }
+    }
+
     /// <summary>Asks the pool to bring pages back from disk ahead of a read (a policy's next pages).</summary>
     public void Prefetch(int layer, ReadOnlySpan<int> pages)
     {
@@ -403,8 +476,7 @@ public sealed class KvSequence : IKvCache
                 Pool.Retain(p);
             dst.Pages.AddRange(src.Pages);
             dst.Positions.AddRange(src.Positions);
-            foreach (var b in src.Bounds)
-                dst.Bounds.Add((float[])b.Clone());
+            dst.Bounds.CopyFrom(src.Bounds);
             dst.Evicted = src.Evicted;
         }
         return s;

@@ -27,6 +27,7 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
     private readonly bool[] _selecting, _masking;
     private readonly int[] _selectLength, _maskLength;
     private readonly float[] _key;
+    private long _lastStepReads, _lastStepPages, _lastStepScoredPages;
     private bool _prefillEnded;
     private int _first, _tokens, _voteFrom;
 
@@ -78,13 +79,16 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
     public long EvictedSlots { get; private set; }
 
     /// <summary>KV positions read by the last decode step, summed over layers and KV heads.</summary>
-    public long LastStepReads { get; private set; }
+    public long LastStepReads => _lastStepReads;
 
     /// <summary>KV pages read by the last decode step, summed over layers and KV heads.</summary>
-    public long LastStepPages { get; private set; }
+    public long LastStepPages => _lastStepPages;
 
     /// <summary>Quest page bounds scored by the last decode step, summed over layers and KV heads.</summary>
-    public long LastStepScoredPages { get; private set; }
+    public long LastStepScoredPages => _lastStepScoredPages;
+
+    /// <summary>Quest scores each KV head's pages from the cache's bounds and per-thread scratch only.</summary>
+    public bool SelectsConcurrently => _quest is not null;
 
     private bool Decoding => _prefillEnded && _tokens == 1;
 
@@ -99,9 +103,9 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         Array.Clear(_selecting);
         if (Decoding)
         {
-            LastStepReads = 0;
-            LastStepPages = 0;
-            LastStepScoredPages = 0;
+            _lastStepReads = 0;
+            _lastStepPages = 0;
+            _lastStepScoredPages = 0;
         }
     }
 
@@ -119,6 +123,10 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
                     int n = Residency.Length;
                     Policy.OnPrefillEnd(l, h, n, _columnSums[i].AsSpan(0, _columnSums[i].Length == 0 ? 0 : n),
                         _windowVotes[i].AsSpan(0, _windowVotes[i].Length == 0 ? 0 : n), Residency);
+                }
+                else if (_tokens == 1 && _quest is not null)
+                {
+                    // Quest keeps everything and ignores the step (no weights, no eviction): skip listing every resident position.
                 }
                 else if (_tokens == 1)
                 {
@@ -204,24 +212,26 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
             int n = _quest.SelectPages(sequence, layer, kvHead, queries, pages);
             if (n >= 0)
             {
-                LastStepScoredPages += sequence.PageCount(layer);
-                LastStepPages += n;
+                long rows = 0;
                 for (int k = 0; k < n; k++)
-                    LastStepReads += sequence.PageRows(layer, pages[k]);
+                    rows += sequence.PageRows(layer, pages[k]);
+                Interlocked.Add(ref _lastStepScoredPages, sequence.PageCount(layer));
+                Interlocked.Add(ref _lastStepPages, n);
+                Interlocked.Add(ref _lastStepReads, rows);
                 return n;
             }
-            LastStepPages += sequence.PageCount(layer);
-            LastStepReads += slots;
+            Interlocked.Add(ref _lastStepPages, sequence.PageCount(layer));
+            Interlocked.Add(ref _lastStepReads, slots);
             return -1;
         }
 
         var reads = _reads[i];
         reads.Clear();
         Policy.SelectReads(layer, kvHead, _first, queries, this, Residency, reads);
-        LastStepReads += reads.Count;
+        _lastStepReads += reads.Count;
         if (reads.Count == slots)
         {
-            LastStepPages += sequence.PageCount(layer);
+            _lastStepPages += sequence.PageCount(layer);
             return -1;
         }
         // Map the positions to slots (both ascending), mask the rest, list the pages touched.
@@ -246,7 +256,7 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         }
         _selecting[i] = true;
         _selectLength[i] = slots;
-        LastStepPages += count;
+        _lastStepPages += count;
         return count;
     }
 

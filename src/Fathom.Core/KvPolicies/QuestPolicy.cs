@@ -10,7 +10,8 @@ namespace Fathom.KvPolicies;
 /// and the newest page always among them). The first <c>dense</c> layers (2 in the reference) read
 /// everything. RoPE: bounds are over the rotated keys at their written positions; nothing is evicted, so
 /// nothing is ever re-rotated. GQA: a page's score is the sum of the group's query heads' upper bounds, so
-/// the group reads one page set (Fathom choice).
+/// the group reads one page set (Fathom choice); that sum is computed as one bound of the group's summed
+/// positive and negative query parts (max(q·M, q·m) = q⁺·M + q⁻·m), one 2d dot per page.
 /// </summary>
 internal sealed class QuestPolicy : KvPolicyBase
 {
@@ -65,16 +66,11 @@ internal sealed class QuestPolicy : KvPolicyBase
         var mins = _min[hi];
         var maxs = _max[hi];
         var (scores, order) = Scratch(pages);
+        Span<float> split = stackalloc float[2 * d];
+        SplitSigns(queries, Geometry.Group, d, split);
         for (int pg = 0; pg < pages; pg++)
         {
-            float u = 0;
-            for (int h = 0; h < Geometry.Group; h++)
-            {
-                var q = queries.Slice(h * d, d);
-                for (int i = 0; i < d; i++)
-                    u += Math.Max(q[i] * maxs[pg * d + i], q[i] * mins[pg * d + i]);
-            }
-            scores[pg] = u;
+            scores[pg] = UpperBound(split, mins.AsSpan(pg * d, d), maxs.AsSpan(pg * d, d));
             order[pg] = pg;
         }
         // The sink page and the newest page first, then the rest by descending bound (ties: the older).
@@ -103,12 +99,17 @@ internal sealed class QuestPolicy : KvPolicyBase
         int count = sequence.PageCount(layer), k = PagesPerStep;
         if (layer < Dense || count <= k)
             return -1;
-        int d = Geometry.KeyLength, g = Geometry.Group;
+        int d = Geometry.KeyLength, w = sequence.KeyWidth;
         var (scores, order) = Scratch(count);
+        Span<float> split = stackalloc float[2 * d];
+        SplitSigns(queries, Geometry.Group, d, split);
+        var all = sequence.AllKeyBounds(layer);
         for (int pg = 0; pg < count; pg++)
         {
-            sequence.KeyBounds(layer, pg, out var mins, out var maxs);
-            scores[pg] = UpperBound(queries, g, d, mins.Slice(kvHead * d, d), maxs.Slice(kvHead * d, d));
+            if (pg + 4 < count)
+                Prefetch(all, (pg + 4) * 2 * w + kvHead * d, (pg + 4) * 2 * w + w + kvHead * d, d);
+            var b = all.Slice(pg * 2 * w, 2 * w);
+            scores[pg] = UpperBound(split, b.Slice(kvHead * d, d), b.Slice(w + kvHead * d, d));
             order[pg] = pg;
         }
         // The sink page and the newest page always; then the rest by descending bound (ties: the older).
@@ -120,31 +121,59 @@ internal sealed class QuestPolicy : KvPolicyBase
         return k;
     }
 
-    // Σ over the group's query heads of Σ_i max(q_i·max_i, q_i·min_i).
-    private static float UpperBound(ReadOnlySpan<float> queries, int group, int d, ReadOnlySpan<float> mins, ReadOnlySpan<float> maxs)
+    // Bounds of one head are 2 short runs a page's bounds apart; ask for a later page's ahead of scoring it.
+    private static unsafe void Prefetch(ReadOnlySpan<float> all, int min, int max, int d)
     {
-        float u = 0;
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            return;
+        fixed (float* p = all)
+        {
+            for (int i = 0; i < d; i += 16)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + min + i);
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + max + i);
+            }
+        }
+    }
+
+    // max(q·max, q·min) = q⁺·max + q⁻·min, so the group's sum of bounds is one bound of the summed positive and
+    // negative parts: split = [Σ_h q⁻ (d), Σ_h q⁺ (d)], and scoring a page costs one 2d dot whatever the group size.
+    private static void SplitSigns(ReadOnlySpan<float> queries, int group, int d, Span<float> split)
+    {
+        split.Clear();
         for (int h = 0; h < group; h++)
         {
             var q = queries.Slice(h * d, d);
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
+            for (int i = 0; i < d; i++)
             {
-                var acc = Vector<float>.Zero;
-                for (; i + Vector<float>.Count <= d; i += Vector<float>.Count)
-                {
-                    var qv = new Vector<float>(q[i..]);
-                    acc += Vector.Max(qv * new Vector<float>(maxs[i..]), qv * new Vector<float>(mins[i..]));
-                }
-                u += Vector.Sum(acc);
+                float x = q[i];
+                if (x < 0)
+                    split[i] += x;
+                else
+                    split[d + i] += x;
             }
-            for (; i < d; i++)
-                u += Math.Max(q[i] * maxs[i], q[i] * mins[i]);
         }
+    }
+
+    // Σ_i neg_i·min_i + pos_i·max_i.
+    private static float UpperBound(ReadOnlySpan<float> split, ReadOnlySpan<float> mins, ReadOnlySpan<float> maxs)
+    {
+        int d = mins.Length, i = 0;
+        var neg = split[..d];
+        var pos = split.Slice(d, d);
+        float u = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var acc = Vector<float>.Zero;
+            for (; i + Vector<float>.Count <= d; i += Vector<float>.Count)
+                acc += new Vector<float>(neg[i..]) * new Vector<float>(mins[i..]) + new Vector<float>(pos[i..]) * new Vector<float>(maxs[i..]);
+            u = Vector.Sum(acc);
+        }
+        for (; i < d; i++)
+            u += neg[i] * mins[i] + pos[i] * maxs[i];
         return u;
     }
 
-    // Moves the k best pages (higher score first, ties: lower index) into order[0..k), in no particular order (quickselect).
     private static (float[] Scores, int[] Order) Scratch(int pages)
     {
         if (t_pageScores is null || t_pageScores.Length < pages)
@@ -155,6 +184,7 @@ internal sealed class QuestPolicy : KvPolicyBase
         return (t_pageScores, t_order!);
     }
 
+    // Moves the k best pages (higher score first, ties: lower index) into order[0..k), in no particular order (quickselect).
     private static void SelectTop(float[] score, int[] order, int n, int k)
     {
         bool Before(int a, int b) => score[a] > score[b] || (score[a] == score[b] && a < b);
