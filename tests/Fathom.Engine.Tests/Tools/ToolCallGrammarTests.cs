@@ -77,7 +77,7 @@ public class ToolCallGrammarTests
             var constraint = ToolCallGrammar.ForAnyTool(format, tools, parallel);
             var (tokenizer, vocabulary, pieces) = Vocabs.Value[seed % 4 == 1 ? 1 : 0];
             string context = $"seed {seed} format {format} parallel {parallel}\ntools {string.Join("\n", tools.Select(t => t.Name + " " + t.Parameters!.Value.GetRawText()))}\n";
-            var bytes = Generate(new GrammarConstraint(constraint.Grammar, vocabulary), tokenizer, pieces, seed, context);
+            var bytes = ConstrainedWalk.Generate(new GrammarConstraint(constraint.Grammar, vocabulary), tokenizer, pieces, seed, context);
             string output = constraint.Prefix + strict.GetString(bytes);
             context += $"output {output}\n";
 
@@ -171,41 +171,5 @@ public class ToolCallGrammarTests
             c.Accept(id);
         }
         return c.IsComplete;
-    }
-
-    /// <summary>Random logits for a while, then a push towards the nearest completion; every step must leave a token allowed.</summary>
-    private static byte[] Generate(GrammarConstraint c, Tokenizer tokenizer, byte[][] pieces, int seed, string context)
-    {
-        var rng = new Random(seed);
-        var chain = new SamplerChain(new SamplingOptions { Temperature = 1f, Seed = (ulong)seed }, c);
-        int n = tokenizer.VocabularySize;
-        var logits = new float[n];
-        var mask = new float[n];
-        var history = new List<int>();
-        var output = new List<byte>();
-        int wander = rng.Next(0, 40);
-        for (int step = 0; ; step++)
-        {
-            Assert.True(step < 3000, context + "no end after 3000 tokens");
-            Array.Clear(mask);
-            c.Mask(mask);
-            Assert.True(mask.Any(x => !float.IsNegativeInfinity(x)), context + $"dead end after '{Encoding.UTF8.GetString([.. output])}'");
-            for (int i = 0; i < n; i++)
-            {
-                if (step < wander || float.IsNegativeInfinity(mask[i]))
-                    logits[i] = rng.NextSingle() * 12f;
-                else
-                    logits[i] = -c.MinBytesToCompleteAfter(i) * 50f + rng.NextSingle();
-            }
-            int token = chain.Sample(logits, history.ToArray());
-            Assert.False(float.IsNegativeInfinity(mask[token]), context + $"sampled a masked token {token}");
-            history.Add(token);
-            if (tokenizer.IsEndOfGeneration(token))
-            {
-                Assert.True(c.IsComplete || c.IsEnded, context);
-                return [.. output];
-            }
-            output.AddRange(pieces[token]);
-        }
     }
 }

@@ -232,7 +232,7 @@ public class JsonSchemaGrammarTests
             int v = seed % 4 == 3 ? 1 : 0;
             var tokenizer = vocabs[v];
             var constraint = new GrammarConstraint(grammar, grammarVocabs[v]);
-            var output = Generate(constraint, tokenizer, pieces[v], seed);
+            var output = ConstrainedWalk.Generate(constraint, tokenizer, pieces[v], seed, $"seed {seed}: ");
             string context = $"seed {seed}\nschema {schemaText}\n";
             string text;
             try
@@ -259,58 +259,6 @@ public class JsonSchemaGrammarTests
                 string? error = SchemaValidator.Validate(schema.RootElement, instance.RootElement);
                 Assert.True(error is null, context + $"output {text}\nfails: {error}\n{grammar.Text}");
             }
-        }
-    }
-
-    /// <summary>
-    /// Random logits (sampled through the chain) for a random number of steps, then a push towards the nearest
-    /// completion; every step must leave some token allowed and the run must end with an end-of-generation token.
-    /// </summary>
-    private static byte[] Generate(GrammarConstraint c, Tokenizer tokenizer, byte[][] pieces, int seed)
-    {
-        var rng = new Random(seed);
-        var chain = new SamplerChain(new SamplingOptions { Temperature = 1f, Seed = (ulong)seed }, c);
-        int n = tokenizer.VocabularySize;
-        var logits = new float[n];
-        var mask = new float[n];
-        var history = new List<int>();
-        var output = new List<byte>();
-        int wander = rng.Next(0, 48);
-        for (int step = 0; ; step++)
-        {
-            Assert.True(step < 2000, $"seed {seed}: no end after 2000 tokens");
-            Array.Clear(mask);
-            c.Mask(mask);
-            Assert.True(mask.Any(x => !float.IsNegativeInfinity(x)), $"seed {seed}: dead end after '{Encoding.UTF8.GetString([.. output])}'");
-            if (step < wander)
-            {
-                for (int i = 0; i < n; i++)
-                    logits[i] = rng.NextSingle() * 12f;
-            }
-            else
-            {
-                // finishing: prefer the allowed token that leaves the fewest bytes to a complete value
-                for (int i = 0; i < n; i++)
-                {
-                    if (float.IsNegativeInfinity(mask[i]))
-                    {
-                        logits[i] = rng.NextSingle() * 12f;
-                        continue;
-                    }
-                    int left = c.MinBytesToCompleteAfter(i);
-                    Assert.True(left >= 0, $"seed {seed}: mask allows {i} but the constraint does not");
-                    logits[i] = -left * 50f + rng.NextSingle();
-                }
-            }
-            int token = chain.Sample(logits, history.ToArray());
-            Assert.False(float.IsNegativeInfinity(mask[token]), $"seed {seed}: sampled a masked token {token}");
-            history.Add(token);
-            if (tokenizer.IsEndOfGeneration(token))
-            {
-                Assert.True(c.IsEnded);
-                return [.. output];
-            }
-            output.AddRange(pieces[token]);
         }
     }
 }
