@@ -110,6 +110,9 @@ public class CausalAttentionTests
     [InlineData(4, 4, 40, 24, 9, 250)]     // head sizes off the 16-lane grid, tiles across a block edge
     [InlineData(6, 2, 128, 80, 3, 530)]    // wide keys, a partial value chunk
     [InlineData(4, 1, 16, 16, 5, 15)]      // one KV head, sequences shorter than a 16-group
+    [InlineData(4, 1, 16, 16, 1, 0)]       // decode of the first position
+    [InlineData(8, 2, 64, 64, 1, 15)]      // decode over exactly one 16-group
+    [InlineData(8, 4, 32, 32, 1, 16)]      // decode one past a 16-group
     public void Matches_the_plain_loop_bit_for_bit_on_a_contiguous_cache(int heads, int kvHeads, int dk, int dv, int tokens, int firstPosition)
     {
         var shape = new AttentionShape(heads, kvHeads, dk, dv, 1f / MathF.Sqrt(dk));
@@ -124,6 +127,25 @@ public class CausalAttentionTests
             CausalAttention.Compute(cache, 1, q, tokens, firstPosition, shape, o, null);
             AssertBitwise(Reference(cache, 1, q, tokens, firstPosition, shape), o, $"q×{qScale}");
         }
+    }
+
+    [Theory]
+    [InlineData(1, 37)]
+    [InlineData(2, 300)]
+    [InlineData(3, 130)]
+    [InlineData(5, 64)]
+    public void Decode_matches_the_plain_loop_on_a_paged_cache_for_any_thread_count(int threads, int positions)
+    {
+        // Decode reads whole rows in phases split by position groups, heads and lanes; 7-slot pages cut the groups.
+        var shape = new AttentionShape(8, 2, 64, 64, 0.125f);
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(KvType.F16, KvType.F16, pageSize: 7, layers: 1, kvHeads: 2, dim: 64));
+        var s = m.Create(1024);
+        Fill(s, positions, threads);
+        var q = Values(new Random(positions), 8 * 64, 3f);
+        using var pool = new WorkerPool(threads);
+        var o = new float[8 * 64];
+        CausalAttention.Compute(s, 0, q, 1, positions - 1, shape, o, pool);
+        AssertBitwise(Reference(s, 0, q, 1, positions - 1, shape), o, $"{threads} threads, {positions} positions");
     }
 
     [Fact]
