@@ -145,8 +145,18 @@ internal static unsafe class PackedGemv
             byte* x1 = two ? x0 + (long)nb * gb : x0;
             Vector256<float> a0 = default, a1 = default;
             var yb = (BlockQ8_0*)act;
+            long ahead = 2L * nb * gb;
             for (int b = 0; b < nb; b++, yb++, x0 += gb, x1 += gb)
             {
+                if (Sse.IsSupported)
+                {
+                    // The next pass's two groups at this block (a hint past the matrix never faults): short
+                    // groups end before the hardware prefetchers have ramped up on them.
+                    Sse.Prefetch0(x0 + ahead);
+                    Sse.Prefetch0(x0 + ahead + 128);
+                    Sse.Prefetch0(x1 + ahead);
+                    Sse.Prefetch0(x1 + ahead + 128);
+                }
                 sbyte* q = yb->Qs;
                 var s0 = Vector256.Create(off[b]);
                 var s1 = s0;
@@ -184,6 +194,7 @@ internal static unsafe class PackedGemv
             byte* x1 = two ? x0 + (long)nb * gb : x0;
             Vector256<float> a0 = default, a1 = default, m0 = default, m1 = default;
             var yb = (BlockQ8_K*)act;
+            long ahead = 2L * nb * gb;
             for (int b = 0; b < nb; b++, yb++, x0 += gb, x1 += gb)
             {
                 sbyte* q = yb->Qs;
@@ -192,6 +203,15 @@ internal static unsafe class PackedGemv
                 Vector256<int> i0 = default, i1 = default;
                 for (int k = 0; k < 4; k++)
                 {
+                    if (Sse.IsSupported)
+                    {
+                        // As in Q4_0Groups: a quarter of the next pass's block (288 bytes) per step, both groups.
+                        for (int line = 0; line < 288; line += 64)
+                        {
+                            Sse.Prefetch0(x0 + ahead + 288 * k + line);
+                            Sse.Prefetch0(x1 + ahead + 288 * k + line);
+                        }
+                    }
                     Vector256<int> l0 = default, h0 = default, l1 = default, h1 = default;
                     byte* c0 = x0 + 128 + 256 * k, c1 = x1 + 128 + 256 * k;
                     sbyte* qk = q + 64 * k;
