@@ -276,7 +276,16 @@ internal static unsafe class QuantGemv
     {
         int nb = cols / 256;
         for (int r = r0; r < r1; r++)
+        {
+            if (Sse.IsSupported)
+            {
+                // The row after next (a row of 2048 columns is 1.7 KB: short for the hardware prefetchers).
+                byte* next = w + (r + 2) * rowBytes;
+                for (long b = 0; b < rowBytes; b += 64)
+                    Sse.Prefetch0(next + b);
+            }
             y[r] = Q6_KRow((BlockQ6_K*)(w + r * rowBytes), (BlockQ8_K*)act, nb);
+        }
     }
 
     private static float Q6_KRow(BlockQ6_K* x, BlockQ8_K* y, int nb)
