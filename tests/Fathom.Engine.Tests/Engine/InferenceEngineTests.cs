@@ -154,6 +154,8 @@ public class InferenceEngineTests
         var streams = Enumerable.Range(0, 3).Select(i => Collect(engine.Submit(new GenerationRequest { PromptTokens = Prompt(5, i), MaxTokens = 50 }))).ToArray();
         await Task.Delay(50);
         var disposing = Task.Run(engine.Dispose);
+        // Let Dispose mark the engine before the runner may move: otherwise a stream can finish its tokens first.
+        await Task.Delay(200);
         runner.Gate.Set();
         await disposing;
         foreach (var s in streams)
