@@ -52,15 +52,7 @@ internal static unsafe class F16Gemv
             int c = 0;
             for (; c + 32 <= cols; c += 32)
             {
-                if (Sse.IsSupported)
-                {
-                    // The next four rows' line at this column (as QuantGemv's four-row passes; a hint never faults).
-                    ushort* next = w3 + cols + c;
-                    Sse.Prefetch0(next);
-                    Sse.Prefetch0(next + cols);
-                    Sse.Prefetch0(next + 2 * cols);
-                    Sse.Prefetch0(next + 3 * cols);
-                }
+                Simd.PrefetchFourRows((byte*)(w3 + cols + c), 2L * cols);
                 var x0 = Vector512.Load(x + c);
                 var x1 = Vector512.Load(x + c + 16);
                 Step(ref a0, w0 + c, x0, x1);

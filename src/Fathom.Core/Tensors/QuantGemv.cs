@@ -118,15 +118,9 @@ internal static unsafe class QuantGemv
             var yb = (BlockQ8_0*)act;
             for (int i = 0; i < nb; i++, yb++)
             {
-                if (Sse.IsSupported && (i & 3) == 0)
-                {
-                    // As in Q8_0Rows: the next four rows, about a line per four 18-byte blocks.
-                    byte* next = (byte*)(x3 + i) + rowBytes;
-                    Sse.Prefetch0(next);
-                    Sse.Prefetch0(next + rowBytes);
-                    Sse.Prefetch0(next + 2 * rowBytes);
-                    Sse.Prefetch0(next + 3 * rowBytes);
-                }
+                // The next four rows, about a line per four 18-byte blocks.
+                if ((i & 3) == 0)
+                    Simd.PrefetchFourRows((byte*)(x3 + i) + rowBytes, rowBytes);
                 var qy = Vector256.Load(yb->Qs);
                 var ci = Vector256.Load((int*)(c + i));
                 float dy = d[i];
@@ -179,16 +173,9 @@ internal static unsafe class QuantGemv
             var yb = (BlockQ8_0*)act;
             for (int i = 0; i < nb; i++, yb++)
             {
-                if (Sse.IsSupported && (i & 1) == 0)
-                {
-                    // The next four rows, a line at a time: short rows (2048 columns: 2.2 KB) end before the
-                    // hardware prefetchers have ramped up on them. A hint past the matrix never faults.
-                    byte* next = (byte*)(x3 + i) + rowBytes;
-                    Sse.Prefetch0(next);
-                    Sse.Prefetch0(next + rowBytes);
-                    Sse.Prefetch0(next + 2 * rowBytes);
-                    Sse.Prefetch0(next + 3 * rowBytes);
-                }
+                // The next four rows, about a line per two 34-byte blocks (2048 columns: 2.2 KB rows).
+                if ((i & 1) == 0)
+                    Simd.PrefetchFourRows((byte*)(x3 + i) + rowBytes, rowBytes);
                 var qy = Vector256.Load(yb->Qs);
                 var ci = Vector256.Load((int*)(c + i));
                 float dy = d[i];

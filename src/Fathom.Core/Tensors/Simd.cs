@@ -11,6 +11,21 @@ namespace Fathom.Tensors;
 /// </summary>
 internal static class Simd
 {
+    /// <summary>
+    /// A prefetch hint for one line in each of four rows stride bytes apart (the next four-row pass of a decode
+    /// kernel: rows this short end before the hardware prefetchers ramp up). A hint never faults.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void PrefetchFourRows(byte* first, long stride)
+    {
+        if (!Sse.IsSupported)
+            return;
+        Sse.Prefetch0(first);
+        Sse.Prefetch0(first + stride);
+        Sse.Prefetch0(first + 2 * stride);
+        Sse.Prefetch0(first + 3 * stride);
+    }
+
     /// <summary>512-bit vectors are accelerated: the widest path.</summary>
     public static bool Use512
     {
