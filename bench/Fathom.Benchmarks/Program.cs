@@ -19,6 +19,11 @@ if (args.Length > 0 && args[0] == "sweep")
     Fathom.Benchmarks.ModelSweepCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
     return;
 }
+if (args.Length > 0 && args[0] == "attn")
+{
+    Fathom.Benchmarks.AttentionDepthCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
+    return;
+}
 if (args.Length > 0 && args[0] == "grammar")
 {
     Fathom.Benchmarks.QuickGrammarCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 5);

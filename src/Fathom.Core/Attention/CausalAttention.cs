@@ -122,7 +122,7 @@ internal static class CausalAttention
             for (int k0 = 0; k0 < count; k0 += Lanes)
             {
                 for (int r = 0; r < rows; r++)
-                    Dot16(qh + (long)r * dkPad, block + (long)k0 * dkPad, dkPad, shape.Scale, scores + (long)r * nPad + b0 + k0);
+                    Dot16(qh + (long)r * dkPad, block + (long)k0 * dkPad, dkPad, dkPad, shape.Scale, scores + (long)r * nPad + b0 + k0);
             }
         }
 
@@ -200,10 +200,10 @@ internal static class CausalAttention
         }
     }
 
-    // Scores of one query row against 16 widened key rows: lane-wise FMA over the 16-wide chunks, then
-    // each key's 16 lanes summed in _mm512_reduce_add_ps order, times scale.
+    // Scores of one query row against 16 widened key rows (ks floats apart): lane-wise FMA over the 16-wide chunks,
+    // then each key's 16 lanes summed in _mm512_reduce_add_ps order, times scale.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Dot16(float* q, float* k, int dkPad, float scale, float* dst)
+    internal static unsafe void Dot16(float* q, float* k, int dkPad, int ks, float scale, float* dst)
     {
         if (!Avx512F.IsSupported)
         {
@@ -211,7 +211,7 @@ internal static class CausalAttention
             {
                 var sum = Vector512<float>.Zero;
                 for (int c = 0; c < dkPad; c += Lanes)
-                    sum = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + (long)key * dkPad + c), sum);
+                    sum = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + (long)key * ks + c), sum);
                 dst[key] = GgmlMath.Sum(sum) * scale;
             }
             return;
@@ -219,7 +219,7 @@ internal static class CausalAttention
         // Slot s holds key 4·(s & 3) + (s >> 2): the transposing reduction leaves slot 4s + b in lane 4b + s.
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
-        long st = dkPad;
+        long st = ks;
         for (int c = 0; c < dkPad; c += Lanes)
         {
             var qv = Vector512.Load(q + c);
@@ -241,6 +241,18 @@ internal static class CausalAttention
             a14 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 11 * st), a14);
             a15 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 15 * st), a15);
         }
+        (Reduce16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) * Vector512.Create(scale)).Store(dst);
+    }
+
+    /// <summary>
+    /// The 16 horizontal sums of a0…a15 in one vector, each summed in _mm512_reduce_add_ps's order. Lane 4b + s holds
+    /// the sum of slot 4s + b; that is, the sum of a_i lands in lane 4·(i &amp; 3) + (i &gt;&gt; 2).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Reduce16(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7, Vector512<float> a8, Vector512<float> a9,
+        Vector512<float> a10, Vector512<float> a11, Vector512<float> a12, Vector512<float> a13, Vector512<float> a14, Vector512<float> a15)
+    {
         // Halves (lane l + lane l+8), then quarters (l+4) within each 256-bit half, then pairs (l+2), then l+1.
         var c0 = Avx512F.Shuffle4x128(a0, a1, 0x44) + Avx512F.Shuffle4x128(a0, a1, 0xEE);
         var c1 = Avx512F.Shuffle4x128(a2, a3, 0x44) + Avx512F.Shuffle4x128(a2, a3, 0xEE);
@@ -257,7 +269,7 @@ internal static class CausalAttention
         var g0 = Avx512F.UnpackLow(e0.AsDouble(), e1.AsDouble()).AsSingle() + Avx512F.UnpackHigh(e0.AsDouble(), e1.AsDouble()).AsSingle();
         var g1 = Avx512F.UnpackLow(e2.AsDouble(), e3.AsDouble()).AsSingle() + Avx512F.UnpackHigh(e2.AsDouble(), e3.AsDouble()).AsSingle();
         var sums = Avx512F.Shuffle(g0, g1, 0x88) + Avx512F.Shuffle(g0, g1, 0xDD);
-        (sums * Vector512.Create(scale)).Store(dst);
+        return sums;
     }
 
     // In place over s[0..n) as GgmlMath.SoftmaxPadded (exps in 16-position groups, each group summed
@@ -341,29 +353,8 @@ internal static class CausalAttention
     // n f16 values as floats into dst, zero-padded to a whole number of 16-lane chunks.
     private static unsafe void Widen(Half* src, int n, float* dst)
     {
-        int i = 0;
-        for (; i + Lanes <= n; i += Lanes)
-        {
-            var h = Vector256.Load((short*)(src + i));
-            if (Avx512F.IsSupported)
-            {
-                // Exponent 0 (zero, subnormal) or 31 (inf, NaN) lands below 0x0800 (0x8000 wraps negative).
-                if (!Vector256.LessThanAny((h & Vector256.Create((short)0x7C00)) + Vector256.Create((short)0x0400), Vector256.Create((short)0x0800)))
-                {
-                    // Normal halves only: shift into place, clear the copies of the sign, rebias the exponent by 112.
-                    var w = Avx512F.ConvertToVector512Int32(h);
-                    (((w << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF))) + Vector512.Create(0x38000000)).AsSingle().Store(dst + i);
-                    continue;
-                }
-                F16.ToFloat(Avx512F.ConvertToVector512UInt32(h.AsUInt16())).Store(dst + i);
-                continue;
-            }
-            var u = h.AsUInt16();
-            F16.ToFloat(Vector512.Create(Vector256.WidenLower(u), Vector256.WidenUpper(u))).Store(dst + i);
-        }
-        for (; i < n; i++)
-            dst[i] = (float)src[i];
-        for (; (i & (Lanes - 1)) != 0; i++)
+        F16.ToFloatRow((ushort*)src, n, dst);
+        for (int i = n; (i & (Lanes - 1)) != 0; i++)
             dst[i] = 0f;
     }
 }

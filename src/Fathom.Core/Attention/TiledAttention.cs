@@ -64,8 +64,8 @@ internal static class TiledAttention
                     float* qs = qp, os = op;
                     Action<int, int> byPageBody = (i0, i1) =>
                     {
-                        int ps = cache.PageSize;
-                        float[] scratch = ArrayPool<float>.Shared.Rent(ps * (dk + dv) + ps + kvHeads * g * dk);
+                        int ps = cache.PageSize, psPad = DecodeStep.RoundUp(ps);
+                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (shape.Heads / g * (dk + dv)) + DecodeStep.ScoreFloats(g, ps) + kvHeads * g * dk);
                         try
                         {
                             for (int sp = i0; sp < i1; sp++)
@@ -285,15 +285,19 @@ internal static class TiledAttention
 
     // Decode, one split of the pages: pages outer and KV heads inner, so a page (every head's rows side by side) is
     // streamed once and in order rather than once per head; writes the split's (m, l, acc) per head into its slot.
+    // With DecodeStep a page every head reads is widened whole (one sequential read) and each head folds its columns.
     private static unsafe void DecodeSplit(KvSequence cache, byte[]?[] pageData, int layer, float* q, int firstPosition, AttentionShape shape,
         ReadOnlySpan<int> pages, int[] headsOf, IAttentionHooks? hooks, float[] scratch, float[] partial, int split, int splits)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2, kvHeads = shape.KvHeads;
-        int block = QueryTile * g * stride;
+        int block = QueryTile * g * stride, psPad = DecodeStep.RoundUp(ps);
+        int kw = cache.KeyWidth, vw = cache.ValueWidth, allHeads = kvHeads >= 32 ? -1 : (1 << kvHeads) - 1;
+        bool fast = DecodeStep.Supports(shape);
+        bool f16 = cache.KeyType == KvType.F16 && cache.ValueType == KvType.F16 && DecodeStep.SupportsF16(shape, ps);
         fixed (float* sc = scratch)
         fixed (float* pp = partial)
         {
-            float* kbuf = sc, vbuf = sc + ps * dk, s = vbuf + ps * dv, qsc = s + ps;
+            float* kbuf = sc, vbuf = sc + (long)psPad * kw, s = vbuf + (long)psPad * vw, qsc = s + DecodeStep.ScoreFloats(g, ps);
             for (int i = 0; i < kvHeads * g * dk; i++)
                 qsc[i] = q[i];
             for (int kh = 0; kh < kvHeads; kh++)
@@ -305,20 +309,78 @@ internal static class TiledAttention
                 int page = pages[k];
                 var data = pageData[page] ?? cache.PageArray(layer, page);
                 int heads = headsOf[page];
-                if (k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                bool whole = fast && !f16 && heads == allHeads;
+                if (!whole && !(f16 && heads == allHeads) && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
                     Prefetch(next, headsOf[pages[k + 1]], kvHeads, ps, kt, vt, krb, vrb);
                 fixed (byte* pd = data)
                 {
+                    int rows = fast ? VisibleRows(cache, layer, page, firstPosition) : 0;
+                    if (fast && rows == 0)
+                        continue;
+                    if (whole)
+                    {
+                        KvTypes.DecodeRows(cache.KeyType, pd, krb, rows, kw, kbuf);
+                        KvTypes.DecodeRows(cache.ValueType, pd + ps * krb, vrb, rows, vw, vbuf);
+                    }
                     for (int kh = 0; kh < kvHeads; kh++)
                     {
                         if ((heads & (1 << kh)) == 0)
                             continue;
-                        PageStep(cache, pd, page, layer, kh, qsc + kh * g * dk, 0, 1, firstPosition, shape,
-                            hooks is null ? default : hooks.SlotMask(layer, kh), kbuf, vbuf, s, pp + (kh * splits + split) * block);
+                        var mask = hooks is null ? default : hooks.SlotMask(layer, kh);
+                        float* st = pp + (kh * splits + split) * block;
+                        if (f16)
+                        {
+                            // What this split folds next: the page's next head that reads it, else the next page's first.
+                            byte* ahead = null;
+                            int nextRows = 0, nh = kh + 1;
+                            while (nh < kvHeads && (heads & (1 << nh)) == 0)
+                                nh++;
+                            if (nh < kvHeads)
+                            {
+                                ahead = pd;
+                                nextRows = rows;
+                            }
+                            else if (k + 1 < pages.Length && pageData[pages[k + 1]] is { } nd)
+                            {
+                                nh = 0;
+                                while (nh < kvHeads && (headsOf[pages[k + 1]] & (1 << nh)) == 0)
+                                    nh++;
+                                // A hint only: the address of an unpinned array is good enough, a stale one merely wastes it.
+                                ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
+                                nextRows = ps;
+                            }
+                            DecodeStep.FoldF16(qsc + kh * g * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
+                                rows, shape.Scale, mask, page * ps, s, st, stride,
+                                ahead == null ? null : (ushort*)(ahead + nh * kt), ahead == null ? null : (ushort*)(ahead + ps * krb + nh * vt), nextRows);
+                        }
+                        else if (whole)
+                        {
+                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf + kh * dk, kw, vbuf + kh * dv, vw, rows, shape.Scale, mask, page * ps, s, st, stride);
+                        }
+                        else if (fast)
+                        {
+                            KvTypes.DecodeRows(cache.KeyType, pd + kh * kt, krb, rows, dk, kbuf);
+                            KvTypes.DecodeRows(cache.ValueType, pd + ps * krb + kh * vt, vrb, rows, dv, vbuf);
+                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride);
+                        }
+                        else
+                        {
+                            PageStep(cache, pd, page, layer, kh, qsc + kh * g * dk, 0, 1, firstPosition, shape, mask, kbuf, vbuf, s, st);
+                        }
                     }
                 }
             }
         }
+    }
+
+    // Rows of a page whose positions are at or before the decoded one.
+    private static int VisibleRows(KvSequence cache, int layer, int page, int position)
+    {
+        int rows = cache.PageRows(layer, page);
+        var pos = cache.Positions(layer).Slice(page * cache.PageSize, rows);
+        while (rows > 0 && pos[rows - 1] > position)
+            rows--;
+        return rows;
     }
 
     // Asks for the next page's rows of the heads that read it: quest's pages are scattered, and each head's rows are

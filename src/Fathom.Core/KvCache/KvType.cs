@@ -135,39 +135,7 @@ public static class KvTypes
         }
     }
 
-    private static unsafe void F16Row(ushort* x, float* y, int n)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            for (; i + 32 <= n; i += 32)
-            {
-                var (lo, hi) = Vector512.Widen(Vector512.Load(x + i));
-                F16.ToFloat(lo).Store(y + i);
-                F16.ToFloat(hi).Store(y + i + 16);
-            }
-        }
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i + 16 <= n; i += 16)
-            {
-                var (lo, hi) = Vector256.Widen(Vector256.Load(x + i));
-                F16.ToFloat(lo).Store(y + i);
-                F16.ToFloat(hi).Store(y + i + 8);
-            }
-        }
-        if (Vector128.IsHardwareAccelerated)
-        {
-            for (; i + 8 <= n; i += 8)
-            {
-                var (lo, hi) = Vector128.Widen(Vector128.Load(x + i));
-                F16.ToFloat(lo).Store(y + i);
-                F16.ToFloat(hi).Store(y + i + 4);
-            }
-        }
-        for (; i < n; i++)
-            y[i] = Fp16.ToFloat(x[i]);
-    }
+    private static unsafe void F16Row(ushort* x, float* y, int n) => F16.ToFloatRow(x, n, y);
 
     // Q8_0 blocks: f16 scale then 32 signed bytes; value = q·d (exact in float, as the scalar dequantizer).
     private static unsafe void Q8Row(byte* x, float* y, int blocks)

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Fathom.Attention;
+using Fathom.KvCache;
+using Fathom.Threading;
+
+namespace Fathom.Benchmarks;
+
+/// <summary>
+/// Decode attention alone at depth, 1B-shaped heads (32 query heads, 8 KV heads of 64, f16 KV in 64-slot pages):
+/// time per call and per cached position, for a cache larger than the caches (all layers cycled) and for one layer
+/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled]
+/// </summary>
+internal static class AttentionDepthCheck
+{
+    public static void Run(int threads, string[] args)
+    {
+        var depths = args.Where(a => int.TryParse(a, out _)).Select(int.Parse).ToArray();
+        if (depths.Length == 0)
+            depths = [4096, 16384];
+        bool tiled = args.Contains("tiled");
+        const int layers = 16, d = 64;
+        int kvHeads = args.Contains("kv1") ? 1 : 8, heads = 4 * kvHeads;
+        using var pool = new WorkerPool(threads);
+        var shape = new AttentionShape(heads, kvHeads, d, d, 1f / MathF.Sqrt(d));
+        var rng = new Random(1);
+        var q = new float[heads * d];
+        var o = new float[heads * d];
+        for (int i = 0; i < q.Length; i++)
+            q[i] = (float)(rng.NextDouble() * 2 - 1);
+        foreach (int depth in depths)
+        {
+            using var manager = new KvCacheManager(new KvCacheOptions { Layers = layers, KvHeads = kvHeads, KeyLength = d, ValueLength = d });
+            var seq = manager.Create(depth + 1);
+            var k = new float[kvHeads * d];
+            var v = new float[kvHeads * d];
+            for (int l = 0; l < layers; l++)
+            {
+                for (int p = 0; p <= depth; p++)
+                {
+                    for (int i = 0; i < k.Length; i++)
+                    {
+                        k[i] = (float)(rng.NextDouble() * 2 - 1);
+                        v[i] = (float)(rng.NextDouble() * 2 - 1);
+                    }
+                    seq.Store(l, p, k, v);
+                }
+            }
+            void Call(int l)
+            {
+                if (tiled)
+                    TiledAttention.Compute(seq, l, q, 1, depth, shape, o, pool);
+                else
+                    CausalAttention.Compute(seq, l, q, 1, depth, shape, o, pool);
+            }
+            for (int l = 0; l < layers; l++)
+                Call(l);
+            for (int round = 0; round < 3; round++)
+            {
+                var sw = Stopwatch.StartNew();
+                int calls = 0;
+                for (int r = 0; r < 4; r++)
+                {
+                    for (int l = 0; l < layers; l++, calls++)
+                        Call(l);
+                }
+                double cold = sw.Elapsed.TotalMilliseconds / calls;
+                sw.Restart();
+                for (int r = 0; r < calls; r++)
+                    Call(0);
+                double warm = sw.Elapsed.TotalMilliseconds / calls;
+                Console.WriteLine($"depth {depth,6} {(tiled ? "tiled" : "exact")}: all layers {cold:F3} ms/call ({cold * 1e6 / (depth + 1):F1} ns/pos, {layers * cold:F1} ms/token)   one layer {warm:F3} ms/call ({warm * 1e6 / (depth + 1):F1} ns/pos)");
+            }
+            manager.Free(seq);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Fathom.Models;
+using Fathom.Tensors;
+
+namespace Fathom.Attention;
+
+/// <summary>
+/// The tiled path's decode step: one query token, the query heads of one KV head, one page of widened keys and
+/// values. Scores 16 keys per pass for each query head (one transposing reduction for the 16), folds them into each
+/// head's online softmax, then runs P·V for four query heads at once with their 4 × 64 accumulators in registers
+/// across the page, so a value row is loaded once for the whole group.
+/// </summary>
+internal static class DecodeStep
+{
+    private const int Lanes = 16;
+
+    // Below this a score's exp is 0 to float precision (and masked slots are −inf).
+    private const float Floor = -87f;
+
+    public static bool Supports(AttentionShape shape) =>
+        Avx512F.IsSupported && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
+
+    /// <summary>Floats of score scratch <see cref="Fold"/> needs for a group of <paramref name="group"/> over pages of <paramref name="pageSize"/>.</summary>
+    public static int ScoreFloats(int group, int pageSize) => group * RoundUp(pageSize) + Lanes;
+
+    public static int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
+
+    /// <summary>
+    /// Folds <paramref name="rows"/> keys (k, <paramref name="ks"/> floats apart) and values (v, <paramref name="vs"/> apart)
+    /// into the state of each of the <paramref name="group"/> query rows q (dk floats each): state + r·stride holds
+    /// (m, l, acc[dv]). Slots whose <paramref name="visible"/> bit is clear are skipped. The buffers behind k and v must
+    /// hold whole 16-row chunks (rows past <paramref name="rows"/> are read, not used).
+    /// </summary>
+    public static unsafe void Fold(float* q, int group, int dk, int dv, float* k, int ks, float* v, int vs, int rows, float scale,
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride)
+    {
+        int rowsPad = RoundUp(rows);
+        for (int r = 0; r < group; r++)
+        {
+            for (int j = 0; j < rows; j += Lanes)
+                CausalAttention.Dot16(q + (long)r * dk, k + (long)j * ks, dk, ks, scale, s + (long)r * rowsPad + j);
+        }
+        Span<float> corr = stackalloc float[group];
+        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr))
+            return;
+        int r0 = 0;
+        for (; r0 + 4 <= group; r0 += 4)
+        {
+            for (int d = 0; d < dv; d += 4 * Lanes)
+            {
+                if (d + 4 * Lanes <= dv)
+                    Accumulate4x4(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..]);
+                else
+                {
+                    for (int c = d; c < dv; c += Lanes)
+                    {
+                        for (int r = r0; r < r0 + 4; r++)
+                            Accumulate1(s + (long)r * rowsPad, v + c, vs, rows, state + (long)r * stride + 2 + c, corr[r]);
+                    }
+                }
+            }
+        }
+        for (; r0 < group; r0++)
+        {
+            for (int c = 0; c < dv; c += Lanes)
+                Accumulate1(s + (long)r0 * rowsPad, v + c, vs, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
+        }
+    }
+
+    /// <summary>Whether <see cref="FoldF16"/> takes this shape: groups of four query heads, values in 64-float chunks.</summary>
+    public static bool SupportsF16(AttentionShape shape, int pageSize) =>
+        Supports(shape) && shape.Group % 4 == 0 && shape.ValueLength % (4 * Lanes) == 0 && pageSize % 4 == 0;
+
+    /// <summary>
+    /// <see cref="Fold"/> reading f16 keys and values straight from the page (ks, vs halves apart), widened in registers:
+    /// four keys × four query heads per pass for the scores, and each value vector widened once for four query heads.
+    /// Rows up to the next multiple of four are read, not used.
+    /// </summary>
+    public static unsafe void FoldF16(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK = null, ushort* nextV = null, int nextRows = 0)
+    {
+        int rowsPad = RoundUp(rows);
+        for (int r0 = 0; r0 < group; r0 += 4)
+        {
+            for (int j = 0; j < rows; j += 4)
+            {
+                // The next fold's key rows, four per pass: one KV head's slice of a row is a short piece a wide row
+                // apart, which the hardware prefetchers do not follow.
+                if (r0 == 0 && nextK != null)
+                    PrefetchRows(nextK, ks, j, Math.Min(j + 4, nextRows), dk);
+                Scores4x4(q + (long)r0 * dk, dk, k + (long)j * ks, ks, scale, s + (long)r0 * rowsPad + j, rowsPad);
+            }
+        }
+
+        Span<float> corr = stackalloc float[group];
+        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr))
+            return;
+        for (int r0 = 0; r0 < group; r0 += 4)
+        {
+            for (int d = 0; d < dv; d += 4 * Lanes)
+            {
+                bool first = r0 == 0 && d == 0;
+                Accumulate4x4F16(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..],
+                    first ? nextV : null, first ? nextRows : 0, dv);
+            }
+        }
+    }
+
+    // Asks for rows [from, to) of n halves, stride halves apart (a hint: never faults, may be dropped). Inlined: a
+    // call inside the accumulating loops would make the JIT spill every accumulator around it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PrefetchRows(ushort* rows, int stride, int from, int to, int n)
+    {
+        for (int j = from; j < to; j++)
+        {
+            byte* r = (byte*)(rows + (long)j * stride);
+            for (int b = 0; b < 2 * n; b += 64)
+                Sse.Prefetch0(r + b);
+            Sse.Prefetch0(r + 2 * n - 1);
+        }
+    }
+
+    // Scores (rows of s, rowsPad apart) → probabilities against each head's running max, folded into (m, l); corr[r]
+    // is what the head's accumulator must be scaled by. Returns false when no head saw a key.
+    private static unsafe bool Normalize(int group, int rows, ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, Span<float> corr)
+    {
+        int rowsPad = RoundUp(rows);
+        bool any = false;
+        for (int r = 0; r < group; r++)
+        {
+            float* sr = s + (long)r * rowsPad;
+            for (int j = rows; j < rowsPad; j++)
+                sr[j] = float.NegativeInfinity;
+            if (!mask.IsEmpty)
+            {
+                for (int j = 0; j < rows && maskBase + j < mask.Length; j++)
+                {
+                    if (mask[maskBase + j] == 0)
+                        sr[j] = float.NegativeInfinity;
+                }
+            }
+            var vmax = Vector512.Create(float.NegativeInfinity);
+            for (int j = 0; j < rowsPad; j += Lanes)
+                vmax = Vector512.Max(vmax, Vector512.Load(sr + j));
+            float mx = Max(vmax);
+            float* st = state + (long)r * stride;
+            if (float.IsNegativeInfinity(mx))
+            {
+                // Nothing visible for this head: its probabilities are 0 and its state stays.
+                new Span<float>(sr, rowsPad).Clear();
+                corr[r] = 1f;
+                continue;
+            }
+            any = true;
+            float m = st[0], mNew = MathF.Max(m, mx);
+            corr[r] = float.IsNegativeInfinity(m) ? 0f : MathF.Exp(m - mNew);
+            var shift = Vector512.Create(mNew);
+            var floor = Vector512.Create(Floor);
+            var sum = Vector512<float>.Zero;
+            for (int j = 0; j < rowsPad; j += Lanes)
+            {
+                var x = Vector512.Load(sr + j) - shift;
+                var p = Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, GgmlMath.Exp(Vector512.Max(x, floor)));
+                sum += p;
+                p.Store(sr + j);
+            }
+            st[0] = mNew;
+            st[1] = st[1] * corr[r] + Vector512.Sum(sum);
+        }
+        return any;
+    }
+
+    // Four keys (ks halves apart) × four query rows (dk floats apart): slot i holds key i >> 2 and row i & 3, which
+    // Reduce16 puts in lane 4·row + key, so each row's four scores are one 128-bit store.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Scores4x4(float* q, int dk, ushort* k, int ks, float scale, float* dst, int dstStride)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+        short* k0 = (short*)k, k1 = k0 + ks, k2 = k1 + ks, k3 = k2 + ks;
+        for (int c = 0; c < dk; c += Lanes)
+        {
+            var q0 = Vector512.Load(q + c);
+            var q1 = Vector512.Load(q + dk + c);
+            var q2 = Vector512.Load(q + 2 * dk + c);
+            var q3 = Vector512.Load(q + 3 * dk + c);
+            var x = F16.Widen16(Vector256.Load(k0 + c));
+            a0 = Vector512.FusedMultiplyAdd(q0, x, a0);
+            a1 = Vector512.FusedMultiplyAdd(q1, x, a1);
+            a2 = Vector512.FusedMultiplyAdd(q2, x, a2);
+            a3 = Vector512.FusedMultiplyAdd(q3, x, a3);
+            x = F16.Widen16(Vector256.Load(k1 + c));
+            a4 = Vector512.FusedMultiplyAdd(q0, x, a4);
+            a5 = Vector512.FusedMultiplyAdd(q1, x, a5);
+            a6 = Vector512.FusedMultiplyAdd(q2, x, a6);
+            a7 = Vector512.FusedMultiplyAdd(q3, x, a7);
+            x = F16.Widen16(Vector256.Load(k2 + c));
+            a8 = Vector512.FusedMultiplyAdd(q0, x, a8);
+            a9 = Vector512.FusedMultiplyAdd(q1, x, a9);
+            a10 = Vector512.FusedMultiplyAdd(q2, x, a10);
+            a11 = Vector512.FusedMultiplyAdd(q3, x, a11);
+            x = F16.Widen16(Vector256.Load(k3 + c));
+            a12 = Vector512.FusedMultiplyAdd(q0, x, a12);
+            a13 = Vector512.FusedMultiplyAdd(q1, x, a13);
+            a14 = Vector512.FusedMultiplyAdd(q2, x, a14);
+            a15 = Vector512.FusedMultiplyAdd(q3, x, a15);
+        }
+        var sums = CausalAttention.Reduce16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) * Vector512.Create(scale);
+        sums.GetLower().GetLower().Store(dst);
+        sums.GetLower().GetUpper().Store(dst + dstStride);
+        sums.GetUpper().GetLower().Store(dst + 2 * dstStride);
+        sums.GetUpper().GetUpper().Store(dst + 3 * dstStride);
+    }
+
+    // Accumulate4x4 with f16 value rows widened in registers.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Accumulate4x4F16(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr,
+        ushort* next, int nextRows, int dv)
+    {
+        float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
+        var c0 = Vector512.Create(corr[0]);
+        var c1 = Vector512.Create(corr[1]);
+        var c2 = Vector512.Create(corr[2]);
+        var c3 = Vector512.Create(corr[3]);
+        Vector512<float> a00 = Vector512.Load(a0p) * c0, a01 = Vector512.Load(a0p + 16) * c0, a02 = Vector512.Load(a0p + 32) * c0, a03 = Vector512.Load(a0p + 48) * c0;
+        Vector512<float> a10 = Vector512.Load(a1p) * c1, a11 = Vector512.Load(a1p + 16) * c1, a12 = Vector512.Load(a1p + 32) * c1, a13 = Vector512.Load(a1p + 48) * c1;
+        Vector512<float> a20 = Vector512.Load(a2p) * c2, a21 = Vector512.Load(a2p + 16) * c2, a22 = Vector512.Load(a2p + 32) * c2, a23 = Vector512.Load(a2p + 48) * c2;
+        Vector512<float> a30 = Vector512.Load(a3p) * c3, a31 = Vector512.Load(a3p + 16) * c3, a32 = Vector512.Load(a3p + 32) * c3, a33 = Vector512.Load(a3p + 48) * c3;
+        float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
+        for (int j = 0; j < rows; j++)
+        {
+            short* vr = (short*)v + (long)j * vs;
+            if (j < nextRows)
+                PrefetchRows(next, vs, j, j + 1, dv);
+            var v0 = F16.Widen16(Vector256.Load(vr));
+            var v1 = F16.Widen16(Vector256.Load(vr + 16));
+            var v2 = F16.Widen16(Vector256.Load(vr + 32));
+            var v3 = F16.Widen16(Vector256.Load(vr + 48));
+            var w = Vector512.Create(p0[j]);
+            a00 = Vector512.FusedMultiplyAdd(w, v0, a00);
+            a01 = Vector512.FusedMultiplyAdd(w, v1, a01);
+            a02 = Vector512.FusedMultiplyAdd(w, v2, a02);
+            a03 = Vector512.FusedMultiplyAdd(w, v3, a03);
+            w = Vector512.Create(p1[j]);
+            a10 = Vector512.FusedMultiplyAdd(w, v0, a10);
+            a11 = Vector512.FusedMultiplyAdd(w, v1, a11);
+            a12 = Vector512.FusedMultiplyAdd(w, v2, a12);
+            a13 = Vector512.FusedMultiplyAdd(w, v3, a13);
+            w = Vector512.Create(p2[j]);
+            a20 = Vector512.FusedMultiplyAdd(w, v0, a20);
+            a21 = Vector512.FusedMultiplyAdd(w, v1, a21);
+            a22 = Vector512.FusedMultiplyAdd(w, v2, a22);
+            a23 = Vector512.FusedMultiplyAdd(w, v3, a23);
+            w = Vector512.Create(p3[j]);
+            a30 = Vector512.FusedMultiplyAdd(w, v0, a30);
+            a31 = Vector512.FusedMultiplyAdd(w, v1, a31);
+            a32 = Vector512.FusedMultiplyAdd(w, v2, a32);
+            a33 = Vector512.FusedMultiplyAdd(w, v3, a33);
+        }
+        a00.Store(a0p); a01.Store(a0p + 16); a02.Store(a0p + 32); a03.Store(a0p + 48);
+        a10.Store(a1p); a11.Store(a1p + 16); a12.Store(a1p + 32); a13.Store(a1p + 48);
+        a20.Store(a2p); a21.Store(a2p + 16); a22.Store(a2p + 32); a23.Store(a2p + 48);
+        a30.Store(a3p); a31.Store(a3p + 16); a32.Store(a3p + 32); a33.Store(a3p + 48);
+    }
+
+    private static float Max(Vector512<float> v)
+    {
+        var h = Vector256.Max(v.GetLower(), v.GetUpper());
+        var q = Vector128.Max(h.GetLower(), h.GetUpper());
+        return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
+    }
+
+    // Four query rows × 64 output floats: acc = acc·corr + Σj p[r][j]·v[j], each value vector loaded once for the four rows.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Accumulate4x4(float* p, int pStride, float* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+    {
+        float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
+        var c0 = Vector512.Create(corr[0]);
+        var c1 = Vector512.Create(corr[1]);
+        var c2 = Vector512.Create(corr[2]);
+        var c3 = Vector512.Create(corr[3]);
+        Vector512<float> a00 = Vector512.Load(a0p) * c0, a01 = Vector512.Load(a0p + 16) * c0, a02 = Vector512.Load(a0p + 32) * c0, a03 = Vector512.Load(a0p + 48) * c0;
+        Vector512<float> a10 = Vector512.Load(a1p) * c1, a11 = Vector512.Load(a1p + 16) * c1, a12 = Vector512.Load(a1p + 32) * c1, a13 = Vector512.Load(a1p + 48) * c1;
+        Vector512<float> a20 = Vector512.Load(a2p) * c2, a21 = Vector512.Load(a2p + 16) * c2, a22 = Vector512.Load(a2p + 32) * c2, a23 = Vector512.Load(a2p + 48) * c2;
+        Vector512<float> a30 = Vector512.Load(a3p) * c3, a31 = Vector512.Load(a3p + 16) * c3, a32 = Vector512.Load(a3p + 32) * c3, a33 = Vector512.Load(a3p + 48) * c3;
+        float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
+        for (int j = 0; j < rows; j++)
+        {
+            float* vr = v + (long)j * vs;
+            var v0 = Vector512.Load(vr);
+            var v1 = Vector512.Load(vr + 16);
+            var v2 = Vector512.Load(vr + 32);
+            var v3 = Vector512.Load(vr + 48);
+            var w = Vector512.Create(p0[j]);
+            a00 = Vector512.FusedMultiplyAdd(w, v0, a00);
+            a01 = Vector512.FusedMultiplyAdd(w, v1, a01);
+            a02 = Vector512.FusedMultiplyAdd(w, v2, a02);
+            a03 = Vector512.FusedMultiplyAdd(w, v3, a03);
+            w = Vector512.Create(p1[j]);
+            a10 = Vector512.FusedMultiplyAdd(w, v0, a10);
+            a11 = Vector512.FusedMultiplyAdd(w, v1, a11);
+            a12 = Vector512.FusedMultiplyAdd(w, v2, a12);
+            a13 = Vector512.FusedMultiplyAdd(w, v3, a13);
+            w = Vector512.Create(p2[j]);
+            a20 = Vector512.FusedMultiplyAdd(w, v0, a20);
+            a21 = Vector512.FusedMultiplyAdd(w, v1, a21);
+            a22 = Vector512.FusedMultiplyAdd(w, v2, a22);
+            a23 = Vector512.FusedMultiplyAdd(w, v3, a23);
+            w = Vector512.Create(p3[j]);
+            a30 = Vector512.FusedMultiplyAdd(w, v0, a30);
+            a31 = Vector512.FusedMultiplyAdd(w, v1, a31);
+            a32 = Vector512.FusedMultiplyAdd(w, v2, a32);
+            a33 = Vector512.FusedMultiplyAdd(w, v3, a33);
+        }
+        a00.Store(a0p); a01.Store(a0p + 16); a02.Store(a0p + 32); a03.Store(a0p + 48);
+        a10.Store(a1p); a11.Store(a1p + 16); a12.Store(a1p + 32); a13.Store(a1p + 48);
+        a20.Store(a2p); a21.Store(a2p + 16); a22.Store(a2p + 32); a23.Store(a2p + 48);
+        a30.Store(a3p); a31.Store(a3p + 16); a32.Store(a3p + 32); a33.Store(a3p + 48);
+    }
+
+    // One query row × 16 output floats.
+    private static unsafe void Accumulate1(float* p, float* v, int vs, int rows, float* acc, float corr)
+    {
+        var a = Vector512.Load(acc) * Vector512.Create(corr);
+        for (int j = 0; j < rows; j++)
+            a = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), Vector512.Load(v + (long)j * vs), a);
+        a.Store(acc);
+    }
+}
