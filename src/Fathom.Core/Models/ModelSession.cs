@@ -66,10 +66,17 @@ public sealed class ModelSession : IDisposable
         bool tiled = options.Attention == AttentionPath.Tiled || !exactCapable;
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         _config = options.Rope is { } rope ? rope.Apply(c) : c;
-        _blocks = new TransformerBlocks(_config, model.Weights, Sequence, _pool, tiled, hooks);
+        _blocks = new TransformerBlocks(_config, model.Weights, Sequence, _pool, tiled, hooks,
+            options.Attention == AttentionPath.Auto ? AutoTiledDecodeDepth : int.MaxValue);
     }
 
     private readonly KvPolicyRunner? _policy;
+
+    /// <summary>
+    /// With <see cref="AttentionPath.Auto"/>, decode steps at this position or later take the tiled path: below it the
+    /// exact path costs little, beyond it the tiled decode is about twice as fast (docs/BENCHMARKS.md).
+    /// </summary>
+    public const int AutoTiledDecodeDepth = 2048;
 
     /// <summary>The policy runner (null for full attention).</summary>
     internal KvPolicyRunner? PolicyRunner => _policy;

@@ -6,7 +6,10 @@ namespace Fathom.Models;
 /// <summary>Which attention implementation a session runs.</summary>
 public enum AttentionPath
 {
-    /// <summary>Exact while the cache is dense f16 without hooks, tiled otherwise.</summary>
+    /// <summary>
+    /// Exact while the cache is dense f16 without hooks, tiled otherwise; and tiled for decode steps from position
+    /// <see cref="ModelSession.AutoTiledDecodeDepth"/> on, where the exact path's per-position rounding dominates the step.
+    /// </summary>
     Auto,
 
     /// <summary>llama.cpp's rounding (Q and probabilities to f16, full score row); f16 dense caches only.</summary>

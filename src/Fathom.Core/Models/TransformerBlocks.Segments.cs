@@ -51,7 +51,7 @@ internal sealed partial class TransformerBlocks
                 s.Cache.Store(layer, s.FirstPosition + t, K.AsSpan((s.Row + t) * kw, kw), V.AsSpan((s.Row + t) * vw, vw));
             var q = Q.AsSpan(s.Row * qw, s.Tokens * qw);
             var o = Kqv.AsSpan(s.Row * ow, s.Tokens * ow);
-            if (_tiled || !s.Cache.IsDense)
+            if (Tiled(s.Cache, s.Tokens, s.FirstPosition))
                 TiledAttention.Compute(s.Cache, layer, q, s.Tokens, s.FirstPosition, _shape, o, Pool, _hooks);
             else
                 CausalAttention.Compute(s.Cache, layer, q, s.Tokens, s.FirstPosition, _shape, o, Pool);

@@ -18,11 +18,15 @@ internal sealed unsafe partial class TransformerBlocks
     private int _capacity;
 
     private readonly bool _tiled;
+    private readonly int _tiledDecodeFrom;
     private readonly IAttentionHooks? _hooks;
 
-    public TransformerBlocks(ModelConfig config, ModelWeights weights, KvCache.KvSequence cache, WorkerPool? pool, bool tiled, IAttentionHooks? hooks)
+    /// <param name="tiledDecodeFrom">A single-token step at this position or later runs the tiled path even on an exact-capable cache.</param>
+    public TransformerBlocks(ModelConfig config, ModelWeights weights, KvCache.KvSequence cache, WorkerPool? pool, bool tiled, IAttentionHooks? hooks,
+        int tiledDecodeFrom = int.MaxValue)
     {
         _tiled = tiled;
+        _tiledDecodeFrom = tiledDecodeFrom;
         _hooks = hooks;
         Config = config;
         _model = weights;
@@ -207,12 +211,15 @@ internal sealed unsafe partial class TransformerBlocks
         int kw = Config.HeadCountKv * Config.KeyLength, vw = Config.HeadCountKv * Config.ValueLength;
         for (int t = 0; t < Tokens; t++)
             Cache.Store(layer, FirstPosition + t, K.AsSpan(t * kw, kw), V.AsSpan(t * vw, vw));
-        if (_tiled || !Cache.IsDense)
+        if (Tiled(Cache, Tokens, FirstPosition))
             TiledAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool, _hooks);
         else
             CausalAttention.Compute(Cache, layer, Q, Tokens, FirstPosition, _shape, Kqv, Pool);
         Emit("kqv_out", layer, Kqv, Config.HeadCount * Config.ValueLength);
     }
+
+    private bool Tiled(KvCache.KvSequence cache, int tokens, int firstPosition) =>
+        _tiled || !cache.IsDense || (tokens == 1 && firstPosition >= _tiledDecodeFrom);
 
     /// <summary>Out = w · Kqv.</summary>
     public void AttentionOutput(Linear w, int layer) => Project(w, null, Kqv, Out, "attn_out", layer);

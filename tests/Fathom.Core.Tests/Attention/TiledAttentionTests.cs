@@ -116,6 +116,56 @@ public class TiledAttentionTests
         AssertClose([.. b.Select(x => (double)x)], a, 2e-3, "tiled vs exact");
     }
 
+    // Decode on f16 pages with a group of four or eight query heads takes DecodeStep.FoldF16 (keys and values widened
+    // in registers); a partial last page, several splits, pages some heads skip and masked slots all go through it.
+    [Theory]
+    [InlineData(8, 2, 64, 16, 150, 1, false)]
+    [InlineData(8, 2, 64, 16, 150, 2, false)]
+    [InlineData(16, 2, 128, 8, 61, 2, false)]
+    [InlineData(8, 2, 64, 4, 33, 2, true)]
+    public void F16_decode_folds_pages_in_registers(int heads, int kvHeads, int dim, int pageSize, int cached, int threads, bool selective)
+    {
+        var shape = new AttentionShape(heads, kvHeads, dim, dim, 1f / MathF.Sqrt(dim));
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(KvType.F16, KvType.F16, pageSize: pageSize, layers: 1, kvHeads: kvHeads, dim: dim));
+        var s = Filled(m, cached);
+        var q = KvCacheManagerTests.Row(23, heads * dim);
+        var o = new float[heads * dim];
+        using var pool = threads > 1 ? new WorkerPool(threads) : null;
+        if (selective)
+        {
+            // Each head reads every other page, and head 1 also has slots masked inside the pages it reads.
+            byte[][] masks = [[], [.. Enumerable.Range(0, cached).Select(i => (byte)(i % 5 == 2 ? 0 : 1))]];
+            var hooks = new SelectAndMask(2, masks);
+            TiledAttention.Compute(s, 0, q, 1, cached - 1, shape, o, pool, hooks);
+            AssertClose(Reference(s, 0, q, 1, cached - 1, shape, (kh, page) => page % 2 == kh, (kh, slot) => slot >= masks[kh].Length || masks[kh][slot] != 0),
+                o, 1e-5, "selected and masked");
+        }
+        else
+        {
+            TiledAttention.Compute(s, 0, q, 1, cached - 1, shape, o, pool);
+            AssertClose(Reference(s, 0, q, 1, cached - 1, shape), o, 1e-5, $"{heads}/{kvHeads}/{dim}/{pageSize}/{cached}/{threads}");
+        }
+    }
+
+    private sealed class SelectAndMask(int every, byte[][] masks) : IAttentionHooks
+    {
+        public int SelectPages(KvSequence sequence, int l, int kvHead, ReadOnlySpan<float> queries, Span<int> pages)
+        {
+            int n = 0;
+            for (int p = kvHead; p < sequence.PageCount(l); p += every)
+                pages[n++] = p;
+            return n;
+        }
+
+        public bool WantsScores(int l, int position) => false;
+
+        public void OnScores(int l, int kvHead, int position, ReadOnlySpan<float> weights)
+        {
+        }
+
+        public ReadOnlySpan<byte> SlotMask(int layer, int kvHead) => masks[kvHead];
+    }
+
     [Fact]
     public void Evicted_slots_are_masked_by_their_stored_positions()
     {

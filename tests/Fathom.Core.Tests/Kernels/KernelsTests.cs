@@ -228,6 +228,36 @@ public class F16ConversionTests
     }
 
     [Fact]
+    public unsafe void RowAndRegisterWideningAreExactForEveryHalf()
+    {
+        // Rows mix the all-normal fast groups with groups holding zeros, subnormals, infinities and NaNs.
+        var halves = new ushort[65536 + 5];
+        for (int i = 0; i < halves.Length; i++)
+            halves[i] = (ushort)(i * 40503);
+        var row = new float[halves.Length];
+        fixed (ushort* h = halves)
+        fixed (float* f = row)
+            F16.ToFloatRow(h, halves.Length, f);
+        for (int i = 0; i < halves.Length; i++)
+            Assert.True(Same(F16.ToFloat(halves[i]), row[i]), $"row 0x{halves[i]:X4}: {row[i]}");
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            return;
+        for (int v = 0; v < 65536; v += 16)
+        {
+            var lanes = System.Runtime.Intrinsics.Vector256.Create((short)v, (short)(v + 1), (short)(v + 2), (short)(v + 3), (short)(v + 4), (short)(v + 5),
+                (short)(v + 6), (short)(v + 7), (short)(v + 8), (short)(v + 9), (short)(v + 10), (short)(v + 11), (short)(v + 12), (short)(v + 13),
+                (short)(v + 14), (short)(v + 15));
+            var w = F16.Widen16(lanes);
+            for (int i = 0; i < 16; i++)
+            {
+                float e = F16.ToFloat((ushort)(v + i)), a = w.GetElement(i);
+                if (!Same(e, a))
+                    Assert.Fail($"0x{v + i:X4}: 0x{BitConverter.SingleToUInt32Bits(a):X8} vs 0x{BitConverter.SingleToUInt32Bits(e):X8}");
+            }
+        }
+    }
+
+    [Fact]
     public void VectorRoundingToHalfMatchesTheCastsBitForBit()
     {
         // Every sign/exponent/top-mantissa pattern with low halves at the rounding edges (ties, just
