@@ -310,7 +310,8 @@ internal static class TiledAttention
                 var data = pageData[page] ?? cache.PageArray(layer, page);
                 int heads = headsOf[page];
                 bool whole = fast && !f16 && heads == allHeads;
-                if (!whole && !(f16 && heads == allHeads) && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                // FoldF16 prefetches the rows of the fold after it; the widened paths ask for the next page here.
+                if (!whole && !f16 && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
                     Prefetch(next, headsOf[pages[k + 1]], kvHeads, ps, kt, vt, krb, vrb);
                 fixed (byte* pd = data)
                 {

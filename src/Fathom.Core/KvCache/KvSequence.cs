@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Fathom.Attention;
+using Fathom.Tensors.Quants;
 
 namespace Fathom.KvCache;
 
@@ -33,14 +34,54 @@ public sealed class KvSequence : IKvCache
         public bool Evicted;
     }
 
-    // Key bounds of every page of a layer in one array ([page][min KeyWidth | max KeyWidth]) so quest scores them in one sweep.
+    // Key bounds of every page of a layer in one array ([page][min KeyWidth | max KeyWidth]), and the copy quest scores:
+    // per KV head, its pages' bounds side by side as bf16 rounded outward ([head][page][min d | max d]), a contiguous
+    // stream per head at a quarter of the bytes (the rounding only widens the bounds, so they stay bounds).
     private sealed class PageBounds
     {
         public float[] Data = [];
         public int Count;
         public int Width;
+        private ushort[] _packed = [];
+        private int _packedCapacity, _packedValid;
 
         public Span<float> this[int page] => Data.AsSpan(page * 2 * Width, 2 * Width);
+
+        public ReadOnlySpan<ushort> Packed(int kvHeads, int kvHead)
+        {
+            int d = Width / kvHeads;
+            lock (this)
+            {
+                if (_packedCapacity < Count)
+                {
+                    int capacity = Math.Max(Math.Max(64, Count), 2 * _packedCapacity);
+                    var grown = new ushort[(long)kvHeads * capacity * 2 * d];
+                    for (int h = 0; h < kvHeads && _packedCapacity > 0; h++)
+                        _packed.AsSpan(h * _packedCapacity * 2 * d, _packedValid * 2 * d).CopyTo(grown.AsSpan(h * capacity * 2 * d));
+                    _packed = grown;
+                    _packedCapacity = capacity;
+                }
+                // Pages before _packedValid are current; the last page may still widen, so it is packed again each time.
+                for (int p = _packedValid; p < Count; p++)
+                {
+                    var b = this[p];
+                    for (int h = 0; h < kvHeads; h++)
+                    {
+                        var dst = _packed.AsSpan((h * _packedCapacity + p) * 2 * d, 2 * d);
+                        Bf16.RoundDown(b.Slice(h * d, d), dst[..d]);
+                        Bf16.RoundUp(b.Slice(Width + h * d, d), dst[d..]);
+                    }
+                }
+                _packedValid = Math.Max(0, Count - 1);
+                return _packed.AsSpan(kvHead * _packedCapacity * 2 * d, Count * 2 * d);
+            }
+        }
+
+        private void Invalidate(int page)
+        {
+            lock (this)
+                _packedValid = Math.Min(_packedValid, page);
+        }
 
         public void Add(int keyWidth)
         {
@@ -52,15 +93,21 @@ public sealed class KvSequence : IKvCache
 
         public void Reset(int page)
         {
+            Invalidate(page);
             var b = this[page];
             b[..Width].Fill(float.PositiveInfinity);
             b[Width..].Fill(float.NegativeInfinity);
         }
 
-        public void RemoveFrom(int pages) => Count = Math.Min(Count, pages);
+        public void RemoveFrom(int pages)
+        {
+            Invalidate(pages);
+            Count = Math.Min(Count, pages);
+        }
 
         public void CopyFrom(PageBounds src)
         {
+            Invalidate(0);
             Data = (float[])src.Data.Clone();
             Count = src.Count;
             Width = src.Width;
@@ -227,11 +274,15 @@ public sealed class KvSequence : IKvCache
         max = b[KeyWidth..];
     }
 
-    /// <summary>Every page's bounds of <paramref name="layer"/>, page after page: KeyWidth minima then KeyWidth maxima.</summary>
-    internal ReadOnlySpan<float> AllKeyBounds(int layer)
+    /// <summary>
+    /// Quest's copy of the key bounds of one KV head of <paramref name="layer"/>: per page KeyLength minima then KeyLength
+    /// maxima as bf16 bits, each rounded outward (minima down, maxima up). Safe to call for several heads at once.
+    /// </summary>
+    internal ReadOnlySpan<ushort> PackedKeyBounds(int layer, int kvHead)
     {
-        var t = L(layer);
-        return t.Bounds.Data.AsSpan(0, t.Bounds.Count * 2 * KeyWidth);
+        if (!O.TrackKeyBounds)
+            throw new InvalidOperationException("key bounds are not tracked; set KvCacheOptions.TrackKeyBounds");
+        return L(layer).Bounds.Packed(O.KvHeads, kvHead);
     }
 
     private void CopyOnWrite(Layer t)

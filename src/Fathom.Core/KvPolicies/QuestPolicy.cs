@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using Fathom.Tensors.Quants;
 using Fathom.KvCache;
 
 namespace Fathom.KvPolicies;
@@ -99,19 +101,14 @@ internal sealed class QuestPolicy : KvPolicyBase
         int count = sequence.PageCount(layer), k = PagesPerStep;
         if (layer < Dense || count <= k)
             return -1;
-        int d = Geometry.KeyLength, w = sequence.KeyWidth;
+        int d = Geometry.KeyLength;
         var (scores, order) = Scratch(count);
         Span<float> split = stackalloc float[2 * d];
         SplitSigns(queries, Geometry.Group, d, split);
-        var all = sequence.AllKeyBounds(layer);
+        var packed = sequence.PackedKeyBounds(layer, kvHead);
+        UpperBounds(split, packed, count, d, scores);
         for (int pg = 0; pg < count; pg++)
-        {
-            if (pg + 4 < count)
-                Prefetch(all, (pg + 4) * 2 * w + kvHead * d, (pg + 4) * 2 * w + w + kvHead * d, d);
-            var b = all.Slice(pg * 2 * w, 2 * w);
-            scores[pg] = UpperBound(split, b.Slice(kvHead * d, d), b.Slice(w + kvHead * d, d));
             order[pg] = pg;
-        }
         // The sink page and the newest page always; then the rest by descending bound (ties: the older).
         scores[0] = float.PositiveInfinity;
         scores[count - 1] = float.PositiveInfinity;
@@ -121,19 +118,42 @@ internal sealed class QuestPolicy : KvPolicyBase
         return k;
     }
 
-    // Bounds of one head are 2 short runs a page's bounds apart; ask for a later page's ahead of scoring it.
-    private static unsafe void Prefetch(ReadOnlySpan<float> all, int min, int max, int d)
+    // scores[pg] = Σ_i neg_i·min_i + pos_i·max_i over one head's bf16 page bounds (d minima then d maxima per page).
+    private static unsafe void UpperBounds(ReadOnlySpan<float> split, ReadOnlySpan<ushort> packed, int pages, int d, float[] scores)
     {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
-            return;
-        fixed (float* p = all)
+        fixed (float* sp = split)
+        fixed (ushort* bp = packed)
         {
-            for (int i = 0; i < d; i += 16)
+            if (Vector512.IsHardwareAccelerated && d % 16 == 0)
             {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + min + i);
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + max + i);
+                for (int pg = 0; pg < pages; pg++)
+                {
+                    ushort* b = bp + (long)pg * 2 * d;
+                    var acc = Vector512<float>.Zero;
+                    for (int i = 0; i < d; i += 16)
+                    {
+                        acc = Vector512.FusedMultiplyAdd(Vector512.Load(sp + i), Widen(b + i), acc);
+                        acc = Vector512.FusedMultiplyAdd(Vector512.Load(sp + d + i), Widen(b + d + i), acc);
+                    }
+                    scores[pg] = Vector512.Sum(acc);
+                }
+                return;
+            }
+            for (int pg = 0; pg < pages; pg++)
+            {
+                ushort* b = bp + (long)pg * 2 * d;
+                float u = 0;
+                for (int i = 0; i < d; i++)
+                    u += sp[i] * Bf16.ToFloat(b[i]) + sp[d + i] * Bf16.ToFloat(b[d + i]);
+                scores[pg] = u;
             }
         }
+    }
+
+    private static unsafe Vector512<float> Widen(ushort* b)
+    {
+        var h = Vector256.Load(b);
+        return (Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h)) << 16).AsSingle();
     }
 
     // max(q·max, q·min) = q⁺·max + q⁻·min, so the group's sum of bounds is one bound of the summed positive and

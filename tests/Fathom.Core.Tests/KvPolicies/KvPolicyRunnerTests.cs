@@ -131,6 +131,13 @@ public class KvPolicyRunnerTests
             var pages = new int[s.PageCount(0)];
             int n = quest.SelectPages(s, 0, kh, queries, pages);
             Assert.Equal(5, n);
+            // The session path scores bf16 copies of the bounds, rounded outward (minima down, maxima up).
+            static float Out(float x, bool up)
+            {
+                uint bits = BitConverter.SingleToUInt32Bits(x);
+                float t = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000), further = BitConverter.UInt32BitsToSingle((bits & 0xFFFF0000) + 0x10000);
+                return up ? (t >= x ? t : further) : (t <= x ? t : further);
+            }
             var score = new double[s.PageCount(0)];
             for (int pg = 0; pg < score.Length; pg++)
             {
@@ -138,7 +145,7 @@ public class KvPolicyRunnerTests
                 for (int h = 0; h < 2; h++)
                 {
                     for (int i = 0; i < 32; i++)
-                        score[pg] += Math.Max(queries[h * 32 + i] * mx[kh * 32 + i], queries[h * 32 + i] * mn[kh * 32 + i]);
+                        score[pg] += Math.Max(queries[h * 32 + i] * Out(mx[kh * 32 + i], up: true), queries[h * 32 + i] * Out(mn[kh * 32 + i], up: false));
                 }
             }
             score[0] = score[^1] = double.PositiveInfinity;
