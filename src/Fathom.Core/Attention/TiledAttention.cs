@@ -54,6 +54,9 @@ internal static class TiledAttention
                 (union, headsOf, unionCount) = PageUnion(selected, selectedCount, kvHeads, pageCount);
             int splits = byPage ? Math.Max(1, Math.Min(unionCount, 2 * threads))
                 : items >= 2 * threads ? 1 : Math.Max(1, Math.Min(pageCount, (2 * threads + items - 1) / items));
+            // Split boundaries in the page union by work (the heads reading each page), not by page count: quest's
+            // pages are read by one head here and all of them there.
+            int[]? bounds = byPage ? SplitByWork(union!, headsOf!, unionCount, splits) : null;
             int partialLength = items * splits * QueryTile * g * stride;
             partial = ArrayPool<float>.Shared.Rent(Math.Max(1, partialLength));
             unsafe
@@ -70,7 +73,7 @@ internal static class TiledAttention
                         {
                             for (int sp = i0; sp < i1; sp++)
                             {
-                                int a = (int)((long)unionCount * sp / splits), b = (int)((long)unionCount * (sp + 1) / splits);
+                                int a = bounds![sp], b = bounds[sp + 1];
                                 DecodeSplit(cache, pageData, layer, qs, firstPosition, shape, union!.AsSpan(a, b - a), headsOf!, hooks, scratch,
                                     partial, sp, splits);
                             }
@@ -119,7 +122,8 @@ internal static class TiledAttention
                         for (int item = i0; item < i1; item++)
                             Merge(partial, item, splits, tokens, oWidth, shape, os);
                     };
-                    Run(pool, items, merge);
+                    // A decode step's merge is a few hundred floats per head: cheaper than a dispatch.
+                    Run(tokens == 1 ? null : pool, items, merge);
 
                     if (hooks is not null && AnyWantsScores(hooks, layer, firstPosition, tokens))
                     {
@@ -372,6 +376,25 @@ internal static class TiledAttention
                 }
             }
         }
+    }
+
+    private static int[] SplitByWork(int[] union, int[] headsOf, int count, int splits)
+    {
+        long total = 0;
+        for (int i = 0; i < count; i++)
+            total += System.Numerics.BitOperations.PopCount((uint)headsOf[union[i]]);
+        var bounds = new int[splits + 1];
+        long done = 0;
+        int at = 0;
+        for (int sp = 1; sp < splits; sp++)
+        {
+            long target = total * sp / splits;
+            while (at < count && done < target)
+                done += System.Numerics.BitOperations.PopCount((uint)headsOf[union[at++]]);
+            bounds[sp] = at;
+        }
+        bounds[splits] = count;
+        return bounds;
     }
 
     // Rows of a page whose positions are at or before the decoded one.
