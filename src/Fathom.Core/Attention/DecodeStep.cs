@@ -23,7 +23,10 @@ internal static class DecodeStep
         Avx512F.IsSupported && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
 
     /// <summary>Floats of score scratch <see cref="Fold"/> needs for a group of <paramref name="group"/> over pages of <paramref name="pageSize"/>.</summary>
-    public static int ScoreFloats(int group, int pageSize) => group * RoundUp(pageSize) + Lanes;
+    public static int ScoreFloats(int group, int pageSize) => PadGroup(group) * RoundUp(pageSize) + Lanes;
+
+    /// <summary>The group rounded up to whole blocks of four query heads (what <see cref="FoldF16"/> computes on).</summary>
+    public static int PadGroup(int group) => (group + 3) & ~3;
 
     public static int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
 
@@ -69,20 +72,20 @@ internal static class DecodeStep
         }
     }
 
-    /// <summary>Whether <see cref="FoldF16"/> takes this shape: groups of four query heads, values in 64-float chunks.</summary>
-    public static bool SupportsF16(AttentionShape shape, int pageSize) =>
-        Supports(shape) && shape.Group % 4 == 0 && shape.ValueLength % (4 * Lanes) == 0 && pageSize % 4 == 0;
+    /// <summary>Whether <see cref="FoldF16"/> takes this shape: pages of whole 4-row blocks (and what <see cref="Supports"/> needs).</summary>
+    public static bool SupportsF16(AttentionShape shape, int pageSize) => Supports(shape) && pageSize % 4 == 0;
 
     /// <summary>
     /// <see cref="Fold"/> reading f16 keys and values straight from the page (ks, vs halves apart), widened in registers:
     /// four keys × four query heads per pass for the scores, and each value vector widened once for four query heads.
-    /// Rows up to the next multiple of four are read, not used.
+    /// Rows up to the next multiple of four are read, not used. q holds <see cref="PadGroup"/> rows, those past the group
+    /// zero: a group that is not a multiple of four computes its last block with ghost heads whose weights are dropped.
     /// </summary>
     public static unsafe void FoldF16(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
         ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK = null, ushort* nextV = null, int nextRows = 0)
     {
-        int rowsPad = RoundUp(rows);
-        for (int r0 = 0; r0 < group; r0 += 4)
+        int rowsPad = RoundUp(rows), gPad = PadGroup(group);
+        for (int r0 = 0; r0 < gPad; r0 += 4)
         {
             for (int j = 0; j < rows; j += 4)
             {
@@ -94,16 +97,33 @@ internal static class DecodeStep
             }
         }
 
-        Span<float> corr = stackalloc float[group];
+        Span<float> corr = stackalloc float[gPad];
+        corr.Fill(1f);
         if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr))
             return;
-        for (int r0 = 0; r0 < group; r0 += 4)
+        if (gPad != group)
+            new Span<float>(s + (long)group * rowsPad, (gPad - group) * rowsPad).Clear();
+        // The ghost heads of a last partial block accumulate into a scratch block, not into the next head's state.
+        Span<float> ghost = gPad != group ? stackalloc float[4 * stride] : default;
+        for (int r0 = 0; r0 < gPad; r0 += 4)
         {
-            for (int d = 0; d < dv; d += 4 * Lanes)
+            int real = Math.Min(4, group - r0);
+            fixed (float* gp = ghost)
             {
-                bool first = r0 == 0 && d == 0;
-                Accumulate4x4F16(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..],
-                    first ? nextV : null, first ? nextRows : 0, dv);
+                float* acc = real == 4 ? state + (long)r0 * stride : gp;
+                if (real < 4)
+                    new Span<float>(state + (long)r0 * stride, real * stride).CopyTo(ghost);
+                int d = 0;
+                for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
+                {
+                    bool first = r0 == 0 && d == 0;
+                    Accumulate4x4F16(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..],
+                        first ? nextV : null, first ? nextRows : 0, dv);
+                }
+                for (; d < dv; d += Lanes)
+                    Accumulate4x1F16(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..]);
+                if (real < 4)
+                    ghost[..(real * stride)].CopyTo(new Span<float>(state + (long)r0 * stride, real * stride));
             }
         }
     }
@@ -212,6 +232,27 @@ internal static class DecodeStep
         sums.GetLower().GetUpper().Store(dst + dstStride);
         sums.GetUpper().GetLower().Store(dst + 2 * dstStride);
         sums.GetUpper().GetUpper().Store(dst + 3 * dstStride);
+    }
+
+    // Four query rows × 16 output floats (what is left of dv past its 64-float chunks), f16 values widened in registers.
+    private static unsafe void Accumulate4x1F16(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+    {
+        var a0 = Vector512.Load(acc) * Vector512.Create(corr[0]);
+        var a1 = Vector512.Load(acc + accStride) * Vector512.Create(corr[1]);
+        var a2 = Vector512.Load(acc + 2 * accStride) * Vector512.Create(corr[2]);
+        var a3 = Vector512.Load(acc + 3 * accStride) * Vector512.Create(corr[3]);
+        for (int j = 0; j < rows; j++)
+        {
+            var x = F16.Widen16(Vector256.Load((short*)v + (long)j * vs));
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), x, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Create(p[pStride + j]), x, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Create(p[2 * pStride + j]), x, a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Create(p[3 * pStride + j]), x, a3);
+        }
+        a0.Store(acc);
+        a1.Store(acc + accStride);
+        a2.Store(acc + 2 * accStride);
+        a3.Store(acc + 3 * accStride);
     }
 
     // Accumulate4x4 with f16 value rows widened in registers.

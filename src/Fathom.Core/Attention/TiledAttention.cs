@@ -68,7 +68,8 @@ internal static class TiledAttention
                     Action<int, int> byPageBody = (i0, i1) =>
                     {
                         int ps = cache.PageSize, psPad = DecodeStep.RoundUp(ps);
-                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (shape.Heads / g * (dk + dv)) + DecodeStep.ScoreFloats(g, ps) + kvHeads * g * dk);
+                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (shape.Heads / g * (dk + dv)) + DecodeStep.ScoreFloats(g, ps)
+                            + kvHeads * DecodeStep.PadGroup(g) * dk);
                         try
                         {
                             for (int sp = i0; sp < i1; sp++)
@@ -302,10 +303,14 @@ internal static class TiledAttention
         fixed (float* pp = partial)
         {
             float* kbuf = sc, vbuf = sc + (long)psPad * kw, s = vbuf + (long)psPad * vw, qsc = s + DecodeStep.ScoreFloats(g, ps);
-            for (int i = 0; i < kvHeads * g * dk; i++)
-                qsc[i] = q[i];
+            int gPad = f16 ? DecodeStep.PadGroup(g) : g;
+            // The queries per KV head, gPad rows each (FoldF16's ghost heads are zero rows).
             for (int kh = 0; kh < kvHeads; kh++)
+            {
+                new Span<float>(q + kh * g * dk, g * dk).CopyTo(new Span<float>(qsc + kh * gPad * dk, g * dk));
+                new Span<float>(qsc + (kh * gPad + g) * dk, (gPad - g) * dk).Clear();
                 Init(pp + (kh * splits + split) * block, g, stride);
+            }
             int kt = KvTypes.RowBytes(cache.KeyType, dk), vt = KvTypes.RowBytes(cache.ValueType, dv);
             int krb = KvTypes.RowBytes(cache.KeyType, cache.KeyWidth), vrb = KvTypes.RowBytes(cache.ValueType, cache.ValueWidth);
             for (int k = 0; k < pages.Length; k++)
@@ -354,7 +359,7 @@ internal static class TiledAttention
                                 ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
                                 nextRows = ps;
                             }
-                            DecodeStep.FoldF16(qsc + kh * g * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
+                            DecodeStep.FoldF16(qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
                                 rows, shape.Scale, mask, page * ps, s, st, stride,
                                 ahead == null ? null : (ushort*)(ahead + nh * kt), ahead == null ? null : (ushort*)(ahead + ps * krb + nh * vt), nextRows);
                         }

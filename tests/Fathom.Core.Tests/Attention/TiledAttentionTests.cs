@@ -116,13 +116,18 @@ public class TiledAttentionTests
         AssertClose([.. b.Select(x => (double)x)], a, 2e-3, "tiled vs exact");
     }
 
-    // Decode on f16 pages with a group of four or eight query heads takes DecodeStep.FoldF16 (keys and values widened
-    // in registers); a partial last page, several splits, pages some heads skip and masked slots all go through it.
+    // Decode on f16 pages takes DecodeStep.FoldF16 (keys and values widened in registers) for any group size; a partial
+    // last page, several splits, pages some heads skip and masked slots all go through it.
     [Theory]
     [InlineData(8, 2, 64, 16, 150, 1, false)]
     [InlineData(8, 2, 64, 16, 150, 2, false)]
     [InlineData(16, 2, 128, 8, 61, 2, false)]
     [InlineData(8, 2, 64, 4, 33, 2, true)]
+    [InlineData(4, 2, 64, 16, 90, 2, false)]   // groups of 2, 7 and 3: the last block of four has ghost heads
+    [InlineData(14, 2, 64, 8, 77, 1, false)]
+    [InlineData(6, 2, 64, 4, 45, 2, true)]
+    [InlineData(4, 2, 32, 8, 50, 2, false)]    // values of 32 and 80: the part past the 64-float chunks
+    [InlineData(8, 2, 80, 4, 41, 2, true)]
     public void F16_decode_folds_pages_in_registers(int heads, int kvHeads, int dim, int pageSize, int cached, int threads, bool selective)
     {
         var shape = new AttentionShape(heads, kvHeads, dim, dim, 1f / MathF.Sqrt(dim));
