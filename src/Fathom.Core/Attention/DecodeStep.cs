@@ -81,8 +81,37 @@ internal static class DecodeStep
     /// Rows up to the next multiple of four are read, not used. q holds <see cref="PadGroup"/> rows, those past the group
     /// zero: a group that is not a multiple of four computes its last block with ghost heads whose weights are dropped.
     /// </summary>
-    public static unsafe void FoldF16(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
+    /// <param name="finite">Every half in the layer is finite (<see cref="KvCache.KvSequence.MayHoldNonFinite"/> is false): the
+    /// widening can skip its inf/NaN step, three of its seven operations.</param>
+    public static unsafe void FoldF16(bool finite, float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
         ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK = null, ushort* nextV = null, int nextRows = 0)
+    {
+        if (finite)
+            FoldF16<FiniteHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows);
+        else
+            FoldF16<AnyHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows);
+    }
+
+    private interface IHalves
+    {
+        static abstract Vector512<float> Widen(Vector256<short> h);
+    }
+
+    private readonly struct AnyHalves : IHalves
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Widen(Vector256<short> h) => F16.Widen16(h);
+    }
+
+    private readonly struct FiniteHalves : IHalves
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Widen(Vector256<short> h) => F16.Widen16Finite(h);
+    }
+
+    private static unsafe void FoldF16<TW>(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK, ushort* nextV, int nextRows)
+        where TW : struct, IHalves
     {
         int rowsPad = RoundUp(rows), gPad = PadGroup(group);
         for (int r0 = 0; r0 < gPad; r0 += 4)
@@ -93,7 +122,7 @@ internal static class DecodeStep
                 // apart, which the hardware prefetchers do not follow.
                 if (r0 == 0 && nextK != null)
                     PrefetchRows(nextK, ks, j, Math.Min(j + 4, nextRows), dk);
-                Scores4x4(q + (long)r0 * dk, dk, k + (long)j * ks, ks, scale, s + (long)r0 * rowsPad + j, rowsPad);
+                Scores4x4<TW>(q + (long)r0 * dk, dk, k + (long)j * ks, ks, scale, s + (long)r0 * rowsPad + j, rowsPad);
             }
         }
 
@@ -117,11 +146,11 @@ internal static class DecodeStep
                 for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
                 {
                     bool first = r0 == 0 && d == 0;
-                    Accumulate4x4F16(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..],
+                    Accumulate4x4F16<TW>(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..],
                         first ? nextV : null, first ? nextRows : 0, dv);
                 }
                 for (; d < dv; d += Lanes)
-                    Accumulate4x1F16(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..]);
+                    Accumulate4x1F16<TW>(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..]);
                 if (real < 4)
                     ghost[..(real * stride)].CopyTo(new Span<float>(state + (long)r0 * stride, real * stride));
             }
@@ -195,7 +224,8 @@ internal static class DecodeStep
     // Four keys (ks halves apart) × four query rows (dk floats apart): slot i holds key i >> 2 and row i & 3, which
     // Reduce16 puts in lane 4·row + key, so each row's four scores are one 128-bit store.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Scores4x4(float* q, int dk, ushort* k, int ks, float scale, float* dst, int dstStride)
+    private static unsafe void Scores4x4<TW>(float* q, int dk, ushort* k, int ks, float scale, float* dst, int dstStride)
+        where TW : struct, IHalves
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
@@ -206,22 +236,22 @@ internal static class DecodeStep
             var q1 = Vector512.Load(q + dk + c);
             var q2 = Vector512.Load(q + 2 * dk + c);
             var q3 = Vector512.Load(q + 3 * dk + c);
-            var x = F16.Widen16(Vector256.Load(k0 + c));
+            var x = TW.Widen(Vector256.Load(k0 + c));
             a0 = Vector512.FusedMultiplyAdd(q0, x, a0);
             a1 = Vector512.FusedMultiplyAdd(q1, x, a1);
             a2 = Vector512.FusedMultiplyAdd(q2, x, a2);
             a3 = Vector512.FusedMultiplyAdd(q3, x, a3);
-            x = F16.Widen16(Vector256.Load(k1 + c));
+            x = TW.Widen(Vector256.Load(k1 + c));
             a4 = Vector512.FusedMultiplyAdd(q0, x, a4);
             a5 = Vector512.FusedMultiplyAdd(q1, x, a5);
             a6 = Vector512.FusedMultiplyAdd(q2, x, a6);
             a7 = Vector512.FusedMultiplyAdd(q3, x, a7);
-            x = F16.Widen16(Vector256.Load(k2 + c));
+            x = TW.Widen(Vector256.Load(k2 + c));
             a8 = Vector512.FusedMultiplyAdd(q0, x, a8);
             a9 = Vector512.FusedMultiplyAdd(q1, x, a9);
             a10 = Vector512.FusedMultiplyAdd(q2, x, a10);
             a11 = Vector512.FusedMultiplyAdd(q3, x, a11);
-            x = F16.Widen16(Vector256.Load(k3 + c));
+            x = TW.Widen(Vector256.Load(k3 + c));
             a12 = Vector512.FusedMultiplyAdd(q0, x, a12);
             a13 = Vector512.FusedMultiplyAdd(q1, x, a13);
             a14 = Vector512.FusedMultiplyAdd(q2, x, a14);
@@ -235,7 +265,8 @@ internal static class DecodeStep
     }
 
     // Four query rows × 16 output floats (what is left of dv past its 64-float chunks), f16 values widened in registers.
-    private static unsafe void Accumulate4x1F16(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+    private static unsafe void Accumulate4x1F16<TW>(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+        where TW : struct, IHalves
     {
         var a0 = Vector512.Load(acc) * Vector512.Create(corr[0]);
         var a1 = Vector512.Load(acc + accStride) * Vector512.Create(corr[1]);
@@ -243,7 +274,7 @@ internal static class DecodeStep
         var a3 = Vector512.Load(acc + 3 * accStride) * Vector512.Create(corr[3]);
         for (int j = 0; j < rows; j++)
         {
-            var x = F16.Widen16(Vector256.Load((short*)v + (long)j * vs));
+            var x = TW.Widen(Vector256.Load((short*)v + (long)j * vs));
             a0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), x, a0);
             a1 = Vector512.FusedMultiplyAdd(Vector512.Create(p[pStride + j]), x, a1);
             a2 = Vector512.FusedMultiplyAdd(Vector512.Create(p[2 * pStride + j]), x, a2);
@@ -257,8 +288,9 @@ internal static class DecodeStep
 
     // Accumulate4x4 with f16 value rows widened in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Accumulate4x4F16(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr,
+    private static unsafe void Accumulate4x4F16<TW>(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr,
         ushort* next, int nextRows, int dv)
+        where TW : struct, IHalves
     {
         float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
         var c0 = Vector512.Create(corr[0]);
@@ -275,10 +307,10 @@ internal static class DecodeStep
             short* vr = (short*)v + (long)j * vs;
             if (j < nextRows)
                 PrefetchRows(next, vs, j, j + 1, dv);
-            var v0 = F16.Widen16(Vector256.Load(vr));
-            var v1 = F16.Widen16(Vector256.Load(vr + 16));
-            var v2 = F16.Widen16(Vector256.Load(vr + 32));
-            var v3 = F16.Widen16(Vector256.Load(vr + 48));
+            var v0 = TW.Widen(Vector256.Load(vr));
+            var v1 = TW.Widen(Vector256.Load(vr + 16));
+            var v2 = TW.Widen(Vector256.Load(vr + 32));
+            var v3 = TW.Widen(Vector256.Load(vr + 48));
             var w = Vector512.Create(p0[j]);
             a00 = Vector512.FusedMultiplyAdd(w, v0, a00);
             a01 = Vector512.FusedMultiplyAdd(w, v1, a01);

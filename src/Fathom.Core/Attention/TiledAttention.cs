@@ -304,6 +304,7 @@ internal static class TiledAttention
         {
             float* kbuf = sc, vbuf = sc + (long)psPad * kw, s = vbuf + (long)psPad * vw, qsc = s + DecodeStep.ScoreFloats(g, ps);
             int gPad = f16 ? DecodeStep.PadGroup(g) : g;
+            bool finite = f16 && !cache.MayHoldNonFinite(layer);
             // The queries per KV head, gPad rows each (FoldF16's ghost heads are zero rows).
             for (int kh = 0; kh < kvHeads; kh++)
             {
@@ -359,7 +360,7 @@ internal static class TiledAttention
                                 ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
                                 nextRows = ps;
                             }
-                            DecodeStep.FoldF16(qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
+                            DecodeStep.FoldF16(finite, qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
                                 rows, shape.Scale, mask, page * ps, s, st, stride,
                                 ahead == null ? null : (ushort*)(ahead + nh * kt), ahead == null ? null : (ushort*)(ahead + ps * krb + nh * vt), nextRows);
                         }

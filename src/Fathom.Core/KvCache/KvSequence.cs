@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Fathom.Attention;
+using Fathom.Tensors;
 using Fathom.Tensors.Quants;
 
 namespace Fathom.KvCache;
@@ -32,6 +33,8 @@ public sealed class KvSequence : IKvCache
         public readonly List<int> Positions = [];
         public readonly PageBounds Bounds = new();
         public bool Evicted;
+        // Some stored f16 key or value half is infinite or NaN (sticky until the layer is emptied).
+        public bool NonFinite;
     }
 
     // Key bounds of every page of a layer in one array ([page][min KeyWidth | max KeyWidth]), and the copy quest scores:
@@ -166,6 +169,7 @@ public sealed class KvSequence : IKvCache
         var (data, r) = NextSlot(t, layer);
         KvTypes.Encode(KeyType, key[..KeyWidth], data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
         KvTypes.Encode(ValueType, value[..ValueWidth], data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        NoteNonFinite(t, data, r, 1);
         Stored(t, position, data, r);
     }
 
@@ -176,6 +180,7 @@ public sealed class KvSequence : IKvCache
         var (data, r) = NextSlot(t, layer);
         key.CopyTo(data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
         value.CopyTo(data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        NoteNonFinite(t, data, r, 1);
         Stored(t, position, data, r);
     }
 
@@ -229,6 +234,7 @@ public sealed class KvSequence : IKvCache
             throw new KvCacheFullException($"sequence {Id} cannot take {rows} more positions in layer {layer}");
         Pool.Retain(pageId);
         t.Pages.Add(pageId);
+        NoteNonFinite(t, Pool.Data(pageId), 0, rows);
         for (int i = 0; i < rows; i++)
             t.Positions.Add(firstPosition + i);
         if (firstPosition + rows != t.Positions.Count)
@@ -316,6 +322,21 @@ public sealed class KvSequence : IKvCache
             TruncateLayer(t, LowerBound(t.Positions, position));
     }
 
+    // Marks the layer when f16 rows r..r+count-1 of a page hold an infinite or NaN half, so a decode knows whether the
+    // finite-only widening is exact for it.
+    private void NoteNonFinite(Layer t, byte[] data, int r, int count)
+    {
+        if (t.NonFinite)
+            return;
+        if (KeyType == KvType.F16)
+            t.NonFinite |= F16.AnyNonFinite(MemoryMarshal.Cast<byte, ushort>(data.AsSpan(r * O.KeyRowBytes, count * O.KeyRowBytes)));
+        if (ValueType == KvType.F16)
+            t.NonFinite |= F16.AnyNonFinite(MemoryMarshal.Cast<byte, ushort>(data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, count * O.ValueRowBytes)));
+    }
+
+    /// <summary>Whether an f16 key or value of <paramref name="layer"/> may be infinite or NaN (false: every stored half is finite).</summary>
+    internal bool MayHoldNonFinite(int layer) => L(layer).NonFinite;
+
     private void TruncateLayer(Layer t, int slots)
     {
         int keepPages = (slots + PageSize - 1) / PageSize;
@@ -327,7 +348,10 @@ public sealed class KvSequence : IKvCache
         bool partial = slots < t.Positions.Count && slots % PageSize != 0;
         t.Positions.RemoveRange(slots, t.Positions.Count - slots);
         if (slots == 0)
+        {
             t.Evicted = false;
+            t.NonFinite = false;
+        }
         // A now partly filled last page gets the bounds of the keys it still holds, so a re-run selects as the first run did.
         if (O.TrackKeyBounds && partial)
             RebuildPageBounds(t, keepPages - 1);
@@ -419,6 +443,7 @@ public sealed class KvSequence : IKvCache
             KvTypes.Decode(KeyType, k, row);
             rotate(row, -discard);
             KvTypes.Encode(KeyType, row, k);
+            NoteNonFinite(t, data, slot % PageSize, 1);
             t.Positions[slot] -= discard;
         }
         bool dense = true;
@@ -529,6 +554,7 @@ public sealed class KvSequence : IKvCache
             dst.Positions.AddRange(src.Positions);
             dst.Bounds.CopyFrom(src.Bounds);
             dst.Evicted = src.Evicted;
+            dst.NonFinite = src.NonFinite;
         }
         return s;
     }

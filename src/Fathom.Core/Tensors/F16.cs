@@ -30,6 +30,35 @@ internal static class F16
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FromFloat(float f) => BitConverter.HalfToUInt16Bits((Half)f);
 
+    /// <summary>Whether any of the halves is infinite or NaN (exponent 31).</summary>
+    public static bool AnyNonFinite(ReadOnlySpan<ushort> h)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var e = Vector256.Create((ushort)0x7C00);
+            for (; i + 16 <= h.Length; i += 16)
+            {
+                if (Vector256.EqualsAny(Vector256.Create(h.Slice(i, 16)) & e, e))
+                    return true;
+            }
+        }
+        for (; i < h.Length; i++)
+        {
+            if ((h[i] & 0x7C00) == 0x7C00)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>16 halves known to be finite as floats, exact: <see cref="Widen16"/> without its inf/NaN step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Widen16Finite(Vector256<short> h)
+    {
+        var bits = (Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF));
+        return bits.AsSingle() * Vector512.Create(5.192296858534828e33f);
+    }
+
     /// <summary>
     /// 16 halves as floats, exact, in registers (AVX-512): the half's bits shifted into a float's place read as a value
     /// 2^112 too small, for normals and subnormals alike, so one multiply rebiases; exponent 31 is set to inf/NaN.

@@ -152,6 +152,35 @@ public class TiledAttentionTests
         }
     }
 
+    [Fact]
+    public void An_infinite_f16_value_reaches_the_output_and_marks_the_layer()
+    {
+        // A value past f16's range is stored as inf; the fold must widen it as inf, not as the finite number the
+        // finite-only widening would make of its bits.
+        var shape = new AttentionShape(8, 2, 64, 64, 1f / 8f);
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(KvType.F16, KvType.F16, pageSize: 16, layers: 1, kvHeads: 2, dim: 64));
+        var s = Filled(m, 40);
+        Assert.False(s.MayHoldNonFinite(0));
+        var value = KvCacheManagerTests.Row(99, 2 * 64);
+        value[3] = 1e6f;
+        s.Store(0, 40, KvCacheManagerTests.Row(98, 2 * 64), value);
+        Assert.True(s.MayHoldNonFinite(0));
+        var q = KvCacheManagerTests.Row(31, 8 * 64);
+        var o = new float[8 * 64];
+        TiledAttention.Compute(s, 0, q, 1, 40, shape, o, null);
+        var expected = Reference(s, 0, q, 1, 40, shape);
+        for (int i = 0; i < o.Length; i++)
+        {
+            if (double.IsFinite(expected[i]))
+                Assert.True(Math.Abs(expected[i] - o[i]) <= 1e-5, $"{i}: {o[i]} vs {expected[i]}");
+            else
+                Assert.Equal(expected[i], o[i]);
+        }
+        Assert.True(float.IsPositiveInfinity(o[3]));
+        s.Truncate(0);
+        Assert.False(s.MayHoldNonFinite(0));
+    }
+
     private sealed class SelectAndMask(int every, byte[][] masks) : IAttentionHooks
     {
         public int SelectPages(KvSequence sequence, int l, int kvHead, ReadOnlySpan<float> queries, Span<int> pages)
