@@ -87,7 +87,8 @@ internal static class TiledAttention
                     Action<int, int> body = (i0, i1) =>
                     {
                         int ps = cache.PageSize;
-                        float[] scratch = ArrayPool<float>.Shared.Rent(ps * (dk + dv) + ps + QueryTile * g * dk);
+                        int psPad = DecodeStep.RoundUp(ps);
+                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (dk + dv) + DecodeStep.ScoreFloats(g, ps) + QueryTile * g * dk);
                         try
                         {
                             for (int i = i0; i < i1; i++)
@@ -456,7 +457,8 @@ internal static class TiledAttention
         fixed (float* sc = scratch)
         fixed (float* dp = dst)
         {
-            float* kbuf = sc, vbuf = sc + ps * dk, s = vbuf + ps * dv, qsc = s + ps;
+            int psPad = DecodeStep.RoundUp(ps);
+            float* kbuf = sc, vbuf = sc + psPad * dk, s = vbuf + psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
             Init(dp, (t1 - t0) * g, stride);
             // The tile's queries of this group, side by side.
             for (int t = t0; t < t1; t++)
@@ -501,6 +503,8 @@ internal static class TiledAttention
         bool masked = !mask.IsEmpty && maskBase < mask.Length;
         KvTypes.DecodeRows(kt, pd + kh * khb, krb, visibleRows, dk, kbuf);
         bool valuesLoaded = false;
+        // The vector fold serves each token's group in turn (kbuf and s hold whole 16-row chunks); else per head below.
+        bool fold = DecodeStep.Supports(shape);
         for (int t = t0; t < t1; t++)
         {
             int qpos = firstPosition + t;
@@ -513,6 +517,12 @@ internal static class TiledAttention
             {
                 KvTypes.DecodeRows(vt, pd + ps * krb + kh * vhb, vrb, visibleRows, dv, vbuf);
                 valuesLoaded = true;
+            }
+            if (fold)
+            {
+                DecodeStep.Fold(qsc + (t - t0) * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, lim, shape.Scale, mask, maskBase, s,
+                    dp + (t - t0) * g * stride, stride);
+                continue;
             }
             for (int h = 0; h < g; h++)
             {
