@@ -37,7 +37,7 @@ internal static class DecodeStep
     /// hold whole 16-row chunks (rows past <paramref name="rows"/> are read, not used).
     /// </summary>
     public static unsafe void Fold(float* q, int group, int dk, int dv, float* k, int ks, float* v, int vs, int rows, float scale,
-        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride)
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, float* raw = null, int rawStride = 0)
     {
         int rowsPad = RoundUp(rows);
         for (int r = 0; r < group; r++)
@@ -46,7 +46,7 @@ internal static class DecodeStep
                 CausalAttention.Dot16(q + (long)r * dk, k + (long)j * ks, dk, ks, scale, s + (long)r * rowsPad + j);
         }
         Span<float> corr = stackalloc float[group];
-        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr))
+        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr, raw, rawStride))
             return;
         int r0 = 0;
         for (; r0 + 4 <= group; r0 += 4)
@@ -84,12 +84,13 @@ internal static class DecodeStep
     /// <param name="finite">Every half in the layer is finite (<see cref="KvCache.KvSequence.MayHoldNonFinite"/> is false): the
     /// widening can skip its inf/NaN step, three of its seven operations.</param>
     public static unsafe void FoldF16(bool finite, float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
-        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK = null, ushort* nextV = null, int nextRows = 0)
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK = null, ushort* nextV = null, int nextRows = 0,
+        float* raw = null, int rawStride = 0)
     {
         if (finite)
-            FoldF16<FiniteHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows);
+            FoldF16<FiniteHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows, raw, rawStride);
         else
-            FoldF16<AnyHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows);
+            FoldF16<AnyHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows, raw, rawStride);
     }
 
     private interface IHalves
@@ -110,7 +111,7 @@ internal static class DecodeStep
     }
 
     private static unsafe void FoldF16<TW>(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
-        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK, ushort* nextV, int nextRows)
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK, ushort* nextV, int nextRows, float* raw, int rawStride)
         where TW : struct, IHalves
     {
         int rowsPad = RoundUp(rows), gPad = PadGroup(group);
@@ -128,7 +129,7 @@ internal static class DecodeStep
 
         Span<float> corr = stackalloc float[gPad];
         corr.Fill(1f);
-        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr))
+        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr, raw, rawStride))
             return;
         if (gPad != group)
             new Span<float>(s + (long)group * rowsPad, (gPad - group) * rowsPad).Clear();
@@ -172,8 +173,10 @@ internal static class DecodeStep
     }
 
     // Scores (rows of s, rowsPad apart) → probabilities against each head's running max, folded into (m, l); corr[r]
-    // is what the head's accumulator must be scaled by. Returns false when no head saw a key.
-    private static unsafe bool Normalize(int group, int rows, ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, Span<float> corr)
+    // is what the head's accumulator must be scaled by. Returns false when no head saw a key. With raw, each head's
+    // scaled scores (−inf where masked) are also kept at raw + r·rawStride + maskBase, for the weights a policy reads.
+    private static unsafe bool Normalize(int group, int rows, ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, Span<float> corr,
+        float* raw, int rawStride)
     {
         int rowsPad = RoundUp(rows);
         bool any = false;
@@ -190,6 +193,8 @@ internal static class DecodeStep
                         sr[j] = float.NegativeInfinity;
                 }
             }
+            if (raw != null)
+                new Span<float>(sr, rows).CopyTo(new Span<float>(raw + (long)r * rawStride + maskBase, rows));
             var vmax = Vector512.Create(float.NegativeInfinity);
             for (int j = 0; j < rowsPad; j += Lanes)
                 vmax = Vector512.Max(vmax, Vector512.Load(sr + j));

@@ -37,7 +37,7 @@ internal static class TiledAttention
         int[] selectedCount = ArrayPool<int>.Shared.Rent(kvHeads);
         byte[]?[] pageData = ArrayPool<byte[]?>.Shared.Rent(Math.Max(1, pageCount));
         int stride = dv + 2;
-        float[]? partial = null;
+        float[]? partial = null, raw = null;
         try
         {
             if (hooks is not null && tokens == 1)
@@ -57,6 +57,13 @@ internal static class TiledAttention
             // Split boundaries in the page union by work (the heads reading each page), not by page count: quest's
             // pages are read by one head here and all of them there.
             int[]? bounds = byPage ? SplitByWork(union!, headsOf!, unionCount, splits) : null;
+            // A decode step whose weights a policy wants keeps the fold's raw scores, so the weights need no second pass.
+            int slots = cache.SlotCount(layer);
+            if (byPage && hooks is not null && hooks.WantsScores(layer, firstPosition) && DecodeStep.Supports(shape))
+            {
+                raw = ArrayPool<float>.Shared.Rent(kvHeads * g * slots);
+                raw.AsSpan(0, kvHeads * g * slots).Fill(float.NegativeInfinity);
+            }
             int partialLength = items * splits * QueryTile * g * stride;
             partial = ArrayPool<float>.Shared.Rent(Math.Max(1, partialLength));
             unsafe
@@ -76,7 +83,7 @@ internal static class TiledAttention
                             {
                                 int a = bounds![sp], b = bounds[sp + 1];
                                 DecodeSplit(cache, pageData, layer, qs, firstPosition, shape, union!.AsSpan(a, b - a), headsOf!, hooks, scratch,
-                                    partial, sp, splits);
+                                    partial, sp, splits, raw, slots);
                             }
                         }
                         finally
@@ -127,7 +134,11 @@ internal static class TiledAttention
                     // A decode step's merge is a few hundred floats per head: cheaper than a dispatch.
                     Run(tokens == 1 ? null : pool, items, merge);
 
-                    if (hooks is not null && AnyWantsScores(hooks, layer, firstPosition, tokens))
+                    if (raw is not null)
+                    {
+                        ReportRaw(layer, firstPosition, shape, partial, splits, raw, slots, hooks!, pool);
+                    }
+                    else if (hooks is not null && AnyWantsScores(hooks, layer, firstPosition, tokens))
                     {
                         for (int kh = 0; kh < kvHeads; kh++)
                         {
@@ -147,6 +158,8 @@ internal static class TiledAttention
         {
             if (partial is not null)
                 ArrayPool<float>.Shared.Return(partial);
+            if (raw is not null)
+                ArrayPool<float>.Shared.Return(raw);
             ArrayPool<int>.Shared.Return(selected);
             ArrayPool<int>.Shared.Return(selectedCount);
             ArrayPool<byte[]?>.Shared.Return(pageData, clearArray: true);
@@ -293,7 +306,7 @@ internal static class TiledAttention
     // streamed once and in order rather than once per head; writes the split's (m, l, acc) per head into its slot.
     // With DecodeStep a page every head reads is widened whole (one sequential read) and each head folds its columns.
     private static unsafe void DecodeSplit(KvSequence cache, byte[]?[] pageData, int layer, float* q, int firstPosition, AttentionShape shape,
-        ReadOnlySpan<int> pages, int[] headsOf, IAttentionHooks? hooks, float[] scratch, float[] partial, int split, int splits)
+        ReadOnlySpan<int> pages, int[] headsOf, IAttentionHooks? hooks, float[] scratch, float[] partial, int split, int splits, float[]? raw, int slots)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2, kvHeads = shape.KvHeads;
         int block = QueryTile * g * stride, psPad = DecodeStep.RoundUp(ps);
@@ -302,6 +315,7 @@ internal static class TiledAttention
         bool f16 = cache.KeyType == KvType.F16 && cache.ValueType == KvType.F16 && DecodeStep.SupportsF16(shape, ps);
         fixed (float* sc = scratch)
         fixed (float* pp = partial)
+        fixed (float* rw = raw)
         {
             float* kbuf = sc, vbuf = sc + (long)psPad * kw, s = vbuf + (long)psPad * vw, qsc = s + DecodeStep.ScoreFloats(g, ps);
             int gPad = f16 ? DecodeStep.PadGroup(g) : g;
@@ -363,17 +377,20 @@ internal static class TiledAttention
                             }
                             DecodeStep.FoldF16(finite, qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
                                 rows, shape.Scale, mask, page * ps, s, st, stride,
-                                ahead == null ? null : (ushort*)(ahead + nh * kt), ahead == null ? null : (ushort*)(ahead + ps * krb + nh * vt), nextRows);
+                                ahead == null ? null : (ushort*)(ahead + nh * kt), ahead == null ? null : (ushort*)(ahead + ps * krb + nh * vt), nextRows,
+                                rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
                         else if (whole)
                         {
-                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf + kh * dk, kw, vbuf + kh * dv, vw, rows, shape.Scale, mask, page * ps, s, st, stride);
+                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf + kh * dk, kw, vbuf + kh * dv, vw, rows, shape.Scale, mask, page * ps, s, st, stride,
+                                rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
                         else if (fast)
                         {
                             KvTypes.DecodeRows(cache.KeyType, pd + kh * kt, krb, rows, dk, kbuf);
                             KvTypes.DecodeRows(cache.ValueType, pd + ps * krb + kh * vt, vrb, rows, dv, vbuf);
-                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride);
+                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride,
+                                rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
                         else
                         {
@@ -620,6 +637,60 @@ internal static class TiledAttention
                 partial[item * splits * block + off + 1] = l;
             }
         }
+    }
+
+    // A decode step's weights from the fold's raw scores: per slot, the group's sum of exp(score − m_h) / l_h with each
+    // head's merged (m, l); slots no head read are −inf, so 0.
+    private static unsafe void ReportRaw(int layer, int position, AttentionShape shape, float[] partial, int splits, float[] raw, int slots,
+        IAttentionHooks hooks, WorkerPool? pool)
+    {
+        int g = shape.Group, stride = shape.ValueLength + 2, block = QueryTile * g * stride;
+        Action<int, int> body = (k0, k1) =>
+        {
+            float[] w = ArrayPool<float>.Shared.Rent(slots);
+            try
+            {
+                for (int kh = k0; kh < k1; kh++)
+                {
+                    var weights = w.AsSpan(0, slots);
+                    weights.Clear();
+                    for (int h = 0; h < g; h++)
+                    {
+                        int off = kh * splits * block + h * stride;
+                        float m = partial[off], l = partial[off + 1];
+                        if (!(l > 0f))
+                            continue;
+                        ExpWeights(raw.AsSpan((kh * g + h) * slots, slots), m, 1f / l, weights);
+                    }
+                    hooks.OnScores(layer, kh, position, weights);
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(w);
+            }
+        };
+        Run(pool, shape.KvHeads, body);
+    }
+
+    // w[i] += exp(s[i] − m)·inv, vectorized; −inf (and anything exp rounds to 0) adds nothing.
+    private static void ExpWeights(ReadOnlySpan<float> s, float m, float inv, Span<float> w)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vm = Vector512.Create(m);
+            var vi = Vector512.Create(inv);
+            var floor = Vector512.Create(-87f);
+            for (; i + 16 <= s.Length; i += 16)
+            {
+                var x = Vector512.Create(s.Slice(i, 16)) - vm;
+                var e = Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, Models.GgmlMath.Exp(Vector512.Max(x, floor)));
+                (Vector512.Create(w.Slice(i, 16)) + e * vi).CopyTo(w.Slice(i, 16));
+            }
+        }
+        for (; i < s.Length; i++)
+            w[i] += MathF.Exp(s[i] - m) * inv;
     }
 
     private static unsafe void ReportScores(KvSequence cache, int layer, float* q, int qWidth, int tokens, int firstPosition,
