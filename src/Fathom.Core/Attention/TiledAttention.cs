@@ -673,6 +673,90 @@ internal static class TiledAttention
         Run(pool, shape.KvHeads, body);
     }
 
+    // ReportScores by query tile × KV head: each selected page's keys are widened once for the tile's tokens, scored 16
+    // at a time per query head, and turned into weights with each head's merged (m, l).
+    private static unsafe void ReportTiles(KvSequence cache, int layer, float* q, int qWidth, int tokens, int firstPosition,
+        AttentionShape shape, float[] partial, int splits, int[] selected, int[] selectedCount, int pageCount, IAttentionHooks hooks, WorkerPool? pool)
+    {
+        int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, kvHeads = shape.KvHeads, stride = dv + 2;
+        int block = QueryTile * g * stride, tiles = (tokens + QueryTile - 1) / QueryTile;
+        Action<int, int> body = (i0, i1) =>
+        {
+            int slots = cache.SlotCount(layer), ps = cache.PageSize, psPad = DecodeStep.RoundUp(ps);
+            var kt = cache.KeyType;
+            int khb = KvTypes.RowBytes(kt, dk), krb = KvTypes.RowBytes(kt, cache.KeyWidth);
+            float[] w = ArrayPool<float>.Shared.Rent(QueryTile * slots);
+            float[] scratch = ArrayPool<float>.Shared.Rent(psPad * dk + psPad);
+            try
+            {
+                fixed (float* sp = scratch)
+                {
+                    float* kbuf = sp, sc = sp + psPad * dk;
+                    for (int i = i0; i < i1; i++)
+                    {
+                        int tile = i / kvHeads, kh = i % kvHeads, t0 = tile * QueryTile, t1 = Math.Min(tokens, t0 + QueryTile);
+                        bool any = false;
+                        for (int t = t0; t < t1 && !any; t++)
+                            any = hooks.WantsScores(layer, firstPosition + t);
+                        if (!any)
+                            continue;
+                        w.AsSpan(0, (t1 - t0) * slots).Clear();
+                        var positions = cache.Positions(layer);
+                        var mask = hooks.SlotMask(layer, kh);
+                        for (int k = 0; k < selectedCount[kh]; k++)
+                        {
+                            int page = selected[kh * pageCount + k];
+                            int rows = cache.PageRows(layer, page), lastPosition = firstPosition + t1 - 1;
+                            var pos = positions.Slice(page * ps, rows);
+                            while (rows > 0 && pos[rows - 1] > lastPosition)
+                                rows--;
+                            if (rows == 0)
+                                continue;
+                            fixed (byte* pd = cache.PageArray(layer, page))
+                                KvTypes.DecodeRows(kt, pd + kh * khb, krb, rows, dk, kbuf);
+                            for (int t = t0; t < t1; t++)
+                            {
+                                int position = firstPosition + t, lim = rows;
+                                if (!hooks.WantsScores(layer, position))
+                                    continue;
+                                while (lim > 0 && pos[lim - 1] > position)
+                                    lim--;
+                                var wt = w.AsSpan((t - t0) * slots + page * ps, lim);
+                                for (int h = 0; h < g; h++)
+                                {
+                                    int off = i * splits * block + ((t - t0) * g + h) * stride;
+                                    float m = partial[off], l = partial[off + 1];
+                                    if (!(l > 0f))
+                                        continue;
+                                    float* qh = q + (long)t * qWidth + (kh * g + h) * dk;
+                                    for (int j = 0; j < lim; j += 16)
+                                        CausalAttention.Dot16(qh, kbuf + (long)j * dk, dk, dk, shape.Scale, sc + j);
+                                    for (int j = 0; j < lim; j++)
+                                    {
+                                        if (!Visible(mask, page * ps + j))
+                                            sc[j] = float.NegativeInfinity;
+                                    }
+                                    ExpWeights(new ReadOnlySpan<float>(sc, lim), m, 1f / l, wt);
+                                }
+                            }
+                        }
+                        for (int t = t0; t < t1; t++)
+                        {
+                            if (hooks.WantsScores(layer, firstPosition + t))
+                                hooks.OnScores(layer, kh, firstPosition + t, w.AsSpan((t - t0) * slots, slots));
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(w);
+                ArrayPool<float>.Shared.Return(scratch);
+            }
+        };
+        Run(pool, tiles * kvHeads, body);
+    }
+
     // w[i] += exp(s[i] − m)·inv, vectorized; −inf (and anything exp rounds to 0) adds nothing.
     private static void ExpWeights(ReadOnlySpan<float> s, float m, float inv, Span<float> w)
     {
@@ -698,6 +782,11 @@ internal static class TiledAttention
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, kvHeads = shape.KvHeads, stride = dv + 2;
         int block = QueryTile * g * stride;
+        if (DecodeStep.Supports(shape))
+        {
+            ReportTiles(cache, layer, q, qWidth, tokens, firstPosition, shape, partial, splits, selected, selectedCount, pageCount, hooks, pool);
+            return;
+        }
         Action<int, int> body = (i0, i1) =>
         {
             int slots = cache.SlotCount(layer), ps = cache.PageSize;

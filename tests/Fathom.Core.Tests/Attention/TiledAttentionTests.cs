@@ -153,43 +153,49 @@ public class TiledAttentionTests
     }
 
     [Theory]
-    [InlineData(KvType.F16, 2)]
-    [InlineData(KvType.Q8_0, 1)]
-    public void Decode_weights_are_each_groups_summed_softmax(KvType type, int threads)
+    [InlineData(KvType.F16, 1, 2)]
+    [InlineData(KvType.Q8_0, 1, 1)]
+    [InlineData(KvType.F16, 20, 2)]
+    public void Attention_weights_are_each_groups_summed_softmax(KvType type, int tokens, int threads)
     {
-        // The weights a policy sees at a decode step come from the fold's own scores; they must be the softmax of
-        // each query head over the slots it may read, summed over the group.
+        // The weights a policy sees (from the decode fold's own scores, or per query tile in a prefill chunk) must be
+        // the softmax of each query head over the slots it may read, summed over the group.
         var shape = new AttentionShape(8, 2, 64, 64, 1f / 8f);
         using var m = new KvCacheManager(KvCacheManagerTests.Options(type, type, pageSize: 16, layers: 1, kvHeads: 2, dim: 64));
         var s = Filled(m, 70);
         byte[][] masks = [[.. Enumerable.Range(0, 70).Select(i => (byte)(i % 4 == 1 ? 0 : 1))], []];
         bool Visible(int kh, int slot) => slot >= masks[kh].Length || masks[kh][slot] != 0;
-        var q = KvCacheManagerTests.Row(41, 8 * 64);
+        var q = KvCacheManagerTests.Row(41, tokens * 8 * 64);
         var hooks = new Masker(masks);
         using var pool = threads > 1 ? new WorkerPool(threads) : null;
-        TiledAttention.Compute(s, 0, q, 1, 69, shape, new float[8 * 64], pool, hooks);
+        int first = 70 - tokens;
+        TiledAttention.Compute(s, 0, q, tokens, first, shape, new float[tokens * 8 * 64], pool, hooks);
         var k = new float[64];
-        for (int kh = 0; kh < 2; kh++)
+        for (int t = 0; t < tokens; t++)
         {
-            var expected = new double[70];
-            for (int h = kh * 4; h < kh * 4 + 4; h++)
+            int position = first + t;
+            for (int kh = 0; kh < 2; kh++)
             {
-                var sc = new double[70];
-                for (int slot = 0; slot < 70; slot++)
+                var expected = new double[70];
+                for (int h = kh * 4; h < kh * 4 + 4; h++)
                 {
-                    s.ReadKey(0, slot, kh, k);
-                    double d = 0;
-                    for (int i = 0; i < 64; i++)
-                        d += (double)q[h * 64 + i] * k[i];
-                    sc[slot] = Visible(kh, slot) ? d / 8 : double.NegativeInfinity;
+                    var sc = new double[70];
+                    for (int slot = 0; slot < 70; slot++)
+                    {
+                        s.ReadKey(0, slot, kh, k);
+                        double d = 0;
+                        for (int i = 0; i < 64; i++)
+                            d += (double)q[(t * 8 + h) * 64 + i] * k[i];
+                        sc[slot] = Visible(kh, slot) && slot <= position ? d / 8 : double.NegativeInfinity;
+                    }
+                    double mx = sc.Max(), sum = sc.Sum(x => Math.Exp(x - mx));
+                    for (int slot = 0; slot < 70; slot++)
+                        expected[slot] += Math.Exp(sc[slot] - mx) / sum;
                 }
-                double mx = sc.Max(), sum = sc.Sum(x => Math.Exp(x - mx));
+                var w = hooks.Scores[(kh, position)];
                 for (int slot = 0; slot < 70; slot++)
-                    expected[slot] += Math.Exp(sc[slot] - mx) / sum;
+                    Assert.True(Math.Abs(expected[slot] - w[slot]) <= 1e-5, $"token {t} head {kh} slot {slot}: {w[slot]} vs {expected[slot]}");
             }
-            var w = hooks.Scores[(kh, 69)];
-            for (int slot = 0; slot < 70; slot++)
-                Assert.True(Math.Abs(expected[slot] - w[slot]) <= 1e-5, $"head {kh} slot {slot}: {w[slot]} vs {expected[slot]}");
         }
     }
 
