@@ -54,13 +54,14 @@ internal static class DecodeStep
             for (int d = 0; d < dv; d += 4 * Lanes)
             {
                 if (d + 4 * Lanes <= dv)
-                    Accumulate4x4(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..]);
+                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..],
+                        null, 0, 0);
                 else
                 {
                     for (int c = d; c < dv; c += Lanes)
                     {
                         for (int r = r0; r < r0 + 4; r++)
-                            Accumulate1(s + (long)r * rowsPad, v + c, vs, rows, state + (long)r * stride + 2 + c, corr[r]);
+                            Accumulate1<FloatRows>(s + (long)r * rowsPad, (byte*)(v + c), vs, rows, state + (long)r * stride + 2 + c, corr[r]);
                     }
                 }
             }
@@ -68,7 +69,7 @@ internal static class DecodeStep
         for (; r0 < group; r0++)
         {
             for (int c = 0; c < dv; c += Lanes)
-                Accumulate1(s + (long)r0 * rowsPad, v + c, vs, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
+                Accumulate1<FloatRows>(s + (long)r0 * rowsPad, (byte*)(v + c), vs, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
         }
     }
 
@@ -93,21 +94,47 @@ internal static class DecodeStep
             FoldF16<AnyHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows, raw, rawStride);
     }
 
-    private interface IHalves
+    // How a row of values is read as floats: the accumulating loops are one generic over it.
+    private interface IRows
+    {
+        static abstract int ElementBytes { get; }
+
+        static abstract unsafe Vector512<float> Load16(byte* p);
+    }
+
+    private interface IHalves : IRows
     {
         static abstract Vector512<float> Widen(Vector256<short> h);
     }
 
+    private readonly struct FloatRows : IRows
+    {
+        public static int ElementBytes => 4;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
+    }
+
     private readonly struct AnyHalves : IHalves
     {
+        public static int ElementBytes => 2;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Widen(Vector256<short> h) => F16.Widen16(h);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector512<float> Load16(byte* p) => F16.Widen16(Vector256.Load((short*)p));
     }
 
     private readonly struct FiniteHalves : IHalves
     {
+        public static int ElementBytes => 2;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Widen(Vector256<short> h) => F16.Widen16Finite(h);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector512<float> Load16(byte* p) => F16.Widen16Finite(Vector256.Load((short*)p));
     }
 
     private static unsafe void FoldF16<TW>(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
@@ -147,11 +174,11 @@ internal static class DecodeStep
                 for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
                 {
                     bool first = r0 == 0 && d == 0;
-                    Accumulate4x4F16<TW>(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..],
+                    Accumulate4x4<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..],
                         first ? nextV : null, first ? nextRows : 0, dv);
                 }
                 for (; d < dv; d += Lanes)
-                    Accumulate4x1F16<TW>(s + (long)r0 * rowsPad, rowsPad, v + d, vs, rows, acc + 2 + d, stride, corr[r0..]);
+                    Accumulate4x1<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..]);
                 if (real < 4)
                     ghost[..(real * stride)].CopyTo(new Span<float>(state + (long)r0 * stride, real * stride));
             }
@@ -269,9 +296,9 @@ internal static class DecodeStep
         sums.GetUpper().GetUpper().Store(dst + 3 * dstStride);
     }
 
-    // Four query rows × 16 output floats (what is left of dv past its 64-float chunks), f16 values widened in registers.
-    private static unsafe void Accumulate4x1F16<TW>(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
-        where TW : struct, IHalves
+    // Four query rows × 16 output floats (what is left of dv past its 64-float chunks); vs counts elements.
+    private static unsafe void Accumulate4x1<TR>(float* p, int pStride, byte* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+        where TR : struct, IRows
     {
         var a0 = Vector512.Load(acc) * Vector512.Create(corr[0]);
         var a1 = Vector512.Load(acc + accStride) * Vector512.Create(corr[1]);
@@ -279,7 +306,7 @@ internal static class DecodeStep
         var a3 = Vector512.Load(acc + 3 * accStride) * Vector512.Create(corr[3]);
         for (int j = 0; j < rows; j++)
         {
-            var x = TW.Widen(Vector256.Load((short*)v + (long)j * vs));
+            var x = TR.Load16(v + (long)j * vs * TR.ElementBytes);
             a0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), x, a0);
             a1 = Vector512.FusedMultiplyAdd(Vector512.Create(p[pStride + j]), x, a1);
             a2 = Vector512.FusedMultiplyAdd(Vector512.Create(p[2 * pStride + j]), x, a2);
@@ -291,11 +318,12 @@ internal static class DecodeStep
         a3.Store(acc + 3 * accStride);
     }
 
-    // Accumulate4x4 with f16 value rows widened in registers.
+    // Four query rows × 64 output floats: acc = acc·corr + Σj p[r][j]·v[j], each value vector read once for the four
+    // rows (vs counts elements); the next fold's value rows (f16, dv wide) are prefetched one per row.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Accumulate4x4F16<TW>(float* p, int pStride, ushort* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr,
+    private static unsafe void Accumulate4x4<TR>(float* p, int pStride, byte* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr,
         ushort* next, int nextRows, int dv)
-        where TW : struct, IHalves
+        where TR : struct, IRows
     {
         float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
         var c0 = Vector512.Create(corr[0]);
@@ -309,13 +337,13 @@ internal static class DecodeStep
         float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
         for (int j = 0; j < rows; j++)
         {
-            short* vr = (short*)v + (long)j * vs;
+            byte* vr = v + (long)j * vs * TR.ElementBytes;
             if (j < nextRows)
                 PrefetchRows(next, vs, j, j + 1, dv);
-            var v0 = TW.Widen(Vector256.Load(vr));
-            var v1 = TW.Widen(Vector256.Load(vr + 16));
-            var v2 = TW.Widen(Vector256.Load(vr + 32));
-            var v3 = TW.Widen(Vector256.Load(vr + 48));
+            var v0 = TR.Load16(vr);
+            var v1 = TR.Load16(vr + 16 * TR.ElementBytes);
+            var v2 = TR.Load16(vr + 32 * TR.ElementBytes);
+            var v3 = TR.Load16(vr + 48 * TR.ElementBytes);
             var w = Vector512.Create(p0[j]);
             a00 = Vector512.FusedMultiplyAdd(w, v0, a00);
             a01 = Vector512.FusedMultiplyAdd(w, v1, a01);
@@ -350,60 +378,13 @@ internal static class DecodeStep
         return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
     }
 
-    // Four query rows × 64 output floats: acc = acc·corr + Σj p[r][j]·v[j], each value vector loaded once for the four rows.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Accumulate4x4(float* p, int pStride, float* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
-    {
-        float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
-        var c0 = Vector512.Create(corr[0]);
-        var c1 = Vector512.Create(corr[1]);
-        var c2 = Vector512.Create(corr[2]);
-        var c3 = Vector512.Create(corr[3]);
-        Vector512<float> a00 = Vector512.Load(a0p) * c0, a01 = Vector512.Load(a0p + 16) * c0, a02 = Vector512.Load(a0p + 32) * c0, a03 = Vector512.Load(a0p + 48) * c0;
-        Vector512<float> a10 = Vector512.Load(a1p) * c1, a11 = Vector512.Load(a1p + 16) * c1, a12 = Vector512.Load(a1p + 32) * c1, a13 = Vector512.Load(a1p + 48) * c1;
-        Vector512<float> a20 = Vector512.Load(a2p) * c2, a21 = Vector512.Load(a2p + 16) * c2, a22 = Vector512.Load(a2p + 32) * c2, a23 = Vector512.Load(a2p + 48) * c2;
-        Vector512<float> a30 = Vector512.Load(a3p) * c3, a31 = Vector512.Load(a3p + 16) * c3, a32 = Vector512.Load(a3p + 32) * c3, a33 = Vector512.Load(a3p + 48) * c3;
-        float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
-        for (int j = 0; j < rows; j++)
-        {
-            float* vr = v + (long)j * vs;
-            var v0 = Vector512.Load(vr);
-            var v1 = Vector512.Load(vr + 16);
-            var v2 = Vector512.Load(vr + 32);
-            var v3 = Vector512.Load(vr + 48);
-            var w = Vector512.Create(p0[j]);
-            a00 = Vector512.FusedMultiplyAdd(w, v0, a00);
-            a01 = Vector512.FusedMultiplyAdd(w, v1, a01);
-            a02 = Vector512.FusedMultiplyAdd(w, v2, a02);
-            a03 = Vector512.FusedMultiplyAdd(w, v3, a03);
-            w = Vector512.Create(p1[j]);
-            a10 = Vector512.FusedMultiplyAdd(w, v0, a10);
-            a11 = Vector512.FusedMultiplyAdd(w, v1, a11);
-            a12 = Vector512.FusedMultiplyAdd(w, v2, a12);
-            a13 = Vector512.FusedMultiplyAdd(w, v3, a13);
-            w = Vector512.Create(p2[j]);
-            a20 = Vector512.FusedMultiplyAdd(w, v0, a20);
-            a21 = Vector512.FusedMultiplyAdd(w, v1, a21);
-            a22 = Vector512.FusedMultiplyAdd(w, v2, a22);
-            a23 = Vector512.FusedMultiplyAdd(w, v3, a23);
-            w = Vector512.Create(p3[j]);
-            a30 = Vector512.FusedMultiplyAdd(w, v0, a30);
-            a31 = Vector512.FusedMultiplyAdd(w, v1, a31);
-            a32 = Vector512.FusedMultiplyAdd(w, v2, a32);
-            a33 = Vector512.FusedMultiplyAdd(w, v3, a33);
-        }
-        a00.Store(a0p); a01.Store(a0p + 16); a02.Store(a0p + 32); a03.Store(a0p + 48);
-        a10.Store(a1p); a11.Store(a1p + 16); a12.Store(a1p + 32); a13.Store(a1p + 48);
-        a20.Store(a2p); a21.Store(a2p + 16); a22.Store(a2p + 32); a23.Store(a2p + 48);
-        a30.Store(a3p); a31.Store(a3p + 16); a32.Store(a3p + 32); a33.Store(a3p + 48);
-    }
-
     // One query row × 16 output floats.
-    private static unsafe void Accumulate1(float* p, float* v, int vs, int rows, float* acc, float corr)
+    private static unsafe void Accumulate1<TR>(float* p, byte* v, int vs, int rows, float* acc, float corr)
+        where TR : struct, IRows
     {
         var a = Vector512.Load(acc) * Vector512.Create(corr);
         for (int j = 0; j < rows; j++)
-            a = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), Vector512.Load(v + (long)j * vs), a);
+            a = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), TR.Load16(v + (long)j * vs * TR.ElementBytes), a);
         a.Store(acc);
     }
 }
