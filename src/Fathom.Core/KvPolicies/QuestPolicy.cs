@@ -13,7 +13,9 @@ namespace Fathom.KvPolicies;
 /// everything. RoPE: bounds are over the rotated keys at their written positions; nothing is evicted, so
 /// nothing is ever re-rotated. GQA: a page's score is the sum of the group's query heads' upper bounds, so
 /// the group reads one page set (Fathom choice); that sum is computed as one bound of the group's summed
-/// positive and negative query parts (max(q·M, q·m) = q⁺·M + q⁻·m), one 2d dot per page.
+/// positive and negative query parts (max(q·M, q·m) = q⁺·M + q⁻·m), one 2d dot per page. On the session path the
+/// bounds scored are the cache's bf16 copies, minima rounded down and maxima up: still bounds, at a quarter of the
+/// bytes of f32, one contiguous stream per KV head.
 /// </summary>
 internal sealed class QuestPolicy : KvPolicyBase
 {
