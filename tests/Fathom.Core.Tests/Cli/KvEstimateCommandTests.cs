@@ -25,9 +25,36 @@ public class KvEstimateCommandTests
     }
 
     [Fact]
+    public void Policies_change_the_pages_the_state_and_the_steady_kv()
+    {
+        string path = Fixtures.Model("tiny-llama-f32.gguf");
+        using var m = Model.Load(path);
+        var c = m.Config;
+        long perToken = (long)c.BlockCount * c.HeadCountKv * (c.KeyLength + c.ValueLength) * 2;
+        // quest keeps every position in its own 16-slot pages and adds f32 and bf16 key bounds per page.
+        var (code, output, err) = CliRunner.Run("kv-estimate", "-m", path, "-c", "1000", "--kv-policy", "quest", "--budget", "256", "--json");
+        Assert.True(code == 0, err);
+        var q = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(perToken * 1008, q.GetProperty("kv_bytes").GetInt64());
+        Assert.Equal(63L * c.BlockCount * 2 * c.HeadCountKv * c.KeyLength * 6, q.GetProperty("policy_bytes").GetInt64());
+        Assert.Equal(q.GetProperty("kv_bytes").GetInt64() + q.GetProperty("policy_bytes").GetInt64() + q.GetProperty("weight_bytes").GetInt64()
+            + q.GetProperty("scratch_bytes").GetInt64() + q.GetProperty("runtime_bytes").GetInt64(), q.GetProperty("peak_rss_bytes").GetInt64());
+        // An evicting policy peaks at the whole prompt and then holds its budget plus one page.
+        (code, output, err) = CliRunner.Run("kv-estimate", "-m", path, "-c", "1000", "--kv-policy", "window", "--budget", "256", "--json");
+        Assert.True(code == 0, err);
+        var w = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(perToken * 1024, w.GetProperty("kv_bytes").GetInt64());
+        Assert.Equal(perToken * 320, w.GetProperty("steady_kv_bytes").GetInt64());
+        Assert.Equal(0, w.GetProperty("policy_bytes").GetInt64());
+    }
+
+    [Fact]
     public void Bad_options_are_usage_errors()
     {
         string path = Fixtures.Model("tiny-llama-f32.gguf");
+        Assert.Equal(2, CliRunner.Run("kv-estimate", "-m", path, "-c", "100", "--kv-policy", "lru").Code);
+        Assert.Equal(2, CliRunner.Run("kv-estimate", "-m", path, "-c", "100", "--kv-policy", "quest:page=0").Code);
+        Assert.Equal(2, CliRunner.Run("kv-estimate", "-m", path, "-c", "100", "--kv-page", "0").Code);
         Assert.Equal(2, CliRunner.Run("kv-estimate", "-m", path, "-c", "0").Code);
         Assert.Equal(2, CliRunner.Run("kv-estimate", "-m", path, "-c", "10", "-ctk", "q5_9").Code);
         Assert.Equal(2, CliRunner.Run("bench", "-m", path, "-p", "4", "-n", "0", "-r", "1", "--kv-ram", "lots").Code);
