@@ -48,20 +48,26 @@ internal static class DecodeStep
         Span<float> corr = stackalloc float[group];
         if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr, raw, rawStride))
             return;
+        Accumulate(group, dv, s, rowsPad, (byte*)v, vs, rows, state, stride, corr);
+    }
+
+    // P·V of float value rows (vs floats apart) for every row of the group into its state, scaled by corr first.
+    private static unsafe void Accumulate(int group, int dv, float* s, int rowsPad, byte* v, int vs, int rows, float* state, int stride, ReadOnlySpan<float> corr)
+    {
         int r0 = 0;
         for (; r0 + 4 <= group; r0 += 4)
         {
             for (int d = 0; d < dv; d += 4 * Lanes)
             {
                 if (d + 4 * Lanes <= dv)
-                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..],
+                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, v + d * 4, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..],
                         null, 0, 0);
                 else
                 {
                     for (int c = d; c < dv; c += Lanes)
                     {
                         for (int r = r0; r < r0 + 4; r++)
-                            Accumulate1<FloatRows>(s + (long)r * rowsPad, (byte*)(v + c), vs, rows, state + (long)r * stride + 2 + c, corr[r]);
+                            Accumulate1<FloatRows>(s + (long)r * rowsPad, v + c * 4, vs, rows, state + (long)r * stride + 2 + c, corr[r]);
                     }
                 }
             }
@@ -69,7 +75,90 @@ internal static class DecodeStep
         for (; r0 < group; r0++)
         {
             for (int c = 0; c < dv; c += Lanes)
-                Accumulate1<FloatRows>(s + (long)r0 * rowsPad, (byte*)(v + c), vs, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
+                Accumulate1<FloatRows>(s + (long)r0 * rowsPad, v + c * 4, vs, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Fold"/> with the keys given transposed (kT: dk rows of <paramref name="kStride"/> floats, key j in
+    /// column j), as a prefill tile uses them: each query row's scores for 32 keys are FMAs of a broadcast query
+    /// element against a row of kT, with no reduction tree, four query rows per pass. Columns up to the next multiple
+    /// of 16 past <paramref name="rows"/> are read, not used.
+    /// </summary>
+    public static unsafe void FoldTransposed(float* q, int group, int dk, int dv, float* kT, int kStride, float* v, int vs, int rows, float scale,
+        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride)
+    {
+        int rowsPad = RoundUp(rows), r0 = 0;
+        for (; r0 + 4 <= group; r0 += 4)
+            ScoresTransposed4(q + (long)r0 * dk, dk, kT, kStride, rowsPad, scale, s + (long)r0 * rowsPad, rowsPad);
+        for (; r0 < group; r0++)
+        {
+            for (int j = 0; j < rowsPad; j += Lanes)
+            {
+                var a = Vector512<float>.Zero;
+                for (int d = 0; d < dk; d++)
+                    a = Vector512.FusedMultiplyAdd(Vector512.Create(q[(long)r0 * dk + d]), Vector512.Load(kT + (long)d * kStride + j), a);
+                (a * Vector512.Create(scale)).Store(s + (long)r0 * rowsPad + j);
+            }
+        }
+        Span<float> corr = stackalloc float[group];
+        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr, null, 0))
+            return;
+        Accumulate(group, dv, s, rowsPad, (byte*)v, vs, rows, state, stride, corr);
+    }
+
+    // Four query rows × keys [0, cols) of kT, 32 (then 16) columns per pass: 8 accumulators, each kT row loaded once for the four.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ScoresTransposed4(float* q, int dk, float* kT, int kStride, int cols, float scale, float* s, int sStride)
+    {
+        var vs = Vector512.Create(scale);
+        int j = 0;
+        for (; j + 2 * Lanes <= cols; j += 2 * Lanes)
+        {
+            Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+            float* k = kT + j;
+            for (int d = 0; d < dk; d++, k += kStride)
+            {
+                var k0 = Vector512.Load(k);
+                var k1 = Vector512.Load(k + Lanes);
+                var w = Vector512.Create(q[d]);
+                a00 = Vector512.FusedMultiplyAdd(w, k0, a00);
+                a01 = Vector512.FusedMultiplyAdd(w, k1, a01);
+                w = Vector512.Create(q[dk + d]);
+                a10 = Vector512.FusedMultiplyAdd(w, k0, a10);
+                a11 = Vector512.FusedMultiplyAdd(w, k1, a11);
+                w = Vector512.Create(q[2 * dk + d]);
+                a20 = Vector512.FusedMultiplyAdd(w, k0, a20);
+                a21 = Vector512.FusedMultiplyAdd(w, k1, a21);
+                w = Vector512.Create(q[3 * dk + d]);
+                a30 = Vector512.FusedMultiplyAdd(w, k0, a30);
+                a31 = Vector512.FusedMultiplyAdd(w, k1, a31);
+            }
+            (a00 * vs).Store(s + j);
+            (a01 * vs).Store(s + j + Lanes);
+            (a10 * vs).Store(s + sStride + j);
+            (a11 * vs).Store(s + sStride + j + Lanes);
+            (a20 * vs).Store(s + 2 * sStride + j);
+            (a21 * vs).Store(s + 2 * sStride + j + Lanes);
+            (a30 * vs).Store(s + 3 * sStride + j);
+            (a31 * vs).Store(s + 3 * sStride + j + Lanes);
+        }
+        for (; j < cols; j += Lanes)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            float* k = kT + j;
+            for (int d = 0; d < dk; d++, k += kStride)
+            {
+                var k0 = Vector512.Load(k);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(q[d]), k0, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Create(q[dk + d]), k0, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(q[2 * dk + d]), k0, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Create(q[3 * dk + d]), k0, a3);
+            }
+            (a0 * vs).Store(s + j);
+            (a1 * vs).Store(s + sStride + j);
+            (a2 * vs).Store(s + 2 * sStride + j);
+            (a3 * vs).Store(s + 3 * sStride + j);
         }
     }
 

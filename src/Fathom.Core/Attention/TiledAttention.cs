@@ -95,7 +95,7 @@ internal static class TiledAttention
                     {
                         int ps = cache.PageSize;
                         int psPad = DecodeStep.RoundUp(ps);
-                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (dk + dv) + DecodeStep.ScoreFloats(g, ps) + QueryTile * g * dk);
+                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (2 * dk + dv) + DecodeStep.ScoreFloats(g, ps) + QueryTile * g * dk);
                         try
                         {
                             for (int i = i0; i < i1; i++)
@@ -475,7 +475,7 @@ internal static class TiledAttention
         fixed (float* dp = dst)
         {
             int psPad = DecodeStep.RoundUp(ps);
-            float* kbuf = sc, vbuf = sc + psPad * dk, s = vbuf + psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
+            float* kbuf = sc, vbuf = sc + psPad * dk, s = vbuf + psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps), kT = qsc + QueryTile * g * dk;
             Init(dp, (t1 - t0) * g, stride);
             // The tile's queries of this group, side by side.
             for (int t = t0; t < t1; t++)
@@ -492,7 +492,7 @@ internal static class TiledAttention
                 int page = listed ? pages[k] : from + k;
                 var data = pageData[page] ?? cache.PageArray(layer, page);
                 fixed (byte* pd = data)
-                    PageStep(cache, pd, page, layer, kh, qsc, t0, t1, firstPosition, shape, mask, kbuf, vbuf, s, dp);
+                    PageStep(cache, pd, page, layer, kh, qsc, t0, t1, firstPosition, shape, mask, kbuf, vbuf, s, dp, kT);
             }
         }
     }
@@ -500,7 +500,7 @@ internal static class TiledAttention
     // Folds one page of KV head kh into the online softmax state of tokens [t0, t1) × the group (dst, (m, l, acc) each):
     // the page's rows of this head are widened to float once and serve every query of the tile and group.
     private static unsafe void PageStep(KvSequence cache, byte* pd, int page, int layer, int kh, float* qsc, int t0, int t1, int firstPosition,
-        AttentionShape shape, ReadOnlySpan<byte> mask, float* kbuf, float* vbuf, float* s, float* dp)
+        AttentionShape shape, ReadOnlySpan<byte> mask, float* kbuf, float* vbuf, float* s, float* dp, float* kT = null)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2;
         int rows = cache.PageRows(layer, page);
@@ -521,7 +521,21 @@ internal static class TiledAttention
         KvTypes.DecodeRows(kt, pd + kh * khb, krb, visibleRows, dk, kbuf);
         bool valuesLoaded = false;
         // The vector fold serves each token's group in turn (kbuf and s hold whole 16-row chunks); else per head below.
+        // A tile of several tokens scores against the keys transposed once (kT: dk rows of psPad columns).
         bool fold = DecodeStep.Supports(shape);
+        int psPad = DecodeStep.RoundUp(ps);
+        bool transposed = fold && kT != null && t1 - t0 >= 4;
+        if (transposed)
+        {
+            for (int j = 0; j < visibleRows; j++)
+            {
+                for (int d = 0; d < dk; d++)
+                    kT[(long)d * psPad + j] = kbuf[(long)j * dk + d];
+            }
+            // Columns past the page's rows up to a whole chunk: read by the scoring, then masked; keep them finite.
+            for (int d = 0; d < dk; d++)
+                new Span<float>(kT + (long)d * psPad + visibleRows, DecodeStep.RoundUp(visibleRows) - visibleRows).Clear();
+        }
         for (int t = t0; t < t1; t++)
         {
             int qpos = firstPosition + t;
@@ -534,6 +548,12 @@ internal static class TiledAttention
             {
                 KvTypes.DecodeRows(vt, pd + ps * krb + kh * vhb, vrb, visibleRows, dv, vbuf);
                 valuesLoaded = true;
+            }
+            if (transposed)
+            {
+                DecodeStep.FoldTransposed(qsc + (t - t0) * g * dk, g, dk, dv, kT, psPad, vbuf, dv, lim, shape.Scale, mask, maskBase, s,
+                    dp + (t - t0) * g * stride, stride);
+                continue;
             }
             if (fold)
             {
