@@ -12,7 +12,7 @@ internal sealed class KvOptions
     private readonly Option<string> _typeK = new("--cache-type-k", "-ctk") { Description = "Key cache type: f32, f16, q8_0, q4_0.", DefaultValueFactory = _ => "f16" };
     private readonly Option<string> _typeV = new("--cache-type-v", "-ctv") { Description = "Value cache type: f32, f16, q8_0, q4_0.", DefaultValueFactory = _ => "f16" };
     private readonly Option<int> _ubatch = new("--ubatch", "-ub") { Description = "Prompt tokens per forward chunk.", DefaultValueFactory = _ => 512 };
-    private readonly Option<string> _attention = new("--attention") { Description = "auto (exact while the cache is f16, tiled for decode from position 2048), exact (llama.cpp rounding) or tiled (online softmax, flash-decoding).", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _attention = new("--attention") { Description = "auto (exact while the cache is f16, tiled for steps from position 2048), exact (llama.cpp rounding) or tiled (online softmax, flash-decoding).", DefaultValueFactory = _ => "auto" };
     private readonly Option<string> _kvRam = new("--kv-ram") { Description = "KV bytes kept in RAM (suffix K, M, G); pages past it spill to a file in the cache directory." };
     private readonly Option<int> _pageSize = new("--kv-page") { Description = "Token slots per KV page.", DefaultValueFactory = _ => 64 };
     private readonly Option<string> _policy = new("--kv-policy") { Description = $"KV policy NAME[:key=value…] ({string.Join(", ", KvPolicy.Names)}), e.g. window:sinks=4, quest:page=16.", DefaultValueFactory = _ => "full" };

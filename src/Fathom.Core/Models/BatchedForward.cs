@@ -41,7 +41,7 @@ internal sealed class BatchedForward : IDisposable
         });
         _pool = threads > 1 ? new WorkerPool(threads) : null;
         // The cache argument serves single-sequence batches only; segments carry their own.
-        _blocks = new TransformerBlocks(c, model.Weights, null!, _pool, tiled: false, hooks: null, ModelSession.AutoTiledDecodeDepth);
+        _blocks = new TransformerBlocks(c, model.Weights, null!, _pool, tiled: false, hooks: null, ModelSession.AutoTiledDepth);
     }
 
     /// <summary>The pool every batched sequence's pages come from.</summary>

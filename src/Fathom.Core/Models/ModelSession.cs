@@ -67,16 +67,17 @@ public sealed class ModelSession : IDisposable
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         _config = options.Rope is { } rope ? rope.Apply(c) : c;
         _blocks = new TransformerBlocks(_config, model.Weights, Sequence, _pool, tiled, hooks,
-            options.Attention == AttentionPath.Auto ? AutoTiledDecodeDepth : int.MaxValue);
+            options.Attention == AttentionPath.Auto ? AutoTiledDepth : int.MaxValue);
     }
 
     private readonly KvPolicyRunner? _policy;
 
     /// <summary>
-    /// With <see cref="AttentionPath.Auto"/>, decode steps at this position or later take the tiled path: below it the
-    /// exact path costs little, beyond it the tiled decode is about twice as fast (docs/BENCHMARKS.md).
+    /// With <see cref="AttentionPath.Auto"/>, steps (decode, and prefill chunks) starting at this position or later take the
+    /// tiled path: below it the exact path costs little and keeps llama.cpp's bits, beyond it the tiled path is about
+    /// twice as fast for decode and 1.5× for prefill (docs/BENCHMARKS.md).
     /// </summary>
-    public const int AutoTiledDecodeDepth = 2048;
+    public const int AutoTiledDepth = 2048;
 
     /// <summary>The policy runner (null for full attention).</summary>
     internal KvPolicyRunner? PolicyRunner => _policy;

@@ -7,8 +7,8 @@ namespace Fathom.Models;
 public enum AttentionPath
 {
     /// <summary>
-    /// Exact while the cache is dense f16 without hooks, tiled otherwise; and tiled for decode steps from position
-    /// <see cref="ModelSession.AutoTiledDecodeDepth"/> on, where the exact path's per-position rounding dominates the step.
+    /// Exact while the cache is dense f16 without hooks, tiled otherwise; and tiled for steps starting at position
+    /// <see cref="ModelSession.AutoTiledDepth"/> or later, where the exact path's per-position rounding dominates.
     /// </summary>
     Auto,
 

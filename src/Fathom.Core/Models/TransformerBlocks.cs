@@ -18,15 +18,15 @@ internal sealed unsafe partial class TransformerBlocks
     private int _capacity;
 
     private readonly bool _tiled;
-    private readonly int _tiledDecodeFrom;
+    private readonly int _tiledFrom;
     private readonly IAttentionHooks? _hooks;
 
-    /// <param name="tiledDecodeFrom">A single-token step at this position or later runs the tiled path even on an exact-capable cache.</param>
+    /// <param name="tiledFrom">A step (decode or prefill chunk) starting at this position or later runs the tiled path even on an exact-capable cache.</param>
     public TransformerBlocks(ModelConfig config, ModelWeights weights, KvCache.KvSequence cache, WorkerPool? pool, bool tiled, IAttentionHooks? hooks,
-        int tiledDecodeFrom = int.MaxValue)
+        int tiledFrom = int.MaxValue)
     {
         _tiled = tiled;
-        _tiledDecodeFrom = tiledDecodeFrom;
+        _tiledFrom = tiledFrom;
         _hooks = hooks;
         Config = config;
         _model = weights;
@@ -219,7 +219,7 @@ internal sealed unsafe partial class TransformerBlocks
     }
 
     private bool Tiled(KvCache.KvSequence cache, int tokens, int firstPosition) =>
-        _tiled || !cache.IsDense || (tokens == 1 && firstPosition >= _tiledDecodeFrom);
+        _tiled || !cache.IsDense || firstPosition >= _tiledFrom;
 
     /// <summary>Out = w · Kqv.</summary>
     public void AttentionOutput(Linear w, int layer) => Project(w, null, Kqv, Out, "attn_out", layer);
