@@ -8,7 +8,8 @@ namespace Fathom.Benchmarks;
 /// <summary>
 /// Decode attention alone at depth, 1B-shaped heads (32 query heads, 8 KV heads of 64, f16 KV in 64-slot pages):
 /// time per call and per cached position, for a cache larger than the caches (all layers cycled) and for one layer
-/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled]
+/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled] [kv1]; kv1 keeps one KV head of four query
+/// heads, so each row is one head's 128 bytes (a head-contiguous layout, for comparison).
 /// </summary>
 internal static class AttentionDepthCheck
 {
