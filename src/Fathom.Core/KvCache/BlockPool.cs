@@ -21,6 +21,7 @@ public sealed class BlockPool : IDisposable
     private long _diskSlots;
     private long _clock;
     private int _resident;
+    private bool _disposed;
 
     /// <param name="pageBytes">Bytes per page.</param>
     /// <param name="maxPages">Pages that may exist at once (0: unbounded).</param>
@@ -149,6 +150,8 @@ public sealed class BlockPool : IDisposable
                 Hits++;
                 return d;
             }
+            // A disposed pool no longer has its spill file: a page left on disk cannot come back.
+            ObjectDisposedException.ThrowIf(_disposed, this);
             MakeRoom();
             d = new byte[PageBytes];
             _spill!.Position = _diskSlot[page] * PageBytes;
@@ -185,7 +188,25 @@ public sealed class BlockPool : IDisposable
     }
 
     /// <summary>Asks for <paramref name="page"/> to be in memory soon (a policy's next reads); loads it now on a pool thread.</summary>
-    public void Prefetch(int page) => ThreadPool.UnsafeQueueUserWorkItem(p => { if (RefCount(p) > 0) Data(p); }, page, preferLocal: false);
+    /// <remarks>
+    /// A hint: by the time it runs the page may be back in memory, released, or the pool disposed, and then it does
+    /// nothing (an exception on a pool thread would end the process).
+    /// </remarks>
+    public void Prefetch(int page) => ThreadPool.UnsafeQueueUserWorkItem(p =>
+    {
+        try
+        {
+            lock (_lock)
+            {
+                if (_disposed || (uint)p >= (uint)_refs.Count || _refs[p] <= 0 || _data[p] is not null)
+                    return;
+            }
+            Data(p);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or IOException or ArgumentOutOfRangeException)
+        {
+        }
+    }, page, preferLocal: false);
 
     private void Check(int page)
     {
@@ -196,7 +217,7 @@ public sealed class BlockPool : IDisposable
     // Spills least recently used pages until one more fits the RAM budget.
     private void MakeRoom()
     {
-        while (_resident >= _ramPages)
+        while (_resident >= _ramPages && !_disposed)
         {
             int victim = -1;
             long oldest = long.MaxValue;
@@ -233,6 +254,8 @@ public sealed class BlockPool : IDisposable
     {
         lock (_lock)
         {
+            // After this no page is read back or spilled: a late Data or MakeRoom must not open a fresh, empty spill file.
+            _disposed = true;
             _spill?.Dispose();
             _spill = null;
         }

@@ -51,4 +51,43 @@ public class BlockPoolTests
                 Directory.Delete(dir, true);
         }
     }
+
+    [Fact]
+    public void A_prefetch_that_outlives_the_pool_does_nothing()
+    {
+        // Prefetches run on pool threads, where an exception would end the process; one that finds the pool
+        // disposed (or its page released) must simply stop, and a spilled page cannot be read back afterwards.
+        string dir = Path.Combine(Path.GetTempPath(), "fathom-kv-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var p = new BlockPool(256, ramBytes: 2 * 256, spillDirectory: dir);
+            var ids = Enumerable.Range(0, 12).Select(_ => p.Allocate()).ToArray();
+            Assert.True(p.Stats.DiskBytes > 0);
+            foreach (int id in ids)
+                p.Prefetch(id);
+            p.Release(ids[1]);
+            p.Dispose();
+            foreach (int id in ids)
+                p.Prefetch(id);
+            Thread.Sleep(200);
+            int spilled = ids.Where(id => id != ids[1]).First(id =>
+            {
+                try
+                {
+                    p.Data(id);
+                    return false;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return true;
+                }
+            });
+            Assert.Throws<ObjectDisposedException>(() => p.Data(spilled));
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
+        }
+    }
 }
