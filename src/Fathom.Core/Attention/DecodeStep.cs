@@ -19,6 +19,14 @@ internal static class DecodeStep
     // Below this a score's exp is 0 to float precision (and masked slots are −inf).
     private const float Floor = -87f;
 
+    /// <summary>exp(x), and exactly 0 where x is below <see cref="Floor"/> (−inf included) instead of ggml's slow lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpOrZero(Vector512<float> x)
+    {
+        var floor = Vector512.Create(Floor);
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, GgmlMath.Exp(Vector512.Max(x, floor)));
+    }
+
     public static bool Supports(AttentionShape shape) =>
         Avx512F.IsSupported && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
 
@@ -191,11 +199,6 @@ internal static class DecodeStep
         static abstract unsafe Vector512<float> Load16(byte* p);
     }
 
-    private interface IHalves : IRows
-    {
-        static abstract Vector512<float> Widen(Vector256<short> h);
-    }
-
     private readonly struct FloatRows : IRows
     {
         public static int ElementBytes => 4;
@@ -204,23 +207,17 @@ internal static class DecodeStep
         public static unsafe Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
     }
 
-    private readonly struct AnyHalves : IHalves
+    private readonly struct AnyHalves : IRows
     {
         public static int ElementBytes => 2;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Widen(Vector256<short> h) => F16.Widen16(h);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* p) => F16.Widen16(Vector256.Load((short*)p));
     }
 
-    private readonly struct FiniteHalves : IHalves
+    private readonly struct FiniteHalves : IRows
     {
         public static int ElementBytes => 2;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Widen(Vector256<short> h) => F16.Widen16Finite(h);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* p) => F16.Widen16Finite(Vector256.Load((short*)p));
@@ -228,7 +225,7 @@ internal static class DecodeStep
 
     private static unsafe void FoldF16<TW>(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
         ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK, ushort* nextV, int nextRows, float* raw, int rawStride)
-        where TW : struct, IHalves
+        where TW : struct, IRows
     {
         int rowsPad = RoundUp(rows), gPad = PadGroup(group);
         for (int r0 = 0; r0 < gPad; r0 += 4)
@@ -327,12 +324,11 @@ internal static class DecodeStep
             float m = st[0], mNew = MathF.Max(m, mx);
             corr[r] = float.IsNegativeInfinity(m) ? 0f : MathF.Exp(m - mNew);
             var shift = Vector512.Create(mNew);
-            var floor = Vector512.Create(Floor);
             var sum = Vector512<float>.Zero;
             for (int j = 0; j < rowsPad; j += Lanes)
             {
                 var x = Vector512.Load(sr + j) - shift;
-                var p = Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, GgmlMath.Exp(Vector512.Max(x, floor)));
+                var p = ExpOrZero(x);
                 sum += p;
                 p.Store(sr + j);
             }
@@ -346,7 +342,7 @@ internal static class DecodeStep
     // Reduce16 puts in lane 4·row + key, so each row's four scores are one 128-bit store.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Scores4x4<TW>(float* q, int dk, ushort* k, int ks, float scale, float* dst, int dstStride)
-        where TW : struct, IHalves
+        where TW : struct, IRows
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
@@ -357,22 +353,22 @@ internal static class DecodeStep
             var q1 = Vector512.Load(q + dk + c);
             var q2 = Vector512.Load(q + 2 * dk + c);
             var q3 = Vector512.Load(q + 3 * dk + c);
-            var x = TW.Widen(Vector256.Load(k0 + c));
+            var x = TW.Load16((byte*)(k0 + c));
             a0 = Vector512.FusedMultiplyAdd(q0, x, a0);
             a1 = Vector512.FusedMultiplyAdd(q1, x, a1);
             a2 = Vector512.FusedMultiplyAdd(q2, x, a2);
             a3 = Vector512.FusedMultiplyAdd(q3, x, a3);
-            x = TW.Widen(Vector256.Load(k1 + c));
+            x = TW.Load16((byte*)(k1 + c));
             a4 = Vector512.FusedMultiplyAdd(q0, x, a4);
             a5 = Vector512.FusedMultiplyAdd(q1, x, a5);
             a6 = Vector512.FusedMultiplyAdd(q2, x, a6);
             a7 = Vector512.FusedMultiplyAdd(q3, x, a7);
-            x = TW.Widen(Vector256.Load(k2 + c));
+            x = TW.Load16((byte*)(k2 + c));
             a8 = Vector512.FusedMultiplyAdd(q0, x, a8);
             a9 = Vector512.FusedMultiplyAdd(q1, x, a9);
             a10 = Vector512.FusedMultiplyAdd(q2, x, a10);
             a11 = Vector512.FusedMultiplyAdd(q3, x, a11);
-            x = TW.Widen(Vector256.Load(k3 + c));
+            x = TW.Load16((byte*)(k3 + c));
             a12 = Vector512.FusedMultiplyAdd(q0, x, a12);
             a13 = Vector512.FusedMultiplyAdd(q1, x, a13);
             a14 = Vector512.FusedMultiplyAdd(q2, x, a14);

@@ -726,10 +726,8 @@ internal static class TiledAttention
                         for (int k = 0; k < selectedCount[kh]; k++)
                         {
                             int page = selected[kh * pageCount + k];
-                            int rows = cache.PageRows(layer, page), lastPosition = firstPosition + t1 - 1;
+                            int rows = VisibleRows(cache, layer, page, firstPosition + t1 - 1);
                             var pos = positions.Slice(page * ps, rows);
-                            while (rows > 0 && pos[rows - 1] > lastPosition)
-                                rows--;
                             if (rows == 0)
                                 continue;
                             fixed (byte* pd = cache.PageArray(layer, page))
@@ -785,11 +783,10 @@ internal static class TiledAttention
         {
             var vm = Vector512.Create(m);
             var vi = Vector512.Create(inv);
-            var floor = Vector512.Create(-87f);
             for (; i + 16 <= s.Length; i += 16)
             {
                 var x = Vector512.Create(s.Slice(i, 16)) - vm;
-                var e = Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, Models.GgmlMath.Exp(Vector512.Max(x, floor)));
+                var e = DecodeStep.ExpOrZero(x);
                 (Vector512.Create(w.Slice(i, 16)) + e * vi).CopyTo(w.Slice(i, 16));
             }
         }
