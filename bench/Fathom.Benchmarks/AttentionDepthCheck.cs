@@ -8,29 +8,43 @@ namespace Fathom.Benchmarks;
 /// <summary>
 /// Decode attention alone at depth, 1B-shaped heads (32 query heads, 8 KV heads of 64, f16 KV in 64-slot pages):
 /// time per call and per cached position, for a cache larger than the caches (all layers cycled) and for one layer
-/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled] [kv1]; kv1 keeps one KV head of four query
-/// heads, so each row is one head's 128 bytes (a head-contiguous layout, for comparison).
+/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1]; kv1 keeps one
+/// KV head of four query heads, so each row is one head's 128 bytes (a head-contiguous layout, for comparison); quest runs
+/// the tiled path under quest with a budget of 4096 positions unless given (pages of 16 unless given; no dense layers unless given).
 /// </summary>
 internal static class AttentionDepthCheck
 {
     public static void Run(int threads, string[] args)
     {
-        var depths = args.Where(a => int.TryParse(a, out _)).Select(int.Parse).ToArray();
+        var depths = args.Where(a => !a.StartsWith("budget=", StringComparison.Ordinal) && int.TryParse(a, out _)).Select(int.Parse).ToArray();
         if (depths.Length == 0)
             depths = [4096, 16384];
-        bool tiled = args.Contains("tiled");
+        string? questSpec = args.FirstOrDefault(a => a.StartsWith("quest", StringComparison.Ordinal));
+        bool tiled = args.Contains("tiled") || questSpec is not null;
+        var quest = questSpec is null ? null : (Fathom.KvPolicies.QuestPolicy)Fathom.KvPolicies.KvPolicy.Create(
+            questSpec.Contains("dense=", StringComparison.Ordinal) ? questSpec : questSpec + ":dense=0",
+            args.FirstOrDefault(a => a.StartsWith("budget=", StringComparison.Ordinal)) is { } b ? int.Parse(b[7..]) : 4096);
         const int layers = 16, d = 64;
         int kvHeads = args.Contains("kv1") ? 1 : 8, heads = 4 * kvHeads;
         using var pool = new WorkerPool(threads);
         var shape = new AttentionShape(heads, kvHeads, d, d, 1f / MathF.Sqrt(d));
         var rng = new Random(1);
-        var q = new float[heads * d];
+        // Queries vary between calls (as a decode's do), so a sparse policy's pages change and come from memory, not the caches.
+        var qs = new float[61][];
+        for (int c = 0; c < qs.Length; c++)
+        {
+            qs[c] = new float[heads * d];
+            for (int i = 0; i < qs[c].Length; i++)
+                qs[c][i] = (float)(rng.NextDouble() * 2 - 1);
+        }
+        int call = 0;
         var o = new float[heads * d];
-        for (int i = 0; i < q.Length; i++)
-            q[i] = (float)(rng.NextDouble() * 2 - 1);
         foreach (int depth in depths)
         {
-            using var manager = new KvCacheManager(new KvCacheOptions { Layers = layers, KvHeads = kvHeads, KeyLength = d, ValueLength = d });
+            using var manager = new KvCacheManager(new KvCacheOptions
+            {
+                Layers = layers, KvHeads = kvHeads, KeyLength = d, ValueLength = d, PageSize = quest?.Page ?? 64, TrackKeyBounds = quest is not null,
+            });
             var seq = manager.Create(depth + 1);
             var k = new float[kvHeads * d];
             var v = new float[kvHeads * d];
@@ -46,10 +60,18 @@ internal static class AttentionDepthCheck
                     seq.Store(l, p, k, v);
                 }
             }
+            Fathom.KvPolicies.KvPolicyRunner? runner = null;
+            if (quest is not null)
+            {
+                runner = new Fathom.KvPolicies.KvPolicyRunner(quest, seq, new Fathom.KvPolicies.KvPolicyGeometry(layers, kvHeads, heads / kvHeads, d, d, depth + 1, quest.Page));
+                runner.Restored(depth);
+                runner.BeginForward(depth, 1);
+            }
             void Call(int l)
             {
+                var q = qs[call++ % qs.Length];
                 if (tiled)
-                    TiledAttention.Compute(seq, l, q, 1, depth, shape, o, pool);
+                    TiledAttention.Compute(seq, l, q, 1, depth, shape, o, pool, runner);
                 else
                     CausalAttention.Compute(seq, l, q, 1, depth, shape, o, pool);
             }
@@ -69,7 +91,7 @@ internal static class AttentionDepthCheck
                 for (int r = 0; r < calls; r++)
                     Call(0);
                 double warm = sw.Elapsed.TotalMilliseconds / calls;
-                Console.WriteLine($"depth {depth,6} {(tiled ? "tiled" : "exact")}: all layers {cold:F3} ms/call ({cold * 1e6 / (depth + 1):F1} ns/pos, {layers * cold:F1} ms/token)   one layer {warm:F3} ms/call ({warm * 1e6 / (depth + 1):F1} ns/pos)");
+                Console.WriteLine($"depth {depth,6} {questSpec ?? (tiled ? "tiled" : "exact")}: all layers {cold:F3} ms/call ({cold * 1e6 / (depth + 1):F1} ns/pos, {layers * cold:F1} ms/token)   one layer {warm:F3} ms/call ({warm * 1e6 / (depth + 1):F1} ns/pos)");
             }
             manager.Free(seq);
         }

@@ -20,6 +20,11 @@ if (args.Length > 0 && args[0] == "sweep")
     Fathom.Benchmarks.ModelSweepCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
     return;
 }
+if (args.Length > 0 && args[0] == "fold")
+{
+    Fathom.Benchmarks.FoldCheck.Run(args.Skip(1).ToArray());
+    return;
+}
 if (args.Length > 0 && args[0] == "attn")
 {
     Fathom.Benchmarks.AttentionDepthCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2, args.Skip(2).ToArray());
