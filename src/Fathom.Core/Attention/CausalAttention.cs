@@ -36,9 +36,6 @@ internal static class CausalAttention
     // Positions widened from f16 at a time (a multiple of Lanes): 256 rows of 64 floats stay in L2.
     private const int Block = 256;
 
-    // Rows ahead that WidenRows prefetches.
-    private const int Ahead = 8;
-
     /// <summary>
     /// For token t (position firstPosition + t) and head h, writes softmax(scale·q·Kᵀ)·V over positions
     /// 0..firstPosition+t into output[t, h·ValueLength …]. The cache must already hold those positions.
@@ -321,29 +318,19 @@ internal static class CausalAttention
     }
 
     // Rows start..start+count-1 of one KV head's keys (or values), n wide, as floats pad apart into dst;
-    // rows up to the next multiple of 16 are zero.
+    // rows up to the next multiple of 16 are zero. A page is head-major, so the head's rows are one contiguous run.
     private static unsafe void WidenRows(IKvCache cache, int layer, bool keys, int kvHead, int start, int count, int n, int pad, float* dst)
     {
-        int pageSize = cache.PageSize, width = keys ? cache.KeyWidth : cache.ValueWidth;
+        int pageSize = cache.PageSize;
         for (int p = start; p < start + count;)
         {
             int page = p / pageSize, off = p - page * pageSize, m = Math.Min(pageSize - off, start + count - p);
             fixed (Half* rows = keys ? cache.Keys(layer, page) : cache.Values(layer, page))
             {
-                Half* src = rows + (long)off * width + kvHead * n;
+                Half* src = rows + ((long)kvHead * pageSize + off) * n;
                 float* d = dst + (long)(p - start) * pad;
                 for (int j = 0; j < m; j++)
-                {
-                    // One KV head's slice of a row is a short piece per wide row: the hardware prefetchers
-                    // miss that stride, so ask for the slice Ahead rows on (within the page; a hint never faults).
-                    if (Sse.IsSupported && j + Ahead < m)
-                    {
-                        byte* next = (byte*)(src + (long)(j + Ahead) * width);
-                        for (int b = 0; b < n * 2; b += 64)
-                            Sse.Prefetch0(next + b);
-                    }
-                    Widen(src + (long)j * width, n, d + (long)j * pad);
-                }
+                    Widen(src + (long)j * n, n, d + (long)j * pad);
             }
             p += m;
         }

@@ -68,8 +68,7 @@ internal static class DecodeStep
             for (int d = 0; d < dv; d += 4 * Lanes)
             {
                 if (d + 4 * Lanes <= dv)
-                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, v + d * 4, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..],
-                        null, 0, 0);
+                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, v + d * 4, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..]);
                 else
                 {
                     for (int c = d; c < dv; c += Lanes)
@@ -232,10 +231,14 @@ internal static class DecodeStep
         {
             for (int j = 0; j < rows; j += 4)
             {
-                // The next fold's key rows, four per pass: one KV head's slice of a row is a short piece a wide row
-                // apart, which the hardware prefetchers do not follow.
+                // The next fold's key and value rows, four per pass: one KV head's slice of a row is a short piece a
+                // wide row apart, which the hardware prefetchers do not follow. (Here and not in the P·V loop, whose
+                // accumulators the JIT would spill around the branch.)
                 if (r0 == 0 && nextK != null)
+                {
                     PrefetchRows(nextK, ks, j, Math.Min(j + 4, nextRows), dk);
+                    PrefetchRows(nextV, vs, j, Math.Min(j + 4, nextRows), dv);
+                }
                 Scores4x4<TW>(q + (long)r0 * dk, dk, k + (long)j * ks, ks, scale, s + (long)r0 * rowsPad + j, rowsPad);
             }
         }
@@ -259,9 +262,7 @@ internal static class DecodeStep
                 int d = 0;
                 for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
                 {
-                    bool first = r0 == 0 && d == 0;
-                    Accumulate4x4<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..],
-                        first ? nextV : null, first ? nextRows : 0, dv);
+                    Accumulate4x4<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..]);
                 }
                 for (; d < dv; d += Lanes)
                     Accumulate4x1<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..]);
@@ -404,10 +405,9 @@ internal static class DecodeStep
     }
 
     // Four query rows × 64 output floats: acc = acc·corr + Σj p[r][j]·v[j], each value vector read once for the four
-    // rows (vs counts elements); the next fold's value rows (f16, dv wide) are prefetched one per row.
+    // rows (vs counts elements). The loop has no branch, so its 16 accumulators stay in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Accumulate4x4<TR>(float* p, int pStride, byte* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr,
-        ushort* next, int nextRows, int dv)
+    private static unsafe void Accumulate4x4<TR>(float* p, int pStride, byte* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
         where TR : struct, IRows
     {
         float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
@@ -423,8 +423,6 @@ internal static class DecodeStep
         for (int j = 0; j < rows; j++)
         {
             byte* vr = v + (long)j * vs * TR.ElementBytes;
-            if (j < nextRows)
-                PrefetchRows(next, vs, j, j + 1, dv);
             var v0 = TR.Load16(vr);
             var v1 = TR.Load16(vr + 16 * TR.ElementBytes);
             var v2 = TR.Load16(vr + 32 * TR.ElementBytes);

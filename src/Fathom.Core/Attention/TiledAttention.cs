@@ -75,7 +75,7 @@ internal static class TiledAttention
                     Action<int, int> byPageBody = (i0, i1) =>
                     {
                         int ps = cache.PageSize, psPad = DecodeStep.RoundUp(ps);
-                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (shape.Heads / g * (dk + dv)) + DecodeStep.ScoreFloats(g, ps)
+                        float[] scratch = ArrayPool<float>.Shared.Rent(psPad * (dk + dv) + DecodeStep.ScoreFloats(g, ps)
                             + kvHeads * DecodeStep.PadGroup(g) * dk);
                         try
                         {
@@ -302,22 +302,20 @@ internal static class TiledAttention
         return (union, headsOf, n);
     }
 
-    // Decode, one split of the pages: pages outer and KV heads inner, so a page (every head's rows side by side) is
-    // streamed once and in order rather than once per head; writes the split's (m, l, acc) per head into its slot.
-    // With DecodeStep a page every head reads is widened whole (one sequential read) and each head folds its columns.
+    // Decode, one split of the pages: pages outer and KV heads inner, so a page is streamed once and in order (each
+    // head's rows are one run of the head-major page); writes the split's (m, l, acc) per head into its slot.
     private static unsafe void DecodeSplit(KvSequence cache, byte[]?[] pageData, int layer, float* q, int firstPosition, AttentionShape shape,
         ReadOnlySpan<int> pages, int[] headsOf, IAttentionHooks? hooks, float[] scratch, float[] partial, int split, int splits, float[]? raw, int slots)
     {
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2, kvHeads = shape.KvHeads;
         int block = QueryTile * g * stride, psPad = DecodeStep.RoundUp(ps);
-        int kw = cache.KeyWidth, vw = cache.ValueWidth, allHeads = kvHeads >= 32 ? -1 : (1 << kvHeads) - 1;
         bool fast = DecodeStep.Supports(shape);
         bool f16 = cache.KeyType == KvType.F16 && cache.ValueType == KvType.F16 && DecodeStep.SupportsF16(shape, ps);
         fixed (float* sc = scratch)
         fixed (float* pp = partial)
         fixed (float* rw = raw)
         {
-            float* kbuf = sc, vbuf = sc + (long)psPad * kw, s = vbuf + (long)psPad * vw, qsc = s + DecodeStep.ScoreFloats(g, ps);
+            float* kbuf = sc, vbuf = sc + (long)psPad * dk, s = vbuf + (long)psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
             int gPad = f16 ? DecodeStep.PadGroup(g) : g;
             bool finite = f16 && !cache.MayHoldNonFinite(layer);
             // The queries per KV head, gPad rows each (FoldF16's ghost heads are zero rows).
@@ -327,27 +325,21 @@ internal static class TiledAttention
                 new Span<float>(qsc + (kh * gPad + g) * dk, (gPad - g) * dk).Clear();
                 Init(pp + (kh * splits + split) * block, g, stride);
             }
-            int kt = KvTypes.RowBytes(cache.KeyType, dk), vt = KvTypes.RowBytes(cache.ValueType, dv);
-            int krb = KvTypes.RowBytes(cache.KeyType, cache.KeyWidth), vrb = KvTypes.RowBytes(cache.ValueType, cache.ValueWidth);
+            // Pages are head-major: a head's key rows are one run kt apart, its value rows one run vt apart.
+            int kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
             for (int k = 0; k < pages.Length; k++)
             {
                 int page = pages[k];
                 var data = pageData[page] ?? cache.PageArray(layer, page);
                 int heads = headsOf[page];
-                bool whole = fast && !f16 && heads == allHeads;
                 // FoldF16 prefetches the rows of the fold after it; the widened paths ask for the next page here.
-                if (!whole && !f16 && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
-                    Prefetch(next, headsOf[pages[k + 1]], kvHeads, ps, kt, vt, krb, vrb);
+                if (!f16 && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                    Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
                 fixed (byte* pd = data)
                 {
                     int rows = fast ? VisibleRows(cache, layer, page, firstPosition) : 0;
                     if (fast && rows == 0)
                         continue;
-                    if (whole)
-                    {
-                        KvTypes.DecodeRows(cache.KeyType, pd, krb, rows, kw, kbuf);
-                        KvTypes.DecodeRows(cache.ValueType, pd + ps * krb, vrb, rows, vw, vbuf);
-                    }
                     for (int kh = 0; kh < kvHeads; kh++)
                     {
                         if ((heads & (1 << kh)) == 0)
@@ -375,20 +367,15 @@ internal static class TiledAttention
                                 ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
                                 nextRows = ps;
                             }
-                            DecodeStep.FoldF16(finite, qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + kh * kt), krb / 2, (ushort*)(pd + ps * krb + kh * vt), vrb / 2,
-                                rows, shape.Scale, mask, page * ps, s, st, stride,
-                                ahead == null ? null : (ushort*)(ahead + nh * kt), ahead == null ? null : (ushort*)(ahead + ps * krb + nh * vt), nextRows,
-                                rw == null ? null : rw + (long)kh * g * slots, slots);
-                        }
-                        else if (whole)
-                        {
-                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf + kh * dk, kw, vbuf + kh * dv, vw, rows, shape.Scale, mask, page * ps, s, st, stride,
-                                rw == null ? null : rw + (long)kh * g * slots, slots);
+                            DecodeStep.FoldF16(finite, qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + cache.KeyOffset(kh)), kt / 2,
+                                (ushort*)(pd + cache.ValueOffset(kh)), vt / 2, rows, shape.Scale, mask, page * ps, s, st, stride,
+                                ahead == null ? null : (ushort*)(ahead + cache.KeyOffset(nh)), ahead == null ? null : (ushort*)(ahead + cache.ValueOffset(nh)),
+                                nextRows, rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
                         else if (fast)
                         {
-                            KvTypes.DecodeRows(cache.KeyType, pd + kh * kt, krb, rows, dk, kbuf);
-                            KvTypes.DecodeRows(cache.ValueType, pd + ps * krb + kh * vt, vrb, rows, dv, vbuf);
+                            KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
+                            KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
                             DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride,
                                 rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
@@ -431,26 +418,24 @@ internal static class TiledAttention
         return rows;
     }
 
-    // Asks for the next page's rows of the heads that read it: quest's pages are scattered, and each head's rows are
-    // short runs a KV row apart, which the hardware prefetchers do not follow.
-    private static unsafe void Prefetch(byte[] data, int heads, int kvHeads, int ps, int khb, int vhb, int krb, int vrb)
+    // Asks for the next page's rows of the heads that read it: quest's pages are scattered, and the first lines of each
+    // head's runs are what the hardware prefetchers would otherwise miss.
+    private static unsafe void Prefetch(KvSequence cache, byte[] data, int heads, int kvHeads)
     {
         if (!Sse.IsSupported)
             return;
+        int kBytes = cache.PageSize * cache.KeyHeadBytes, vBytes = cache.PageSize * cache.ValueHeadBytes;
         fixed (byte* pd = data)
         {
             for (int kh = 0; kh < kvHeads; kh++)
             {
                 if ((heads & (1 << kh)) == 0)
                     continue;
-                for (int r = 0; r < ps; r++)
-                {
-                    byte* kp = pd + r * krb + kh * khb, vp = pd + ps * krb + r * vrb + kh * vhb;
-                    for (int b = 0; b < khb; b += 64)
-                        Sse.Prefetch0(kp + b);
-                    for (int b = 0; b < vhb; b += 64)
-                        Sse.Prefetch0(vp + b);
-                }
+                byte* kp = pd + cache.KeyOffset(kh), vp = pd + cache.ValueOffset(kh);
+                for (int b = 0; b < kBytes; b += 64)
+                    Sse.Prefetch0(kp + b);
+                for (int b = 0; b < vBytes; b += 64)
+                    Sse.Prefetch0(vp + b);
             }
         }
     }
@@ -510,15 +495,13 @@ internal static class TiledAttention
             return;
         var kt = cache.KeyType;
         var vt = cache.ValueType;
-        int khb = KvTypes.RowBytes(kt, dk), vhb = KvTypes.RowBytes(vt, dv);
-        int krb = KvTypes.RowBytes(kt, cache.KeyWidth), vrb = KvTypes.RowBytes(vt, cache.ValueWidth);
         int visibleRows = rows;
         while (pos[visibleRows - 1] > lastPosition)
             visibleRows--;
         // Rows this head may not read (mask 0) score -inf: the policy dropped them for this head only.
         int maskBase = page * ps;
         bool masked = !mask.IsEmpty && maskBase < mask.Length;
-        KvTypes.DecodeRows(kt, pd + kh * khb, krb, visibleRows, dk, kbuf);
+        KvTypes.DecodeRows(kt, pd + cache.KeyOffset(kh), cache.KeyHeadBytes, visibleRows, dk, kbuf);
         bool valuesLoaded = false;
         // The vector fold serves each token's group in turn (kbuf and s hold whole 16-row chunks); else per head below.
         // A tile of several tokens scores against the keys transposed once (kT: dk rows of psPad columns).
@@ -546,7 +529,7 @@ internal static class TiledAttention
                 continue;
             if (!valuesLoaded)
             {
-                KvTypes.DecodeRows(vt, pd + ps * krb + kh * vhb, vrb, visibleRows, dv, vbuf);
+                KvTypes.DecodeRows(vt, pd + cache.ValueOffset(kh), cache.ValueHeadBytes, visibleRows, dv, vbuf);
                 valuesLoaded = true;
             }
             if (transposed)
@@ -704,7 +687,6 @@ internal static class TiledAttention
         {
             int slots = cache.SlotCount(layer), ps = cache.PageSize, psPad = DecodeStep.RoundUp(ps);
             var kt = cache.KeyType;
-            int khb = KvTypes.RowBytes(kt, dk), krb = KvTypes.RowBytes(kt, cache.KeyWidth);
             float[] w = ArrayPool<float>.Shared.Rent(QueryTile * slots);
             float[] scratch = ArrayPool<float>.Shared.Rent(psPad * dk + psPad);
             try
@@ -731,7 +713,7 @@ internal static class TiledAttention
                             if (rows == 0)
                                 continue;
                             fixed (byte* pd = cache.PageArray(layer, page))
-                                KvTypes.DecodeRows(kt, pd + kh * khb, krb, rows, dk, kbuf);
+                                KvTypes.DecodeRows(kt, pd + cache.KeyOffset(kh), cache.KeyHeadBytes, rows, dk, kbuf);
                             for (int t = t0; t < t1; t++)
                             {
                                 int position = firstPosition + t, lim = rows;

@@ -133,6 +133,72 @@ public sealed class KvSequence : IKvCache
     public KvType KeyType => O.KeyType;
     public KvType ValueType => O.ValueType;
 
+    /// <summary>KV heads (each row holds one key and one value per KV head).</summary>
+    public int KvHeads => O.KvHeads;
+
+    // A page is head-major: its keys, then its values, and within each KV head h's PageSize rows side by side, so one
+    // head's rows of a page are one contiguous run (what a per-head read — quest's selection, the exact path — streams).
+
+    /// <summary>Bytes of one KV head's key in a row: the stride between a head's key rows within a page.</summary>
+    internal int KeyHeadBytes => KvTypes.RowBytes(O.KeyType, O.KeyLength);
+
+    /// <summary>Bytes of one KV head's value in a row: the stride between a head's value rows within a page.</summary>
+    internal int ValueHeadBytes => KvTypes.RowBytes(O.ValueType, O.ValueLength);
+
+    /// <summary>Byte offset in a page of KV head <paramref name="kvHead"/>'s key of row <paramref name="row"/>.</summary>
+    internal int KeyOffset(int kvHead, int row = 0) => (kvHead * PageSize + row) * KeyHeadBytes;
+
+    /// <summary>Byte offset in a page of KV head <paramref name="kvHead"/>'s value of row <paramref name="row"/>.</summary>
+    internal int ValueOffset(int kvHead, int row = 0) => PageSize * O.KeyRowBytes + (kvHead * PageSize + row) * ValueHeadBytes;
+
+    // Row r of a page from floats (all KV heads side by side), each head's part encoded into its place.
+    private void EncodeRow(byte[] data, int r, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
+    {
+        int dk = O.KeyLength, dv = O.ValueLength, kh = KeyHeadBytes, vh = ValueHeadBytes;
+        for (int h = 0; h < KvHeads; h++)
+        {
+            KvTypes.Encode(KeyType, key.Slice(h * dk, dk), data.AsSpan(KeyOffset(h, r), kh));
+            KvTypes.Encode(ValueType, value.Slice(h * dv, dv), data.AsSpan(ValueOffset(h, r), vh));
+        }
+    }
+
+    // The keys of row r of a page as floats, all KV heads side by side.
+    private void DecodeKeyRow(ReadOnlySpan<byte> data, int r, Span<float> row)
+    {
+        int dk = O.KeyLength, kh = KeyHeadBytes;
+        for (int h = 0; h < KvHeads; h++)
+            KvTypes.Decode(KeyType, data.Slice(KeyOffset(h, r), kh), row.Slice(h * dk, dk));
+    }
+
+    // Copies row sr of page s to row dr of page d (every head's key and value).
+    private void CopyRow(byte[] s, int sr, byte[] d, int dr)
+    {
+        int kh = KeyHeadBytes, vh = ValueHeadBytes;
+        for (int h = 0; h < KvHeads; h++)
+        {
+            s.AsSpan(KeyOffset(h, sr), kh).CopyTo(d.AsSpan(KeyOffset(h, dr), kh));
+            s.AsSpan(ValueOffset(h, sr), vh).CopyTo(d.AsSpan(ValueOffset(h, dr), vh));
+        }
+    }
+
+    /// <summary>
+    /// The encoded rows [0, <paramref name="rows"/>) of a page as row-major bytes (each row's KV heads side by side,
+    /// KeyRowBytes / ValueRowBytes per row): the layout of a saved prompt cache, whatever the page layout.
+    /// </summary>
+    internal void ReadEncodedRows(int layer, int page, int rows, Span<byte> keys, Span<byte> values)
+    {
+        var data = PageData(layer, page);
+        int kh = KeyHeadBytes, vh = ValueHeadBytes;
+        for (int r = 0; r < rows; r++)
+        {
+            for (int h = 0; h < KvHeads; h++)
+            {
+                data.Slice(KeyOffset(h, r), kh).CopyTo(keys.Slice(r * O.KeyRowBytes + h * kh, kh));
+                data.Slice(ValueOffset(h, r), vh).CopyTo(values.Slice(r * O.ValueRowBytes + h * vh, vh));
+            }
+        }
+    }
+
     /// <summary>Slots held in <paramref name="layer"/>.</summary>
     public int SlotCount(int layer) => L(layer).Positions.Count;
 
@@ -167,19 +233,22 @@ public sealed class KvSequence : IKvCache
         if (t.Positions.Count > 0 && position <= t.Positions[^1])
             TruncateLayer(t, LowerBound(t.Positions, position));
         var (data, r) = NextSlot(t, layer);
-        KvTypes.Encode(KeyType, key[..KeyWidth], data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
-        KvTypes.Encode(ValueType, value[..ValueWidth], data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        EncodeRow(data, r, key, value);
         NoteNonFinite(t, data, r, 1);
         Stored(t, position, data, r);
     }
 
-    /// <summary>Appends a slot from already encoded rows (a saved prompt cache of the same types and page size).</summary>
+    /// <summary>Appends a slot from already encoded row-major rows (a saved prompt cache of the same types; see <see cref="ReadEncodedRows"/>).</summary>
     internal void StoreEncoded(int layer, int position, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
         var t = L(layer);
         var (data, r) = NextSlot(t, layer);
-        key.CopyTo(data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes));
-        value.CopyTo(data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, O.ValueRowBytes));
+        int kh = KeyHeadBytes, vh = ValueHeadBytes;
+        for (int h = 0; h < KvHeads; h++)
+        {
+            key.Slice(h * kh, kh).CopyTo(data.AsSpan(KeyOffset(h, r), kh));
+            value.Slice(h * vh, vh).CopyTo(data.AsSpan(ValueOffset(h, r), vh));
+        }
         NoteNonFinite(t, data, r, 1);
         Stored(t, position, data, r);
     }
@@ -210,7 +279,7 @@ public sealed class KvSequence : IKvCache
         if (O.TrackKeyBounds)
         {
             var row = _boundsRow ??= new float[KeyWidth];
-            KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
+            DecodeKeyRow(data, r, row);
             Widen(t.Bounds[t.Bounds.Count - 1], row);
         }
     }
@@ -328,10 +397,13 @@ public sealed class KvSequence : IKvCache
     {
         if (t.NonFinite)
             return;
-        if (KeyType == KvType.F16)
-            t.NonFinite |= F16.AnyNonFinite(MemoryMarshal.Cast<byte, ushort>(data.AsSpan(r * O.KeyRowBytes, count * O.KeyRowBytes)));
-        if (ValueType == KvType.F16)
-            t.NonFinite |= F16.AnyNonFinite(MemoryMarshal.Cast<byte, ushort>(data.AsSpan(PageSize * O.KeyRowBytes + r * O.ValueRowBytes, count * O.ValueRowBytes)));
+        for (int h = 0; h < KvHeads && !t.NonFinite; h++)
+        {
+            if (KeyType == KvType.F16)
+                t.NonFinite |= F16.AnyNonFinite(MemoryMarshal.Cast<byte, ushort>(data.AsSpan(KeyOffset(h, r), count * KeyHeadBytes)));
+            if (ValueType == KvType.F16)
+                t.NonFinite |= F16.AnyNonFinite(MemoryMarshal.Cast<byte, ushort>(data.AsSpan(ValueOffset(h, r), count * ValueHeadBytes)));
+        }
     }
 
     /// <summary>Whether an f16 key or value of <paramref name="layer"/> may be infinite or NaN (false: every stored half is finite).</summary>
@@ -366,7 +438,7 @@ public sealed class KvSequence : IKvCache
         var data = Pool.Data(t.Pages[p]);
         for (int r = 0; r < rows; r++)
         {
-            KvTypes.Decode(KeyType, data.AsSpan(r * O.KeyRowBytes, O.KeyRowBytes), row);
+            DecodeKeyRow(data, r, row);
             Widen(b, row);
         }
     }
@@ -385,7 +457,7 @@ public sealed class KvSequence : IKvCache
             if ((uint)keep[i] >= (uint)n || (i > 0 && keep[i] <= keep[i - 1]))
                 throw new ArgumentException($"slots to keep must be strictly ascending and below {n}", nameof(keep));
         }
-        int ps = PageSize, kb = O.KeyRowBytes, vb = O.ValueRowBytes;
+        int ps = PageSize;
         int first = 0;
         while (first < keep.Length && keep[first] == first)
             first++;
@@ -402,10 +474,7 @@ public sealed class KvSequence : IKvCache
                 Pool.Release(old);
                 t.Pages[dp] = fresh;
             }
-            var s = Pool.Data(t.Pages[sp]);
-            var d = Pool.Data(t.Pages[dp]);
-            s.AsSpan(sr * kb, kb).CopyTo(d.AsSpan(dr * kb, kb));
-            s.AsSpan(ps * kb + sr * vb, vb).CopyTo(d.AsSpan(ps * kb + dr * vb, vb));
+            CopyRow(Pool.Data(t.Pages[sp]), sr, Pool.Data(t.Pages[dp]), dr);
             t.Positions[dst] = t.Positions[src];
         }
         TruncateLayer(t, keep.Length);
@@ -439,10 +508,11 @@ public sealed class KvSequence : IKvCache
         for (int slot = keep; slot < t.Positions.Count; slot++)
         {
             var data = Pool.Data(t.Pages[slot / PageSize]);
-            var k = data.AsSpan(slot % PageSize * O.KeyRowBytes, O.KeyRowBytes);
-            KvTypes.Decode(KeyType, k, row);
+            int r = slot % PageSize, dk = O.KeyLength, kh = KeyHeadBytes;
+            DecodeKeyRow(data, r, row);
             rotate(row, -discard);
-            KvTypes.Encode(KeyType, row, k);
+            for (int h = 0; h < KvHeads; h++)
+                KvTypes.Encode(KeyType, row.AsSpan(h * dk, dk), data.AsSpan(KeyOffset(h, r), kh));
             NoteNonFinite(t, data, slot % PageSize, 1);
             t.Positions[slot] -= discard;
         }
@@ -462,7 +532,8 @@ public sealed class KvSequence : IKvCache
     }
 
     /// <summary>
-    /// The bytes of a page: PageSize key rows (KeyRowBytes each, all KV heads) then PageSize value rows.
+    /// The bytes of a page: its keys (KeyRowBytes × PageSize), then its values, each head-major: KV head h's PageSize
+    /// rows side by side (see <see cref="KeyOffset"/>, <see cref="ValueOffset"/>).
     /// Reading it brings a spilled page back from disk.
     /// </summary>
     public ReadOnlySpan<byte> PageData(int layer, int page) => Pool.Data(L(layer).Pages[page]);
@@ -508,16 +579,14 @@ public sealed class KvSequence : IKvCache
     public void ReadKey(int layer, int slot, int kvHead, Span<float> dst)
     {
         var data = PageData(layer, slot / PageSize);
-        int row = slot % PageSize, hb = KvTypes.RowBytes(KeyType, O.KeyLength);
-        KvTypes.Decode(KeyType, data.Slice(row * O.KeyRowBytes + kvHead * hb, hb), dst[..O.KeyLength]);
+        KvTypes.Decode(KeyType, data.Slice(KeyOffset(kvHead, slot % PageSize), KeyHeadBytes), dst[..O.KeyLength]);
     }
 
     /// <summary>Decodes the value of <paramref name="slot"/> for one KV head into <paramref name="dst"/> (ValueLength floats).</summary>
     public void ReadValue(int layer, int slot, int kvHead, Span<float> dst)
     {
         var data = PageData(layer, slot / PageSize);
-        int row = slot % PageSize, hb = KvTypes.RowBytes(ValueType, O.ValueLength);
-        KvTypes.Decode(ValueType, data.Slice(PageSize * O.KeyRowBytes + row * O.ValueRowBytes + kvHead * hb, hb), dst[..O.ValueLength]);
+        KvTypes.Decode(ValueType, data.Slice(ValueOffset(kvHead, slot % PageSize), ValueHeadBytes), dst[..O.ValueLength]);
     }
 
     /// <summary>True while slot i holds position i in every layer (no eviction): the plain attention path can read it.</summary>

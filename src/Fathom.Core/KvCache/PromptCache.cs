@@ -56,14 +56,17 @@ public static class PromptCache
                 Put(head);
                 Put(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tokens));
                 int kb = o.KeyRowBytes, vb = o.ValueRowBytes, ps = o.PageSize;
+                var keys = new byte[ps * kb];
+                var values = new byte[ps * vb];
                 for (int l = 0; l < o.Layers; l++)
                 {
                     for (int p = 0; p < s.PageCount(l); p++)
                     {
+                        // Row-major in the file (each row's KV heads side by side), whatever the page layout in memory.
                         int rows = s.PageRows(l, p);
-                        var data = s.PageData(l, p);
-                        Put(data[..(rows * kb)]);
-                        Put(data.Slice(ps * kb, rows * vb));
+                        s.ReadEncodedRows(l, p, rows, keys, values);
+                        Put(keys.AsSpan(0, rows * kb));
+                        Put(values.AsSpan(0, rows * vb));
                     }
                 }
                 f.Write(hash.GetHashAndReset());

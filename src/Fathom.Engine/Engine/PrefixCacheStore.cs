@@ -11,7 +11,8 @@ namespace Fathom.Engine;
 internal static class PrefixCacheStore
 {
     private const string Magic = "FATHOMPC";
-    private const int Version = 1;
+    // 2: pages are head-major (each KV head's rows of a page contiguous); a version-1 file is not read.
+    private const int Version = 2;
 
     public static string FileIn(string directory) => Path.Combine(directory, "prefix-cache.bin");
 

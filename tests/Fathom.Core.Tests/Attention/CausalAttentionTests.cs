@@ -34,7 +34,7 @@ public class CausalAttentionTests
                 var s = new float[n];
                 for (int j = 0; j < n; j++)
                 {
-                    Row(cache.Keys(layer, j / cache.PageSize), (j % cache.PageSize) * cache.KeyWidth + kh * dk, dk, k);
+                    Row(cache.Keys(layer, j / cache.PageSize), (kh * cache.PageSize + j % cache.PageSize) * dk, dk, k);
                     var sum = Vector512<float>.Zero;
                     for (int c = 0; c < dkPad; c += L)
                         sum = Vector512.FusedMultiplyAdd(Vector512.Create(qh.AsSpan(c, L)), Vector512.Create(k.AsSpan(c, L)), sum);
@@ -44,7 +44,7 @@ public class CausalAttentionTests
                 var acc = new Vector512<float>[L, dvPad / L];
                 for (int j = 0; j < n; j++)
                 {
-                    Row(cache.Values(layer, j / cache.PageSize), (j % cache.PageSize) * cache.ValueWidth + kh * dv, dv, v);
+                    Row(cache.Values(layer, j / cache.PageSize), (kh * cache.PageSize + j % cache.PageSize) * dv, dv, v);
                     var p = Vector512.Create((float)(Half)s[j]);
                     for (int c = 0; c < dvPad / L; c++)
                         acc[j % L, c] = Vector512.FusedMultiplyAdd(p, Vector512.Create(v.AsSpan(c * L, L)), acc[j % L, c]);
@@ -116,7 +116,7 @@ public class CausalAttentionTests
     public void Matches_the_plain_loop_bit_for_bit_on_a_contiguous_cache(int heads, int kvHeads, int dk, int dv, int tokens, int firstPosition)
     {
         var shape = new AttentionShape(heads, kvHeads, dk, dv, 1f / MathF.Sqrt(dk));
-        var cache = new ContiguousKvCache(2, firstPosition + tokens + 7, kvHeads * dk, kvHeads * dv);
+        var cache = new ContiguousKvCache(2, firstPosition + tokens + 7, kvHeads, kvHeads * dk, kvHeads * dv);
         Fill(cache, firstPosition + tokens, heads * 100 + dk);
         var r = new Random(tokens);
         foreach (float qScale in new[] { 1f, 40f })
@@ -171,7 +171,7 @@ public class CausalAttentionTests
     public void Rejects_small_buffers_and_positions_past_the_cache()
     {
         var shape = new AttentionShape(2, 1, 16, 16, 0.25f);
-        var cache = new ContiguousKvCache(1, 8, 16, 16);
+        var cache = new ContiguousKvCache(1, 8, 1, 16, 16);
         Assert.Throws<ArgumentException>(() => CausalAttention.Compute(cache, 0, new float[31], 1, 0, shape, new float[32], null));
         Assert.Throws<ArgumentOutOfRangeException>(() => CausalAttention.Compute(cache, 0, new float[64], 2, 7, shape, new float[64], null));
     }
