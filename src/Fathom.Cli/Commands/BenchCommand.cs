@@ -108,6 +108,19 @@ internal static class BenchCommand
                 string label = (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "") + (synthetic && d > 0 ? " (synthetic KV)" : "")
                     + (session.KvPolicy is { } kp ? $" {kp.Name}" : "");
                 var speeds = new double[r];
+                // A warm-up step of the test itself (as llama-bench's warm-up run): the decode and at-depth paths are
+                // compiled and their pages touched before the clock starts; the cache is rewound (or re-filled) after.
+                if (filled == d && session.KvEvictedSlots == 0)
+                    session.Rewind(d);
+                else
+                    Fill(d);
+                if (p > 0)
+                    session.Forward(Tokens(Math.Min(p, 64)));
+                else
+                {
+                    foreach (int id in Tokens(Math.Min(n, 8)))
+                        session.Forward([id]);
+                }
                 for (int run = 0; run < r; run++)
                 {
                     if (progress)
