@@ -277,6 +277,13 @@ internal static class DecodeStep
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void PrefetchRows(ushort* rows, int stride, int from, int to, int n)
     {
+        if (stride == n)
+        {
+            // Rows side by side (one KV head's run of a head-major page): one line after another.
+            for (byte* a = (byte*)(rows + (long)from * n), b = (byte*)(rows + (long)to * n); a < b; a += 64)
+                Sse.Prefetch0(a);
+            return;
+        }
         for (int j = from; j < to; j++)
         {
             byte* r = (byte*)(rows + (long)j * stride);
