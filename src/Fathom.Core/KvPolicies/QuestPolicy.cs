@@ -1,5 +1,8 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Fathom.Attention;
 using Fathom.Tensors.Quants;
 using Fathom.KvCache;
 
@@ -120,42 +123,70 @@ internal sealed class QuestPolicy : KvPolicyBase
         return k;
     }
 
-    // scores[pg] = Σ_i neg_i·min_i + pos_i·max_i over one head's bf16 page bounds (d minima then d maxima per page).
+    // scores[pg] = Σ_i neg_i·min_i + pos_i·max_i over one head's bf16 page bounds (d minima then d maxima per page: with
+    // split = [neg d | pos d], one 2d-long dot per page).
     private static unsafe void UpperBounds(ReadOnlySpan<float> split, ReadOnlySpan<ushort> packed, int pages, int d, float[] scores)
     {
         fixed (float* sp = split)
         fixed (ushort* bp = packed)
+        fixed (float* sc = scores)
         {
-            if (Vector512.IsHardwareAccelerated && d % 16 == 0)
+            int pg = 0;
+            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && d % 16 == 0)
             {
-                for (int pg = 0; pg < pages; pg++)
+                // A 32-bit lane of the bounds holds two bf16s: the even one widens by a shift, the odd one by a mask, so
+                // the query parts are laid out to match (per 32 values: the 16 even ones, then the 16 odd ones).
+                float* perm = stackalloc float[2 * d];
+                for (int c = 0; c < 2 * d; c += 32)
                 {
-                    ushort* b = bp + (long)pg * 2 * d;
-                    var acc = Vector512<float>.Zero;
-                    for (int i = 0; i < d; i += 16)
+                    for (int k = 0; k < 16; k++)
                     {
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Load(sp + i), Widen(b + i), acc);
-                        acc = Vector512.FusedMultiplyAdd(Vector512.Load(sp + d + i), Widen(b + d + i), acc);
+                        perm[c + k] = sp[c + 2 * k];
+                        perm[c + 16 + k] = sp[c + 2 * k + 1];
                     }
-                    scores[pg] = Vector512.Sum(acc);
                 }
+                // 16 pages per pass, their 16 dots reduced together; Reduce16 puts page i's sum in lane 4·(i & 3) + (i >> 2).
+                var order = Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+                long stride = 2L * d;
+                for (; pg + 16 <= pages; pg += 16)
+                {
+                    ushort* b = bp + pg * stride;
+                    var sums = CausalAttention.Reduce16(PageDot(b, perm, d), PageDot(b + stride, perm, d), PageDot(b + 2 * stride, perm, d),
+                        PageDot(b + 3 * stride, perm, d), PageDot(b + 4 * stride, perm, d), PageDot(b + 5 * stride, perm, d),
+                        PageDot(b + 6 * stride, perm, d), PageDot(b + 7 * stride, perm, d), PageDot(b + 8 * stride, perm, d),
+                        PageDot(b + 9 * stride, perm, d), PageDot(b + 10 * stride, perm, d), PageDot(b + 11 * stride, perm, d),
+                        PageDot(b + 12 * stride, perm, d), PageDot(b + 13 * stride, perm, d), PageDot(b + 14 * stride, perm, d),
+                        PageDot(b + 15 * stride, perm, d));
+                    Avx512F.PermuteVar16x32(sums, order).Store(sc + pg);
+                }
+                for (; pg < pages; pg++)
+                    sc[pg] = Vector512.Sum(PageDot(bp + pg * stride, perm, d));
                 return;
             }
-            for (int pg = 0; pg < pages; pg++)
+            for (; pg < pages; pg++)
             {
                 ushort* b = bp + (long)pg * 2 * d;
                 float u = 0;
                 for (int i = 0; i < d; i++)
                     u += sp[i] * Bf16.ToFloat(b[i]) + sp[d + i] * Bf16.ToFloat(b[d + i]);
-                scores[pg] = u;
+                sc[pg] = u;
             }
         }
     }
 
-    private static unsafe Vector512<float> Widen(ushort* b)
+    // One page's 2d bf16 bounds against the even/odd-ordered query parts, 16 lanes wide (summed by the caller).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<float> PageDot(ushort* b, float* perm, int d)
     {
-        var h = Vector256.Load(b);
-        return (Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h)) << 16).AsSingle();
+        var acc = Vector512<float>.Zero;
+        var high = Vector512.Create(0xFFFF0000u);
+        for (int i = 0; i < 2 * d; i += 32)
+        {
+            var x = Vector512.Load((uint*)(b + i));
+            acc = Vector512.FusedMultiplyAdd((x << 16).AsSingle(), Vector512.Load(perm + i), acc);
+            acc = Vector512.FusedMultiplyAdd((x & high).AsSingle(), Vector512.Load(perm + i + 16), acc);
+        }
+        return acc;
     }
 
     // max(q·max, q·min) = q⁺·max + q⁻·min, so the group's sum of bounds is one bound of the summed positive and
