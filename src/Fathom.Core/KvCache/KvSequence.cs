@@ -38,52 +38,67 @@ public sealed class KvSequence : IKvCache
     }
 
     // Key bounds of every page of a layer in one array ([page][min KeyWidth | max KeyWidth]), and the copy quest scores:
-    // per KV head, its pages' bounds side by side as bf16 rounded outward ([head][page][min d | max d]), a contiguous
-    // stream per head at a quarter of the bytes (the rounding only widens the bounds, so they stay bounds).
+    // per KV head, its pages' bounds side by side as bf16 rounded outward ([page][min d | max d]), a contiguous stream
+    // per head at a quarter of the bytes (the rounding only widens the bounds, so they stay bounds). Each head's stream
+    // is its own array behind its own lock: the heads of a layer are scored on several threads at once.
     private sealed class PageBounds
     {
         public float[] Data = [];
         public int Count;
         public int Width;
-        private ushort[] _packed = [];
-        private int _packedCapacity, _packedValid;
+        private HeadStream[] _heads = [];
+
+        private sealed class HeadStream
+        {
+            public ushort[] Packed = [];
+            public int Valid;
+        }
 
         public Span<float> this[int page] => Data.AsSpan(page * 2 * Width, 2 * Width);
 
         public ReadOnlySpan<ushort> Packed(int kvHeads, int kvHead)
         {
             int d = Width / kvHeads;
-            lock (this)
+            var heads = Volatile.Read(ref _heads);
+            if (heads.Length != kvHeads)
             {
-                if (_packedCapacity < Count)
+                lock (this)
                 {
-                    int capacity = Math.Max(Math.Max(64, Count), 2 * _packedCapacity);
-                    var grown = new ushort[(long)kvHeads * capacity * 2 * d];
-                    for (int h = 0; h < kvHeads && _packedCapacity > 0; h++)
-                        _packed.AsSpan(h * _packedCapacity * 2 * d, _packedValid * 2 * d).CopyTo(grown.AsSpan(h * capacity * 2 * d));
-                    _packed = grown;
-                    _packedCapacity = capacity;
+                    if (_heads.Length != kvHeads)
+                    {
+                        var fresh = new HeadStream[kvHeads];
+                        for (int h = 0; h < kvHeads; h++)
+                            fresh[h] = new HeadStream();
+                        Volatile.Write(ref _heads, fresh);
+                    }
+                    heads = _heads;
                 }
-                // Pages before _packedValid are current; the last page may still widen, so it is packed again each time.
-                for (int p = _packedValid; p < Count; p++)
+            }
+            var stream = heads[kvHead];
+            lock (stream)
+            {
+                if (stream.Packed.Length < Count * 2 * d)
+                    Array.Resize(ref stream.Packed, Math.Max(Math.Max(64, Count), 2 * stream.Packed.Length / (2 * d)) * 2 * d);
+                // Pages before Valid are current; the last page may still widen, so it is packed again each time.
+                for (int p = Math.Min(stream.Valid, Count); p < Count; p++)
                 {
                     var b = this[p];
-                    for (int h = 0; h < kvHeads; h++)
-                    {
-                        var dst = _packed.AsSpan((h * _packedCapacity + p) * 2 * d, 2 * d);
-                        Bf16.RoundDown(b.Slice(h * d, d), dst[..d]);
-                        Bf16.RoundUp(b.Slice(Width + h * d, d), dst[d..]);
-                    }
+                    var dst = stream.Packed.AsSpan(p * 2 * d, 2 * d);
+                    Bf16.RoundDown(b.Slice(kvHead * d, d), dst[..d]);
+                    Bf16.RoundUp(b.Slice(Width + kvHead * d, d), dst[d..]);
                 }
-                _packedValid = Math.Max(0, Count - 1);
-                return _packed.AsSpan(kvHead * _packedCapacity * 2 * d, Count * 2 * d);
+                stream.Valid = Math.Max(0, Count - 1);
+                return stream.Packed.AsSpan(0, Count * 2 * d);
             }
         }
 
         private void Invalidate(int page)
         {
-            lock (this)
-                _packedValid = Math.Min(_packedValid, page);
+            foreach (var stream in Volatile.Read(ref _heads))
+            {
+                lock (stream)
+                    stream.Valid = Math.Min(stream.Valid, page);
+            }
         }
 
         public void Add(int keyWidth)

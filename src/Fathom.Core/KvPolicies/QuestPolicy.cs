@@ -26,6 +26,7 @@ internal sealed class QuestPolicy : KvPolicyBase
     private int[] _folded = [];
     // Scoring scratch is per thread: one policy may serve KV heads scored on several threads at once.
     [ThreadStatic] private static float[]? t_pageScores;
+    [ThreadStatic] private static float[]? t_work;
     [ThreadStatic] private static int[]? t_order;
 
     public QuestPolicy(int budget, int page = 16, int dense = 2)
@@ -76,15 +77,11 @@ internal sealed class QuestPolicy : KvPolicyBase
         Span<float> split = stackalloc float[2 * d];
         SplitSigns(queries, Geometry.Group, d, split);
         for (int pg = 0; pg < pages; pg++)
-        {
             scores[pg] = UpperBound(split, mins.AsSpan(pg * d, d), maxs.AsSpan(pg * d, d));
-            order[pg] = pg;
-        }
         // The sink page and the newest page first, then the rest by descending bound (ties: the older).
         scores[0] = float.PositiveInfinity;
         scores[pages - 1] = float.PositiveInfinity;
-        SelectTop(scores, order, pages, PagesPerStep);
-        Array.Sort(order, 0, PagesPerStep);
+        SelectTop(scores, pages, PagesPerStep, order);
         for (int k = 0; k < PagesPerStep; k++)
         {
             int pg = order[k];
@@ -107,19 +104,15 @@ internal sealed class QuestPolicy : KvPolicyBase
         if (layer < Dense || count <= k)
             return -1;
         int d = Geometry.KeyLength;
-        var (scores, order) = Scratch(count);
+        var (scores, _) = Scratch(count);
         Span<float> split = stackalloc float[2 * d];
         SplitSigns(queries, Geometry.Group, d, split);
         var packed = sequence.PackedKeyBounds(layer, kvHead);
         UpperBounds(split, packed, count, d, scores);
-        for (int pg = 0; pg < count; pg++)
-            order[pg] = pg;
         // The sink page and the newest page always; then the rest by descending bound (ties: the older).
         scores[0] = float.PositiveInfinity;
         scores[count - 1] = float.PositiveInfinity;
-        SelectTop(scores, order, count, k);
-        Array.Sort(order, 0, k);
-        order.AsSpan(0, k).CopyTo(pages);
+        SelectTop(scores, count, k, pages);
         return k;
     }
 
@@ -232,39 +225,67 @@ internal sealed class QuestPolicy : KvPolicyBase
         if (t_pageScores is null || t_pageScores.Length < pages)
         {
             t_pageScores = new float[Math.Max(pages, 64)];
+            t_work = new float[t_pageScores.Length];
             t_order = new int[t_pageScores.Length];
         }
         return (t_pageScores, t_order!);
     }
 
-    // Moves the k best pages (higher score first, ties: lower index) into order[0..k), in no particular order (quickselect).
-    private static void SelectTop(float[] score, int[] order, int n, int k)
+    // Writes the k best of score[0..n) (higher first, ties: the lower index; NaN counts as −inf) into pages, ascending:
+    // the k-th largest value by a quickselect over a copy of the values, then one pass in index order taking everything
+    // above it and the first of the pages equal to it.
+    internal static void SelectTop(float[] score, int n, int k, Span<int> pages)
     {
-        bool Before(int a, int b) => score[a] > score[b] || (score[a] == score[b] && a < b);
-        int lo = 0, hi = n - 1;
+        if (t_work is null || t_work.Length < n)
+            t_work = new float[Math.Max(n, 64)];
+        var w = t_work.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+            w[i] = float.IsNaN(score[i]) ? float.NegativeInfinity : score[i];
+        float t = KthLargest(w, k);
+        int above = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (score[i] > t)
+                above++;
+        }
+        int ties = k - above, m = 0;
+        for (int i = 0; i < n && m < k; i++)
+        {
+            float x = float.IsNaN(score[i]) ? float.NegativeInfinity : score[i];
+            if (x > t || (x == t && ties-- > 0))
+                pages[m++] = i;
+        }
+    }
+
+    // The k-th largest of w (1-based; w is reordered): Hoare quickselect on the values.
+    private static float KthLargest(Span<float> w, int k)
+    {
+        int lo = 0, hi = w.Length - 1, target = k - 1;
         while (lo < hi)
         {
-            int pivot = order[lo + (hi - lo) / 2], i = lo, j = hi;
+            float pivot = w[lo + (hi - lo) / 2];
+            int i = lo, j = hi;
             while (i <= j)
             {
-                while (Before(order[i], pivot))
+                while (w[i] > pivot)
                     i++;
-                while (Before(pivot, order[j]))
+                while (w[j] < pivot)
                     j--;
                 if (i <= j)
                 {
-                    (order[i], order[j]) = (order[j], order[i]);
+                    (w[i], w[j]) = (w[j], w[i]);
                     i++;
                     j--;
                 }
             }
-            if (k - 1 <= j)
+            if (target <= j)
                 hi = j;
-            else if (k - 1 >= i)
+            else if (target >= i)
                 lo = i;
             else
                 break;
         }
+        return w[target];
     }
 
     /// <summary>The page bounds a step would read: (pages scored, pages read) at length n in a sparse layer.</summary>

@@ -97,4 +97,24 @@ public class KvPolicyTests
         Assert.Contains("pool=max", KvPolicy.Create("snapkv:pool=max", 64).Parameters, StringComparison.Ordinal);
         Assert.Throws<ArgumentOutOfRangeException>(() => KvPolicy.Create("full", 0));
     }
+
+    [Fact]
+    public void Quest_top_k_takes_the_highest_scores_and_the_lower_index_among_ties()
+    {
+        // Scores from a small set so ties are common, with NaN (ranks as −inf) and both infinities.
+        float[] values = [float.NaN, float.NegativeInfinity, -1f, 0f, 0.5f, 2f, float.PositiveInfinity];
+        (from n in Gen.Int[1, 300]
+         from picks in Gen.Int[0, values.Length - 1].Array[n]
+         from k in Gen.Int[1, n]
+         select (picks, k)).Sample(x =>
+        {
+            var score = x.picks.Select(i => values[i]).ToArray();
+            var pages = new int[x.k];
+            QuestPolicy.SelectTop(score, score.Length, x.k, pages);
+            var expected = Enumerable.Range(0, score.Length)
+                .OrderByDescending(i => float.IsNaN(score[i]) ? float.NegativeInfinity : score[i]).ThenBy(i => i)
+                .Take(x.k).Order().ToArray();
+            Assert.Equal(expected, pages);
+        });
+    }
 }
