@@ -43,7 +43,9 @@ public sealed record KvEstimate(long KeyBytesPerToken, long ValueBytesPerToken, 
         var full = For(model, context, keyType, valueType, ubatch, pageSize);
         if (p is KvPolicies.FullPolicy || !p.BoundsDecodeMemory && budget <= 0)
             return full;
-        long held = Math.Min(context, ((long)Math.Min(context, budget > 0 ? budget : context) + pageSize - 1) / pageSize * pageSize + pageSize);
+        // Whole pages, as the full estimate counts them: never more than the context's pages hold.
+        long rounded = ((long)context + pageSize - 1) / pageSize * pageSize;
+        long held = Math.Min(rounded, ((long)Math.Min(context, budget > 0 ? budget : context) + pageSize - 1) / pageSize * pageSize + pageSize);
         return full with { SteadyKvBytes = held * (full.KeyBytesPerToken + full.ValueBytesPerToken) };
     }
 

@@ -46,6 +46,11 @@ public class KvEstimateCommandTests
         Assert.Equal(perToken * 1024, w.GetProperty("kv_bytes").GetInt64());
         Assert.Equal(perToken * 320, w.GetProperty("steady_kv_bytes").GetInt64());
         Assert.Equal(0, w.GetProperty("policy_bytes").GetInt64());
+        // With no budget it evicts nothing: what it holds is the full KV, counted in whole pages like it.
+        (code, output, err) = CliRunner.Run("kv-estimate", "-m", path, "-c", "1000", "--kv-policy", "window", "--json");
+        Assert.True(code == 0, err);
+        var all = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(all.GetProperty("kv_bytes").GetInt64(), all.GetProperty("steady_kv_bytes").GetInt64());
     }
 
     [Fact]
