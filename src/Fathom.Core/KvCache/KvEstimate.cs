@@ -8,7 +8,7 @@ namespace Fathom.KvCache;
 /// the forward scratch of one ubatch, and the runtime's own baseline.
 /// </summary>
 /// <remarks>
-/// With a KV policy: quest keeps every position plus its page bounds (f32, and the bf16 copy it scores), counted in
+/// With a KV policy: quest keeps every position plus its page bounds (f32, and the 8-bit copy it scores), counted in
 /// <see cref="PolicyBytes"/>; evicting policies hold the whole prompt until the prefill ends, so the peak is the same as
 /// full attention's, and <see cref="SteadyKvBytes"/> is what stays once they have evicted to their budget.
 /// </remarks>
@@ -36,8 +36,8 @@ public sealed record KvEstimate(long KeyBytesPerToken, long ValueBytesPerToken, 
             var e = For(model, context, keyType, valueType, ubatch, quest.Page);
             var c = model.Config;
             long pages = ((long)context + quest.Page - 1) / quest.Page;
-            // Per page and layer: minima and maxima of every key channel, as f32 and as the bf16 copy.
-            long bounds = pages * c.BlockCount * 2L * c.HeadCountKv * c.KeyLength * (sizeof(float) + sizeof(ushort));
+            // Per page and layer: minima and maxima of every key channel, as f32 and as the 8-bit copy with a scale per head.
+            long bounds = pages * c.BlockCount * (2L * c.HeadCountKv * c.KeyLength * (sizeof(float) + sizeof(sbyte)) + c.HeadCountKv * sizeof(float));
             return e with { PolicyBytes = bounds };
         }
         var full = For(model, context, keyType, valueType, ubatch, pageSize);

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Fathom.Attention;
 using Fathom.Tensors;
-using Fathom.Tensors.Quants;
 
 namespace Fathom.KvCache;
 
@@ -38,9 +37,10 @@ public sealed class KvSequence : IKvCache
     }
 
     // Key bounds of every page of a layer in one array ([page][min KeyWidth | max KeyWidth]), and the copy quest scores:
-    // per KV head, its pages' bounds side by side as bf16 rounded outward ([page][min d | max d]), a contiguous stream
-    // per head at a quarter of the bytes (the rounding only widens the bounds, so they stay bounds). Each head's stream
-    // is its own array behind its own lock: the heads of a layer are scored on several threads at once.
+    // per KV head, its pages' bounds side by side as 8-bit integers rounded outward with one scale per page
+    // ([page][min d | max d], scales apart), a contiguous stream per head at an eighth of the bytes (the rounding only
+    // widens the bounds, so they stay bounds). Each head's stream is its own arrays behind its own lock: the heads of a
+    // layer are scored on several threads at once.
     private sealed class PageBounds
     {
         public float[] Data = [];
@@ -50,13 +50,14 @@ public sealed class KvSequence : IKvCache
 
         private sealed class HeadStream
         {
-            public ushort[] Packed = [];
+            public sbyte[] Packed = [];
+            public float[] Scales = [];
             public int Valid;
         }
 
         public Span<float> this[int page] => Data.AsSpan(page * 2 * Width, 2 * Width);
 
-        public ReadOnlySpan<ushort> Packed(int kvHeads, int kvHead)
+        public (ReadOnlyMemory<sbyte> Bounds, ReadOnlyMemory<float> Scales) Packed(int kvHeads, int kvHead)
         {
             int d = Width / kvHeads;
             var heads = Volatile.Read(ref _heads);
@@ -77,18 +78,20 @@ public sealed class KvSequence : IKvCache
             var stream = heads[kvHead];
             lock (stream)
             {
-                if (stream.Packed.Length < Count * 2 * d)
-                    Array.Resize(ref stream.Packed, Math.Max(Math.Max(64, Count), 2 * stream.Packed.Length / (2 * d)) * 2 * d);
+                if (stream.Scales.Length < Count)
+                {
+                    int capacity = Math.Max(Math.Max(64, Count), 2 * stream.Scales.Length);
+                    Array.Resize(ref stream.Packed, capacity * 2 * d);
+                    Array.Resize(ref stream.Scales, capacity);
+                }
                 // Pages before Valid are current; the last page may still widen, so it is packed again each time.
                 for (int p = Math.Min(stream.Valid, Count); p < Count; p++)
                 {
                     var b = this[p];
-                    var dst = stream.Packed.AsSpan(p * 2 * d, 2 * d);
-                    Bf16.RoundDown(b.Slice(kvHead * d, d), dst[..d]);
-                    Bf16.RoundUp(b.Slice(Width + kvHead * d, d), dst[d..]);
+                    stream.Scales[p] = QuantizeBounds(b.Slice(kvHead * d, d), b.Slice(Width + kvHead * d, d), stream.Packed.AsSpan(p * 2 * d, 2 * d));
                 }
                 stream.Valid = Math.Max(0, Count - 1);
-                return stream.Packed.AsSpan(0, Count * 2 * d);
+                return (stream.Packed.AsMemory(0, Count * 2 * d), stream.Scales.AsMemory(0, Count));
             }
         }
 
@@ -365,10 +368,47 @@ public sealed class KvSequence : IKvCache
     }
 
     /// <summary>
+    /// One page's bounds of one head as 8-bit integers and a scale: q[i]·scale ≤ min[i] for the d minima and q[d+i]·scale ≥
+    /// max[i] for the maxima (rounded outward), each within two steps of the bound. Returns the scale; non-finite bounds give
+    /// a NaN scale (the page then scores NaN, which quest ranks last).
+    /// </summary>
+    internal static float QuantizeBounds(ReadOnlySpan<float> min, ReadOnlySpan<float> max, Span<sbyte> q)
+    {
+        int d = min.Length;
+        float a = 0f;
+        for (int i = 0; i < d; i++)
+            a = MathF.Max(a, MathF.Max(MathF.Abs(min[i]), MathF.Abs(max[i])));
+        if (!float.IsFinite(a))
+        {
+            q[..(2 * d)].Clear();
+            return float.NaN;
+        }
+        if (a == 0f)
+        {
+            q[..(2 * d)].Clear();
+            return 0f;
+        }
+        // 125 steps for the largest magnitude: rounding outward, and the correction below, stay inside ±127.
+        float scale = a / 125f;
+        for (int i = 0; i < d; i++)
+        {
+            int lo = (int)MathF.Floor(min[i] / scale);
+            while (lo * scale > min[i])
+                lo--;
+            int hi = (int)MathF.Ceiling(max[i] / scale);
+            while (hi * scale < max[i])
+                hi++;
+            q[i] = (sbyte)lo;
+            q[d + i] = (sbyte)hi;
+        }
+        return scale;
+    }
+
+    /// <summary>
     /// Quest's copy of the key bounds of one KV head of <paramref name="layer"/>: per page KeyLength minima then KeyLength
     /// maxima as bf16 bits, each rounded outward (minima down, maxima up). Safe to call for several heads at once.
     /// </summary>
-    internal ReadOnlySpan<ushort> PackedKeyBounds(int layer, int kvHead)
+    internal (ReadOnlyMemory<sbyte> Bounds, ReadOnlyMemory<float> Scales) PackedKeyBounds(int layer, int kvHead)
     {
         if (!O.TrackKeyBounds)
             throw new InvalidOperationException("key bounds are not tracked; set KvCacheOptions.TrackKeyBounds");

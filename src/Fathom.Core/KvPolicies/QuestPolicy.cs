@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Fathom.Attention;
-using Fathom.Tensors.Quants;
 using Fathom.KvCache;
 
 namespace Fathom.KvPolicies;
@@ -17,8 +16,8 @@ namespace Fathom.KvPolicies;
 /// nothing is ever re-rotated. GQA: a page's score is the sum of the group's query heads' upper bounds, so
 /// the group reads one page set (Fathom choice); that sum is computed as one bound of the group's summed
 /// positive and negative query parts (max(q·M, q·m) = q⁺·M + q⁻·m), one 2d dot per page. On the session path the
-/// bounds scored are the cache's bf16 copies, minima rounded down and maxima up: still bounds, at a quarter of the
-/// bytes of f32, one contiguous stream per KV head.
+/// bounds scored are the cache's 8-bit copies (one scale per page and head), minima rounded down and maxima up: still
+/// bounds, at an eighth of the bytes of f32, one contiguous stream per KV head.
 /// </summary>
 internal sealed class QuestPolicy : KvPolicyBase
 {
@@ -107,8 +106,8 @@ internal sealed class QuestPolicy : KvPolicyBase
         var (scores, _) = Scratch(count);
         Span<float> split = stackalloc float[2 * d];
         SplitSigns(queries, Geometry.Group, d, split);
-        var packed = sequence.PackedKeyBounds(layer, kvHead);
-        UpperBounds(split, packed, count, d, scores);
+        var (packed, scales) = sequence.PackedKeyBounds(layer, kvHead);
+        UpperBounds(split, packed.Span, scales.Span, count, d, scores);
         // The sink page and the newest page always; then the rest by descending bound (ties: the older).
         scores[0] = float.PositiveInfinity;
         scores[count - 1] = float.PositiveInfinity;
@@ -116,68 +115,57 @@ internal sealed class QuestPolicy : KvPolicyBase
         return k;
     }
 
-    // scores[pg] = Σ_i neg_i·min_i + pos_i·max_i over one head's bf16 page bounds (d minima then d maxima per page: with
-    // split = [neg d | pos d], one 2d-long dot per page).
-    private static unsafe void UpperBounds(ReadOnlySpan<float> split, ReadOnlySpan<ushort> packed, int pages, int d, float[] scores)
+    // scores[pg] = scale[pg]·Σ_i (neg_i·qmin_i + pos_i·qmax_i) over one head's 8-bit page bounds (d minima then d maxima
+    // per page: with split = [neg d | pos d], one 2d-long dot per page).
+    private static unsafe void UpperBounds(ReadOnlySpan<float> split, ReadOnlySpan<sbyte> packed, ReadOnlySpan<float> scales, int pages, int d, float[] scores)
     {
         fixed (float* sp = split)
-        fixed (ushort* bp = packed)
+        fixed (sbyte* bp = packed)
+        fixed (float* scl = scales)
         fixed (float* sc = scores)
         {
             int pg = 0;
-            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && d % 16 == 0)
+            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && d % 8 == 0)
             {
-                // A 32-bit lane of the bounds holds two bf16s: the even one widens by a shift, the odd one by a mask, so
-                // the query parts are laid out to match (per 32 values: the 16 even ones, then the 16 odd ones).
-                float* perm = stackalloc float[2 * d];
-                for (int c = 0; c < 2 * d; c += 32)
-                {
-                    for (int k = 0; k < 16; k++)
-                    {
-                        perm[c + k] = sp[c + 2 * k];
-                        perm[c + 16 + k] = sp[c + 2 * k + 1];
-                    }
-                }
                 // 16 pages per pass, their 16 dots reduced together; Reduce16 puts page i's sum in lane 4·(i & 3) + (i >> 2).
                 var order = Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
                 long stride = 2L * d;
                 for (; pg + 16 <= pages; pg += 16)
                 {
-                    ushort* b = bp + pg * stride;
-                    var sums = CausalAttention.Reduce16(PageDot(b, perm, d), PageDot(b + stride, perm, d), PageDot(b + 2 * stride, perm, d),
-                        PageDot(b + 3 * stride, perm, d), PageDot(b + 4 * stride, perm, d), PageDot(b + 5 * stride, perm, d),
-                        PageDot(b + 6 * stride, perm, d), PageDot(b + 7 * stride, perm, d), PageDot(b + 8 * stride, perm, d),
-                        PageDot(b + 9 * stride, perm, d), PageDot(b + 10 * stride, perm, d), PageDot(b + 11 * stride, perm, d),
-                        PageDot(b + 12 * stride, perm, d), PageDot(b + 13 * stride, perm, d), PageDot(b + 14 * stride, perm, d),
-                        PageDot(b + 15 * stride, perm, d));
-                    Avx512F.PermuteVar16x32(sums, order).Store(sc + pg);
+                    sbyte* b = bp + pg * stride;
+                    var sums = CausalAttention.Reduce16(PageDot(b, sp, d), PageDot(b + stride, sp, d), PageDot(b + 2 * stride, sp, d),
+                        PageDot(b + 3 * stride, sp, d), PageDot(b + 4 * stride, sp, d), PageDot(b + 5 * stride, sp, d),
+                        PageDot(b + 6 * stride, sp, d), PageDot(b + 7 * stride, sp, d), PageDot(b + 8 * stride, sp, d),
+                        PageDot(b + 9 * stride, sp, d), PageDot(b + 10 * stride, sp, d), PageDot(b + 11 * stride, sp, d),
+                        PageDot(b + 12 * stride, sp, d), PageDot(b + 13 * stride, sp, d), PageDot(b + 14 * stride, sp, d),
+                        PageDot(b + 15 * stride, sp, d));
+                    (Avx512F.PermuteVar16x32(sums, order) * Vector512.Load(scl + pg)).Store(sc + pg);
                 }
                 for (; pg < pages; pg++)
-                    sc[pg] = Vector512.Sum(PageDot(bp + pg * stride, perm, d));
+                    sc[pg] = Vector512.Sum(PageDot(bp + pg * stride, sp, d)) * scl[pg];
                 return;
             }
             for (; pg < pages; pg++)
             {
-                ushort* b = bp + (long)pg * 2 * d;
+                sbyte* b = bp + (long)pg * 2 * d;
                 float u = 0;
-                for (int i = 0; i < d; i++)
-                    u += sp[i] * Bf16.ToFloat(b[i]) + sp[d + i] * Bf16.ToFloat(b[d + i]);
-                sc[pg] = u;
+                for (int i = 0; i < 2 * d; i++)
+                    u += sp[i] * b[i];
+                sc[pg] = u * scl[pg];
             }
         }
     }
 
-    // One page's 2d bf16 bounds against the even/odd-ordered query parts, 16 lanes wide (summed by the caller).
+    // One page's 2d 8-bit bounds against the query parts, 16 lanes wide (summed and scaled by the caller); a d that is
+    // a multiple of 8 leaves 2d a multiple of 16.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector512<float> PageDot(ushort* b, float* perm, int d)
+    private static unsafe Vector512<float> PageDot(sbyte* b, float* split, int d)
     {
         var acc = Vector512<float>.Zero;
-        var high = Vector512.Create(0xFFFF0000u);
-        for (int i = 0; i < 2 * d; i += 32)
+        for (int i = 0; i < 2 * d; i += 16)
         {
-            var x = Vector512.Load((uint*)(b + i));
-            acc = Vector512.FusedMultiplyAdd((x << 16).AsSingle(), Vector512.Load(perm + i), acc);
-            acc = Vector512.FusedMultiplyAdd((x & high).AsSingle(), Vector512.Load(perm + i + 16), acc);
+            var x = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(b + i)));
+            acc = Vector512.FusedMultiplyAdd(x, Vector512.Load(split + i), acc);
         }
         return acc;
     }

@@ -31,12 +31,12 @@ public class KvEstimateCommandTests
         using var m = Model.Load(path);
         var c = m.Config;
         long perToken = (long)c.BlockCount * c.HeadCountKv * (c.KeyLength + c.ValueLength) * 2;
-        // quest keeps every position in its own 16-slot pages and adds f32 and bf16 key bounds per page.
+        // quest keeps every position in its own 16-slot pages and adds f32 and 8-bit key bounds per page (and a scale per head).
         var (code, output, err) = CliRunner.Run("kv-estimate", "-m", path, "-c", "1000", "--kv-policy", "quest", "--budget", "256", "--json");
         Assert.True(code == 0, err);
         var q = JsonDocument.Parse(output).RootElement;
         Assert.Equal(perToken * 1008, q.GetProperty("kv_bytes").GetInt64());
-        Assert.Equal(63L * c.BlockCount * 2 * c.HeadCountKv * c.KeyLength * 6, q.GetProperty("policy_bytes").GetInt64());
+        Assert.Equal(63L * c.BlockCount * (2 * c.HeadCountKv * c.KeyLength * 5 + 4 * c.HeadCountKv), q.GetProperty("policy_bytes").GetInt64());
         Assert.Equal(q.GetProperty("kv_bytes").GetInt64() + q.GetProperty("policy_bytes").GetInt64() + q.GetProperty("weight_bytes").GetInt64()
             + q.GetProperty("scratch_bytes").GetInt64() + q.GetProperty("runtime_bytes").GetInt64(), q.GetProperty("peak_rss_bytes").GetInt64());
         // An evicting policy peaks at the whole prompt and then holds its budget plus one page.

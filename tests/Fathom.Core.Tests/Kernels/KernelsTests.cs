@@ -258,30 +258,6 @@ public class F16ConversionTests
     }
 
     [Fact]
-    public void Bf16_outward_rounding_never_crosses_the_value_and_takes_the_nearest_bf16_on_its_side()
-    {
-        var rng = new Random(5);
-        var x = new float[4096];
-        for (int i = 0; i < x.Length; i++)
-            x[i] = i < 8 ? new[] { 0f, -0f, 1f, -1f, float.MaxValue, -float.MaxValue, float.Epsilon, -float.Epsilon }[i]
-                : BitConverter.UInt32BitsToSingle((uint)rng.Next() << 1 | (uint)rng.Next(2)) is var f && float.IsFinite(f) ? f : 1.5f;
-        var down = new ushort[x.Length];
-        var up = new ushort[x.Length];
-        Fathom.Tensors.Quants.Bf16.RoundDown(x, down);
-        Fathom.Tensors.Quants.Bf16.RoundUp(x, up);
-        for (int i = 0; i < x.Length; i++)
-        {
-            double v = x[i], lo = Fathom.Tensors.Quants.Bf16.ToFloat(down[i]), hi = Fathom.Tensors.Quants.Bf16.ToFloat(up[i]);
-            Assert.True(lo <= v && v <= hi, $"{x[i]:R}: {lo:R} .. {hi:R}");
-            // Exact values stay; otherwise the two are adjacent bf16 values around x.
-            if (lo == v || hi == v)
-                Assert.True(lo == v && hi == v, $"{x[i]:R} is a bf16 value: {lo:R} .. {hi:R}");
-            else
-                Assert.True(Math.Abs(down[i] - up[i]) == 1, $"{x[i]:R}: 0x{down[i]:X4} .. 0x{up[i]:X4} not adjacent");
-        }
-    }
-
-    [Fact]
     public void VectorRoundingToHalfMatchesTheCastsBitForBit()
     {
         // Every sign/exponent/top-mantissa pattern with low halves at the rounding edges (ties, just

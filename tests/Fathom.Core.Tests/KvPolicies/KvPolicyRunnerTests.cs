@@ -131,21 +131,17 @@ public class KvPolicyRunnerTests
             var pages = new int[s.PageCount(0)];
             int n = quest.SelectPages(s, 0, kh, queries, pages);
             Assert.Equal(5, n);
-            // The session path scores bf16 copies of the bounds, rounded outward (minima down, maxima up).
-            static float Out(float x, bool up)
-            {
-                uint bits = BitConverter.SingleToUInt32Bits(x);
-                float t = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000), further = BitConverter.UInt32BitsToSingle((bits & 0xFFFF0000) + 0x10000);
-                return up ? (t >= x ? t : further) : (t <= x ? t : further);
-            }
+            // The session path scores 8-bit copies of the bounds, rounded outward (minima down, maxima up).
             var score = new double[s.PageCount(0)];
+            var q8 = new sbyte[64];
             for (int pg = 0; pg < score.Length; pg++)
             {
                 s.KeyBounds(0, pg, out var mn, out var mx);
+                float scale = KvSequence.QuantizeBounds(mn.Slice(kh * 32, 32), mx.Slice(kh * 32, 32), q8);
                 for (int h = 0; h < 2; h++)
                 {
                     for (int i = 0; i < 32; i++)
-                        score[pg] += Math.Max(queries[h * 32 + i] * Out(mx[kh * 32 + i], up: true), queries[h * 32 + i] * Out(mn[kh * 32 + i], up: false));
+                        score[pg] += Math.Max(queries[h * 32 + i] * (double)(q8[32 + i] * scale), queries[h * 32 + i] * (double)(q8[i] * scale));
                 }
             }
             score[0] = score[^1] = double.PositiveInfinity;

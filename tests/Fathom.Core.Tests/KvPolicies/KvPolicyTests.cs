@@ -117,4 +117,34 @@ public class KvPolicyTests
             Assert.Equal(expected, pages);
         });
     }
+
+    [Fact]
+    public void Quest_8_bit_bounds_stay_outside_the_float_bounds_and_within_two_steps()
+    {
+        (from d in Gen.Int[1, 80]
+         from a in Gen.Float[-1e4f, 1e4f].Array[d]
+         from b in Gen.Float[-1e4f, 1e4f].Array[d]
+         select (a, b)).Sample(x =>
+        {
+            int d = x.a.Length;
+            var min = new float[d];
+            var max = new float[d];
+            for (int i = 0; i < d; i++)
+            {
+                min[i] = Math.Min(x.a[i], x.b[i]);
+                max[i] = Math.Max(x.a[i], x.b[i]);
+            }
+            var q = new sbyte[2 * d];
+            float scale = Fathom.KvCache.KvSequence.QuantizeBounds(min, max, q);
+            for (int i = 0; i < d; i++)
+            {
+                Assert.True(q[i] * scale <= min[i] && min[i] - q[i] * scale <= 2 * scale, $"min {min[i]:R}: {q[i]} × {scale:R}");
+                Assert.True(q[d + i] * scale >= max[i] && q[d + i] * scale - max[i] <= 2 * scale, $"max {max[i]:R}: {q[d + i]} × {scale:R}");
+            }
+        });
+        // All zero keys: a zero scale; an infinite key: a NaN scale (the page ranks last).
+        var z = new sbyte[2];
+        Assert.Equal(0f, Fathom.KvCache.KvSequence.QuantizeBounds([0f], [0f], z));
+        Assert.True(float.IsNaN(Fathom.KvCache.KvSequence.QuantizeBounds([0f], [float.PositiveInfinity], z)));
+    }
 }

@@ -65,28 +65,4 @@ public static class Bf16
             return (ushort)((u >> 16) | 64);
         return (ushort)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
     }
-
-    /// <summary>Each value rounded toward −∞ (never above the value): lower bounds stay lower bounds.</summary>
-    internal static void RoundDown(ReadOnlySpan<float> x, Span<ushort> dst)
-    {
-        for (int i = 0; i < x.Length; i++)
-            dst[i] = RoundOutward(x[i], negative: true);
-    }
-
-    /// <summary>Each value rounded toward +∞ (never below the value): upper bounds stay upper bounds.</summary>
-    internal static void RoundUp(ReadOnlySpan<float> x, Span<ushort> dst)
-    {
-        for (int i = 0; i < x.Length; i++)
-            dst[i] = RoundOutward(x[i], negative: false);
-    }
-
-    // Dropping the low half moves toward zero; a value on the side being rounded away from zero, with low bits set,
-    // moves one step further out. NaN and infinities keep their top half (infinities have no low bits).
-    private static ushort RoundOutward(float x, bool negative)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(x);
-        if (!float.IsNaN(x) && (bits & 0xFFFF) != 0 && (x < 0) == negative)
-            bits += 0x10000;
-        return (ushort)(bits >> 16);
-    }
 }
