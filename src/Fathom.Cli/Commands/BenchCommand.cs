@@ -103,6 +103,27 @@ internal static class BenchCommand
                 filled = d;
             }
 
+            // The cache at depth d: rewound to it, or filled again after a policy evicted.
+            void AtDepth(int d)
+            {
+                if (filled == d && session.KvEvictedSlots == 0)
+                    session.Rewind(d);
+                else
+                    Fill(d);
+            }
+
+            // A prefill of p tokens, or n decode steps.
+            void Step(int p, int n)
+            {
+                if (p > 0)
+                    session.Forward(Tokens(p));
+                else
+                {
+                    foreach (int id in Tokens(n))
+                        session.Forward([id]);
+                }
+            }
+
             foreach (var (p, n, d) in tests)
             {
                 string label = (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "") + (synthetic && d > 0 ? " (synthetic KV)" : "")
@@ -110,33 +131,15 @@ internal static class BenchCommand
                 var speeds = new double[r];
                 // A warm-up step of the test itself (as llama-bench's warm-up run): the decode and at-depth paths are
                 // compiled and their pages touched before the clock starts; the cache is rewound (or re-filled) after.
-                if (filled == d && session.KvEvictedSlots == 0)
-                    session.Rewind(d);
-                else
-                    Fill(d);
-                if (p > 0)
-                    session.Forward(Tokens(Math.Min(p, 64)));
-                else
-                {
-                    foreach (int id in Tokens(Math.Min(n, 8)))
-                        session.Forward([id]);
-                }
+                AtDepth(d);
+                Step(Math.Min(p, 64), Math.Min(n, 8));
                 for (int run = 0; run < r; run++)
                 {
                     if (progress)
                         stderr.Write($"\r{label}: run {run + 1}/{r}…   ");
-                    if (filled == d && session.KvEvictedSlots == 0)
-                        session.Rewind(d);
-                    else
-                        Fill(d);
+                    AtDepth(d);
                     var clock = Stopwatch.StartNew();
-                    if (p > 0)
-                        session.Forward(Tokens(p));
-                    else
-                    {
-                        foreach (int id in Tokens(n))
-                            session.Forward([id]);
-                    }
+                    Step(p, n);
                     speeds[run] = (p + n) / clock.Elapsed.TotalSeconds;
                 }
                 if (progress)
