@@ -13,6 +13,8 @@ namespace Fathom.KvCache;
 public sealed class KvSequence : IKvCache
 {
     private readonly Layer[] _layers;
+    // Bytes of one KV head's key (value) in a row, read on every page address of the decode path.
+    private readonly int _keyHeadBytes, _valueHeadBytes;
     private bool _freed;
     private float[]? _boundsRow;
 
@@ -23,14 +25,16 @@ public sealed class KvSequence : IKvCache
         Capacity = capacity;
         _layers = new Layer[manager.Options.Layers];
         for (int l = 0; l < _layers.Length; l++)
-            _layers[l] = new Layer();
+            _layers[l] = new Layer(manager.Options.KvHeads);
+        _keyHeadBytes = KvTypes.RowBytes(manager.Options.KeyType, manager.Options.KeyLength);
+        _valueHeadBytes = KvTypes.RowBytes(manager.Options.ValueType, manager.Options.ValueLength);
     }
 
-    private sealed class Layer
+    private sealed class Layer(int kvHeads)
     {
         public readonly List<int> Pages = [];
         public readonly List<int> Positions = [];
-        public readonly PageBounds Bounds = new();
+        public readonly PageBounds Bounds = new(kvHeads);
         public bool Evicted;
         // Some stored f16 key or value half is infinite or NaN (sticky until the layer is emptied).
         public bool NonFinite;
@@ -41,12 +45,12 @@ public sealed class KvSequence : IKvCache
     // ([page][min d | max d], scales apart), a contiguous stream per head at an eighth of the bytes (the rounding only
     // widens the bounds, so they stay bounds). Each head's stream is its own arrays behind its own lock: the heads of a
     // layer are scored on several threads at once.
-    private sealed class PageBounds
+    private sealed class PageBounds(int kvHeads)
     {
         public float[] Data = [];
         public int Count;
         public int Width;
-        private HeadStream[] _heads = [];
+        private readonly HeadStream[] _heads = Enumerable.Range(0, kvHeads).Select(_ => new HeadStream()).ToArray();
 
         private sealed class HeadStream
         {
@@ -57,25 +61,10 @@ public sealed class KvSequence : IKvCache
 
         public Span<float> this[int page] => Data.AsSpan(page * 2 * Width, 2 * Width);
 
-        public (ReadOnlyMemory<sbyte> Bounds, ReadOnlyMemory<float> Scales) Packed(int kvHeads, int kvHead)
+        public (ReadOnlyMemory<sbyte> Bounds, ReadOnlyMemory<float> Scales) Packed(int kvHead)
         {
             int d = Width / kvHeads;
-            var heads = Volatile.Read(ref _heads);
-            if (heads.Length != kvHeads)
-            {
-                lock (this)
-                {
-                    if (_heads.Length != kvHeads)
-                    {
-                        var fresh = new HeadStream[kvHeads];
-                        for (int h = 0; h < kvHeads; h++)
-                            fresh[h] = new HeadStream();
-                        Volatile.Write(ref _heads, fresh);
-                    }
-                    heads = _heads;
-                }
-            }
-            var stream = heads[kvHead];
+            var stream = _heads[kvHead];
             lock (stream)
             {
                 if (stream.Scales.Length < Count)
@@ -97,7 +86,7 @@ public sealed class KvSequence : IKvCache
 
         private void Invalidate(int page)
         {
-            foreach (var stream in Volatile.Read(ref _heads))
+            foreach (var stream in _heads)
             {
                 lock (stream)
                     stream.Valid = Math.Min(stream.Valid, page);
@@ -158,10 +147,10 @@ public sealed class KvSequence : IKvCache
     // head's rows of a page are one contiguous run (what a per-head read — quest's selection, the exact path — streams).
 
     /// <summary>Bytes of one KV head's key in a row: the stride between a head's key rows within a page.</summary>
-    internal int KeyHeadBytes => KvTypes.RowBytes(O.KeyType, O.KeyLength);
+    internal int KeyHeadBytes => _keyHeadBytes;
 
     /// <summary>Bytes of one KV head's value in a row: the stride between a head's value rows within a page.</summary>
-    internal int ValueHeadBytes => KvTypes.RowBytes(O.ValueType, O.ValueLength);
+    internal int ValueHeadBytes => _valueHeadBytes;
 
     /// <summary>Byte offset in a page of KV head <paramref name="kvHead"/>'s key of row <paramref name="row"/>.</summary>
     internal int KeyOffset(int kvHead, int row = 0) => (kvHead * PageSize + row) * KeyHeadBytes;
@@ -172,12 +161,18 @@ public sealed class KvSequence : IKvCache
     // Row r of a page from floats (all KV heads side by side), each head's part encoded into its place.
     private void EncodeRow(byte[] data, int r, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
-        int dk = O.KeyLength, dv = O.ValueLength, kh = KeyHeadBytes, vh = ValueHeadBytes;
+        EncodeKeyRow(data, r, key);
+        int dv = O.ValueLength, vh = ValueHeadBytes;
         for (int h = 0; h < KvHeads; h++)
-        {
-            KvTypes.Encode(KeyType, key.Slice(h * dk, dk), data.AsSpan(KeyOffset(h, r), kh));
             KvTypes.Encode(ValueType, value.Slice(h * dv, dv), data.AsSpan(ValueOffset(h, r), vh));
-        }
+    }
+
+    // The keys of row r of a page from floats, all KV heads side by side.
+    private void EncodeKeyRow(byte[] data, int r, ReadOnlySpan<float> row)
+    {
+        int dk = O.KeyLength, kh = KeyHeadBytes;
+        for (int h = 0; h < KvHeads; h++)
+            KvTypes.Encode(KeyType, row.Slice(h * dk, dk), data.AsSpan(KeyOffset(h, r), kh));
     }
 
     // The keys of row r of a page as floats, all KV heads side by side.
@@ -412,7 +407,7 @@ public sealed class KvSequence : IKvCache
     {
         if (!O.TrackKeyBounds)
             throw new InvalidOperationException("key bounds are not tracked; set KvCacheOptions.TrackKeyBounds");
-        return L(layer).Bounds.Packed(O.KvHeads, kvHead);
+        return L(layer).Bounds.Packed(kvHead);
     }
 
     private void CopyOnWrite(Layer t)
@@ -563,11 +558,10 @@ public sealed class KvSequence : IKvCache
         for (int slot = keep; slot < t.Positions.Count; slot++)
         {
             var data = Pool.Data(t.Pages[slot / PageSize]);
-            int r = slot % PageSize, dk = O.KeyLength, kh = KeyHeadBytes;
+            int r = slot % PageSize;
             DecodeKeyRow(data, r, row);
             rotate(row, -discard);
-            for (int h = 0; h < KvHeads; h++)
-                KvTypes.Encode(KeyType, row.AsSpan(h * dk, dk), data.AsSpan(KeyOffset(h, r), kh));
+            EncodeKeyRow(data, r, row);
             NoteNonFinite(t, data, slot % PageSize, 1);
             t.Positions[slot] -= discard;
         }
