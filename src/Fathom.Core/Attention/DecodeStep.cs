@@ -272,6 +272,14 @@ internal static class DecodeStep
         }
     }
 
+    /// <summary>Asks for the lines of <paramref name="bytes"/> bytes from <paramref name="start"/> (a hint: never faults, may be dropped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void PrefetchLines(byte* start, long bytes)
+    {
+        for (byte* a = start, b = start + bytes; a < b; a += 64)
+            Sse.Prefetch0(a);
+    }
+
     // Asks for rows [from, to) of n halves, stride halves apart (a hint: never faults, may be dropped). Inlined: a
     // call inside the accumulating loops would make the JIT spill every accumulator around it.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -280,8 +288,7 @@ internal static class DecodeStep
         if (stride == n)
         {
             // Rows side by side (one KV head's run of a head-major page): one line after another.
-            for (byte* a = (byte*)(rows + (long)from * n), b = (byte*)(rows + (long)to * n); a < b; a += 64)
-                Sse.Prefetch0(a);
+            PrefetchLines((byte*)(rows + (long)from * n), 2L * (to - from) * n);
             return;
         }
         for (int j = from; j < to; j++)

@@ -431,11 +431,8 @@ internal static class TiledAttention
             {
                 if ((heads & (1 << kh)) == 0)
                     continue;
-                byte* kp = pd + cache.KeyOffset(kh), vp = pd + cache.ValueOffset(kh);
-                for (int b = 0; b < kBytes; b += 64)
-                    Sse.Prefetch0(kp + b);
-                for (int b = 0; b < vBytes; b += 64)
-                    Sse.Prefetch0(vp + b);
+                DecodeStep.PrefetchLines(pd + cache.KeyOffset(kh), kBytes);
+                DecodeStep.PrefetchLines(pd + cache.ValueOffset(kh), vBytes);
             }
         }
     }
