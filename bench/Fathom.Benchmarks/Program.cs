@@ -5,7 +5,7 @@ using BenchmarkDotNet.Running;
 // Grammar mask cost per token: dotnet run -c Release --project bench/Fathom.Benchmarks -- grammar [runs]
 // Prefill mat-mul A/B: dotnet run -c Release --project bench/Fathom.Benchmarks -- gemm [batch]
 // Decode attention alone at depth: dotnet run -c Release --project bench/Fathom.Benchmarks -- attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1]
-// The f16 page fold alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- fold [pageSize] [kvHeads] [mem]
+// The page fold alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- fold [pageSize] [kvHeads] [mem] [q8_0]
 if (args.Length > 0 && args[0] == "quick")
 {
     Fathom.Benchmarks.QuickKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2);

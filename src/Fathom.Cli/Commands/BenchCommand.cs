@@ -23,10 +23,11 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "One JSON object per test (JSON Lines) instead of a table." };
         var parallel = new Option<string?>("--parallel") { Description = "Run through the engine with these many concurrent sequences (comma list, e.g. 1,4,16): aggregate decode tok/s, then TTFT with a cached --prefix." };
         var prefix = new Option<int>("--prefix") { Description = "With --parallel: prefix tokens of the cached-vs-cold time-to-first-token test (0 skips).", DefaultValueFactory = _ => 1024 };
+        var interleave = new Option<bool>("--interleave") { Description = "Run the tests' repetitions in turn (run 1 of every test, then run 2, …), each depth in its own session kept at its depth: on a noisy machine runs of different depths are paired in time." };
         var fill = new Option<string>("--kv-fill") { Description = "How the depth is reached: real (prefill random tokens, once per depth) or synthetic (random keys and values written straight into the cache: valid for timing only).", DefaultValueFactory = _ => "real" };
         var command = new Command("bench", "Measure prompt-processing and generation speed (tokens/s), like llama-bench.")
         {
-            model, prompt, gen, depth, threads, reps, json, fill, parallel, prefix,
+            model, prompt, gen, depth, threads, reps, json, interleave, fill, parallel, prefix,
         };
         var kv = new KvOptions();
         kv.AddTo(command);
@@ -45,7 +46,11 @@ internal static class BenchCommand
             int[] prompts = Sizes(parse.GetValue(prompt)!, "--n-prompt"), gens = Sizes(parse.GetValue(gen)!, "--n-gen"), depths = Sizes(parse.GetValue(depth)!, "--n-depth");
             string path = CliModel.CheckModel(parse.GetValue(model));
             if (parse.GetValue(parallel) is { } par)
+            {
+                if (parse.GetValue(interleave))
+                    throw new CliUsageException("--interleave does not combine with --parallel (the engine runs its sequences together already)");
                 return EngineBench.Run(path, Sizes(par, "--parallel"), gens[0], parse.GetValue(prefix), t, r, stdout, stderr);
+            }
             using var m = Model.Load(path);
             var tests = new List<(int P, int N, int D)>();
             foreach (int d in depths)
@@ -70,115 +75,190 @@ internal static class BenchCommand
             }
 
             var options = kv.Build(parse, ctx, t);
-            using var session = m.CreateSession(options);
-            string policyName = session.KvPolicy is { } pol ? $"{pol.Name} {pol.Parameters}" : "full";
-            if (synthetic && session.KvPolicy is { } sp && (sp.NeedsPrefillColumnSums || sp.ObservationWindow > 0))
-                throw new CliUsageException($"--kv-fill synthetic does not combine with --kv-policy {sp.Name}: it needs the prefill's attention scores");
-            var random = new Random(42);
-            int vocab = m.Config.VocabSize;
-            int[] Tokens(int count)
+            bool interleaved = parse.GetValue(interleave);
+            // One session, or with --interleave one per depth (each keeps its cache at its depth between turns).
+            var runners = new Dictionary<int, Runner>();
+            try
             {
-                var ids = new int[count];
-                for (int i = 0; i < count; i++)
-                    ids[i] = random.Next(vocab);
-                return ids;
-            }
-
-            // Warm-up: JIT, worker threads and page faults of the mapped weights, not timed.
-            session.Forward(Tokens(Math.Min(32, ctx)));
-            session.Reset();
-
-            // The depth is filled once and each run rewinds to it (re-filled only after a policy evicted).
-            int filled = -1;
-            void Fill(int d)
-            {
-                session.Reset();
-                if (synthetic)
-                    SyntheticFill(session, d);
-                else
+                Runner RunnerFor(int d)
                 {
-                    for (int i = 0; i < d; i += 512)
-                        session.Forward(Tokens(Math.Min(512, d - i)));
+                    int key = interleaved ? d : 0;
+                    if (!runners.TryGetValue(key, out var runner))
+                    {
+                        runner = new Runner(m.CreateSession(options), synthetic, m.Config.VocabSize, ctx);
+                        runners[key] = runner;
+                    }
+                    return runner;
                 }
-                filled = d;
-            }
 
-            // The cache at depth d: rewound to it, or filled again after a policy evicted.
-            void AtDepth(int d)
-            {
-                if (filled == d && session.KvEvictedSlots == 0)
-                    session.Rewind(d);
-                else
-                    Fill(d);
-            }
+                var first = RunnerFor(tests[0].D);
+                string policyName = first.Session.KvPolicy is { } pol ? $"{pol.Name} {pol.Parameters}" : "full";
+                if (synthetic && first.Session.KvPolicy is { } sp && (sp.NeedsPrefillColumnSums || sp.ObservationWindow > 0))
+                    throw new CliUsageException($"--kv-fill synthetic does not combine with --kv-policy {sp.Name}: it needs the prefill's attention scores");
 
-            // A prefill of p tokens, or n decode steps.
-            void Step(int p, int n)
-            {
-                if (p > 0)
-                    session.Forward(Tokens(p));
-                else
+                string Label(int p, int n, int d) => (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "") + (synthetic && d > 0 ? " (synthetic KV)" : "")
+                    + (first.Session.KvPolicy is { } kp ? $" {kp.Name}" : "");
+                var speeds = tests.Select(_ => new double[r]).ToArray();
+
+                // One timed run of test i.
+                void Run(int i, int run)
                 {
-                    foreach (int id in Tokens(n))
-                        session.Forward([id]);
+                    var (p, n, d) = tests[i];
+                    if (progress)
+                        stderr.Write($"\r{Label(p, n, d)}: run {run + 1}/{r}…   ");
+                    var runner = RunnerFor(d);
+                    runner.AtDepth(d);
+                    var clock = Stopwatch.StartNew();
+                    runner.Step(p, n);
+                    speeds[i][run] = (p + n) / clock.Elapsed.TotalSeconds;
+                    if (progress)
+                        stderr.Write("\r" + new string(' ', Label(p, n, d).Length + 20) + "\r");
                 }
-            }
 
-            foreach (var (p, n, d) in tests)
-            {
-                string label = (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "") + (synthetic && d > 0 ? " (synthetic KV)" : "")
-                    + (session.KvPolicy is { } kp ? $" {kp.Name}" : "");
-                var speeds = new double[r];
                 // A warm-up step of the test itself (as llama-bench's warm-up run): the decode and at-depth paths are
                 // compiled and their pages touched before the clock starts; the cache is rewound (or re-filled) after.
-                AtDepth(d);
-                Step(Math.Min(p, 64), Math.Min(n, 8));
-                for (int run = 0; run < r; run++)
+                void Warm(int i)
                 {
-                    if (progress)
-                        stderr.Write($"\r{label}: run {run + 1}/{r}…   ");
-                    AtDepth(d);
-                    var clock = Stopwatch.StartNew();
-                    Step(p, n);
-                    speeds[run] = (p + n) / clock.Elapsed.TotalSeconds;
+                    var (p, n, d) = tests[i];
+                    var runner = RunnerFor(d);
+                    runner.AtDepth(d);
+                    runner.Step(Math.Min(p, 64), Math.Min(n, 8));
                 }
-                if (progress)
-                    stderr.Write("\r" + new string(' ', label.Length + 20) + "\r");
-                double mean = speeds.Average();
-                double stdev = r > 1 ? Math.Sqrt(speeds.Sum(s => (s - mean) * (s - mean)) / (r - 1)) : 0;
-                if (parse.GetValue(json))
+
+                void Report(int i)
                 {
-                    stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                    var (p, n, d) = tests[i];
+                    var session = RunnerFor(d).Session;
+                    double mean = speeds[i].Average();
+                    double stdev = r > 1 ? Math.Sqrt(speeds[i].Sum(s => (s - mean) * (s - mean)) / (r - 1)) : 0;
+                    if (parse.GetValue(json))
                     {
-                        ["model"] = name,
-                        ["model_size"] = new FileInfo(path).Length,
-                        ["model_n_params"] = parameters,
-                        ["n_threads"] = t,
-                        ["n_prompt"] = p,
-                        ["n_gen"] = n,
-                        ["n_depth"] = d,
-                        ["kv_fill"] = d > 0 ? fillMode : "none",
-                        ["kv_policy"] = policyName,
-                        ["avg_ts"] = Math.Round(mean, 3),
-                        ["stddev_ts"] = Math.Round(stdev, 3),
-                        ["type_k"] = KvCache.KvTypes.Name(session.Sequence.KeyType),
-                        ["type_v"] = KvCache.KvTypes.Name(session.Sequence.ValueType),
-                        ["kv_bytes"] = session.KvCache.Accounting.BytesUsed,
-                        ["peak_rss_bytes"] = PeakRss(),
-                    }));
+                        stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                        {
+                            ["model"] = name,
+                            ["model_size"] = new FileInfo(path).Length,
+                            ["model_n_params"] = parameters,
+                            ["n_threads"] = t,
+                            ["n_prompt"] = p,
+                            ["n_gen"] = n,
+                            ["n_depth"] = d,
+                            ["kv_fill"] = d > 0 ? fillMode : "none",
+                            ["kv_policy"] = policyName,
+                            ["avg_ts"] = Math.Round(mean, 3),
+                            ["stddev_ts"] = Math.Round(stdev, 3),
+                            ["samples_ts"] = speeds[i].Select(s => Math.Round(s, 3)).ToArray(),
+                            ["interleaved"] = interleaved,
+                            ["type_k"] = KvCache.KvTypes.Name(session.Sequence.KeyType),
+                            ["type_v"] = KvCache.KvTypes.Name(session.Sequence.ValueType),
+                            ["kv_bytes"] = session.KvCache.Accounting.BytesUsed,
+                            ["peak_rss_bytes"] = PeakRss(),
+                        }));
+                    }
+                    else
+                    {
+                        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"| {name} | {sizeMiB:F2} MiB | {parameters / 1e6:F2} M | CPU | {t} | {Label(p, n, d)} | {mean:F2} ± {stdev:F2} |"));
+                    }
+                    stdout.Flush();
+                }
+
+                if (interleaved)
+                {
+                    // Every test warmed, then run k of each test in turn: the tests' runs are paired in time.
+                    for (int i = 0; i < tests.Count; i++)
+                        Warm(i);
+                    for (int run = 0; run < r; run++)
+                    {
+                        for (int i = 0; i < tests.Count; i++)
+                            Run(i, run);
+                    }
+                    for (int i = 0; i < tests.Count; i++)
+                        Report(i);
                 }
                 else
                 {
-                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {name} | {sizeMiB:F2} MiB | {parameters / 1e6:F2} M | CPU | {t} | {label} | {mean:F2} ± {stdev:F2} |"));
+                    for (int i = 0; i < tests.Count; i++)
+                    {
+                        Warm(i);
+                        for (int run = 0; run < r; run++)
+                            Run(i, run);
+                        Report(i);
+                    }
                 }
-                stdout.Flush();
+                if (!parse.GetValue(json))
+                {
+                    long kvBytes = runners.Values.Sum(x => x.Session.KvCache.Accounting.BytesUsed);
+                    stderr.WriteLine($"peak RSS: {PeakRss() / (1024.0 * 1024.0):F1} MiB (KV cache {kvBytes / (1024.0 * 1024.0):F1} MiB)");
+                }
             }
-            if (!parse.GetValue(json))
-                stderr.WriteLine($"peak RSS: {PeakRss() / (1024.0 * 1024.0):F1} MiB (KV cache {session.KvCache.Accounting.BytesUsed / (1024.0 * 1024.0):F1} MiB)");
+            finally
+            {
+                foreach (var runner in runners.Values)
+                    runner.Session.Dispose();
+            }
             return CliHost.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>One session under test: fills its cache to a depth (once; later runs rewind to it) and runs steps of random tokens.</summary>
+    private sealed class Runner
+    {
+        private readonly bool _synthetic;
+        private readonly int _vocab;
+        private readonly Random _random = new(42);
+        private int _filled = -1;
+
+        public Runner(ModelSession session, bool synthetic, int vocab, int context)
+        {
+            Session = session;
+            _synthetic = synthetic;
+            _vocab = vocab;
+            // Warm-up: JIT, worker threads and page faults of the mapped weights, not timed.
+            session.Forward(Tokens(Math.Min(32, context)));
+            session.Reset();
+        }
+
+        public ModelSession Session { get; }
+
+        private int[] Tokens(int count)
+        {
+            var ids = new int[count];
+            for (int i = 0; i < count; i++)
+                ids[i] = _random.Next(_vocab);
+            return ids;
+        }
+
+        // The cache at depth d: rewound to it, or filled again after a policy evicted.
+        public void AtDepth(int d)
+        {
+            if (_filled == d && Session.KvEvictedSlots == 0)
+            {
+                Session.Rewind(d);
+                return;
+            }
+            Session.Reset();
+            if (_synthetic)
+                SyntheticFill(Session, d);
+            else
+            {
+                for (int i = 0; i < d; i += 512)
+                    Session.Forward(Tokens(Math.Min(512, d - i)));
+            }
+            _filled = d;
+        }
+
+        // A prefill of p tokens, or n decode steps.
+        public void Step(int p, int n)
+        {
+            if (p > 0)
+                Session.Forward(Tokens(p));
+            else
+            {
+                foreach (int id in Tokens(n))
+                    Session.Forward([id]);
+            }
+        }
     }
 
     // Random keys and values for positions 0..depth-1 of every layer, written straight into the cache: the

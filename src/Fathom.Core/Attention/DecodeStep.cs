@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Fathom.KvCache;
 using Fathom.Models;
 using Fathom.Tensors;
 
@@ -33,7 +34,7 @@ internal static class DecodeStep
     /// <summary>Floats of score scratch <see cref="Fold"/> needs for a group of <paramref name="group"/> over pages of <paramref name="pageSize"/>.</summary>
     public static int ScoreFloats(int group, int pageSize) => PadGroup(group) * RoundUp(pageSize) + Lanes;
 
-    /// <summary>The group rounded up to whole blocks of four query heads (what <see cref="FoldF16"/> computes on).</summary>
+    /// <summary>The group rounded up to whole blocks of four query heads (what <see cref="FoldPage"/> computes on).</summary>
     public static int PadGroup(int group) => (group + 3) & ~3;
 
     public static int RoundUp(int n) => (n + Lanes - 1) / Lanes * Lanes;
@@ -68,13 +69,13 @@ internal static class DecodeStep
             for (int d = 0; d < dv; d += 4 * Lanes)
             {
                 if (d + 4 * Lanes <= dv)
-                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, v + d * 4, vs, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..]);
+                    Accumulate4x4<FloatRows>(s + (long)r0 * rowsPad, rowsPad, v, 4 * vs, null, 0, d, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..]);
                 else
                 {
                     for (int c = d; c < dv; c += Lanes)
                     {
                         for (int r = r0; r < r0 + 4; r++)
-                            Accumulate1<FloatRows>(s + (long)r * rowsPad, v + c * 4, vs, rows, state + (long)r * stride + 2 + c, corr[r]);
+                            Accumulate1<FloatRows>(s + (long)r * rowsPad, v, 4 * vs, null, 0, c, rows, state + (long)r * stride + 2 + c, corr[r]);
                     }
                 }
             }
@@ -82,7 +83,7 @@ internal static class DecodeStep
         for (; r0 < group; r0++)
         {
             for (int c = 0; c < dv; c += Lanes)
-                Accumulate1<FloatRows>(s + (long)r0 * rowsPad, v + c * 4, vs, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
+                Accumulate1<FloatRows>(s + (long)r0 * rowsPad, v, 4 * vs, null, 0, c, rows, state + (long)r0 * stride + 2 + c, corr[r0]);
         }
     }
 
@@ -169,83 +170,155 @@ internal static class DecodeStep
         }
     }
 
-    /// <summary>Whether <see cref="FoldF16"/> takes this shape: pages of whole 4-row blocks (and what <see cref="Supports"/> needs).</summary>
-    public static bool SupportsF16(AttentionShape shape, int pageSize) => Supports(shape) && pageSize % 4 == 0;
+    /// <summary>
+    /// Whether <see cref="FoldPage"/> reads pages of these element types for this shape in registers: f16 or q8_0 keys
+    /// and values (q8_0 rows of whole blocks, at most 16 of them), pages of whole 4-row blocks, and what
+    /// <see cref="Supports"/> needs.
+    /// </summary>
+    public static bool SupportsInRegisters(AttentionShape shape, int pageSize, KvType keys, KvType values) =>
+        Supports(shape) && Avx2.IsSupported && pageSize % 4 == 0 && InRegisters(keys, shape.KeyLength) && InRegisters(values, shape.ValueLength);
+
+    private static bool InRegisters(KvType type, int width) =>
+        type == KvType.F16 || (type == KvType.Q8_0 && width % 32 == 0 && 16 % (width / 32) == 0);
+
+    /// <summary>Floats of scale scratch <see cref="FoldPage"/> needs for pages of <paramref name="pageSize"/> rows.</summary>
+    public static int ScaleFloats(int pageSize, int dk, int dv) => RoundUp(pageSize) * (dk / 32 + dv / 32) + 2 * Lanes;
 
     /// <summary>
-    /// <see cref="Fold"/> reading f16 keys and values straight from the page (ks, vs halves apart), widened in registers:
-    /// four keys × four query heads per pass for the scores, and each value vector widened once for four query heads.
-    /// Rows up to the next multiple of four are read, not used. q holds <see cref="PadGroup"/> rows, those past the group
-    /// zero: a group that is not a multiple of four computes its last block with ghost heads whose weights are dropped.
+    /// <see cref="Fold"/> reading keys and values straight from the page, widened in registers: rows of f16, or of
+    /// q8_0 blocks (each block's scale widened once per page into <paramref name="scales"/>, its 32 bytes widened and
+    /// scaled as they are used, the same floats as <see cref="KvTypes.DecodeRows"/> gives). Four keys × four query
+    /// heads per pass for the scores, and each value vector widened once for four query heads. k and v step
+    /// <paramref name="ks"/> and <paramref name="vs"/> bytes per row. Rows up to the next multiple of four are read,
+    /// not used. q holds <see cref="PadGroup"/> rows, those past the group zero: a group that is not a multiple of four
+    /// computes its last block with ghost heads whose weights are dropped. With <paramref name="nextK"/>, the rows of
+    /// the fold that comes next (<paramref name="nextRows"/> of them, same strides) are prefetched along the way.
     /// </summary>
     /// <param name="finite">Every half in the layer is finite (<see cref="KvCache.KvSequence.MayHoldNonFinite"/> is false): the
-    /// widening can skip its inf/NaN step, three of its seven operations.</param>
-    public static unsafe void FoldF16(bool finite, float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
-        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK = null, ushort* nextV = null, int nextRows = 0,
-        float* raw = null, int rawStride = 0)
+    /// f16 widening can skip its inf/NaN step, three of its seven operations.</param>
+    public static unsafe void FoldPage(KvType keys, KvType values, bool finite, float* q, int group, int dk, int dv, byte* k, int ks, byte* v, int vs,
+        int rows, float scale, ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, float* scales,
+        byte* nextK = null, byte* nextV = null, int nextRows = 0, float* raw = null, int rawStride = 0)
     {
-        if (finite)
-            FoldF16<FiniteHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows, raw, rawStride);
+        var f = new PageFold(q, group, dk, dv, k, ks, v, vs, rows, scale, maskBase, s, state, stride, scales, nextK, nextV, nextRows, raw, rawStride);
+        if (keys == KvType.Q8_0)
+            WithKeys<Q8Rows>(values, finite, ref f, mask);
+        else if (finite)
+            WithKeys<FiniteHalves>(values, finite, ref f, mask);
         else
-            FoldF16<AnyHalves>(q, group, dk, dv, k, ks, v, vs, rows, scale, mask, maskBase, s, state, stride, nextK, nextV, nextRows, raw, rawStride);
+            WithKeys<AnyHalves>(values, finite, ref f, mask);
     }
 
-    // How a row of values is read as floats: the accumulating loops are one generic over it.
+    // One FoldPage call's arguments, passed down the two generic dispatch levels by reference.
+    private unsafe ref struct PageFold(float* q, int group, int dk, int dv, byte* k, int ks, byte* v, int vs, int rows, float scale,
+        int maskBase, float* s, float* state, int stride, float* scales, byte* nextK, byte* nextV, int nextRows, float* raw, int rawStride)
+    {
+        public float* Q = q, S = s, State = state, Scales = scales, Raw = raw;
+        public byte* K = k, V = v, NextK = nextK, NextV = nextV;
+        public int Group = group, Dk = dk, Dv = dv, Ks = ks, Vs = vs, Rows = rows, MaskBase = maskBase, Stride = stride, NextRows = nextRows,
+            RawStride = rawStride;
+        public float Scale = scale;
+    }
+
+    private static void WithKeys<TK>(KvType values, bool finite, ref PageFold f, ReadOnlySpan<byte> mask) where TK : struct, IRows
+    {
+        if (values == KvType.Q8_0)
+            FoldRows<TK, Q8Rows>(ref f, mask);
+        else if (finite)
+            FoldRows<TK, FiniteHalves>(ref f, mask);
+        else
+            FoldRows<TK, AnyHalves>(ref f, mask);
+    }
+
+    // How a row of keys or values is read as floats: the scoring and accumulating loops are generic over it.
     private interface IRows
     {
-        static abstract int ElementBytes { get; }
+        /// <summary>Per-block scales precede the elements (a row of width w has w / 32 of them).</summary>
+        static abstract bool Blocked { get; }
 
-        static abstract unsafe Vector512<float> Load16(byte* p);
+        /// <summary>Bytes of a row of <paramref name="width"/> elements.</summary>
+        static abstract int RowBytes(int width);
+
+        /// <summary>Elements c..c+15 of the row at <paramref name="row"/>, whose block scales are at <paramref name="scales"/>.</summary>
+        static abstract unsafe Vector512<float> Load16(byte* row, int c, float* scales);
     }
 
     private readonly struct FloatRows : IRows
     {
-        public static int ElementBytes => 4;
+        public static bool Blocked => false;
+
+        public static int RowBytes(int width) => 4 * width;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static unsafe Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
+        public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => Vector512.Load((float*)row + c);
     }
 
     private readonly struct AnyHalves : IRows
     {
-        public static int ElementBytes => 2;
+        public static bool Blocked => false;
+
+        public static int RowBytes(int width) => 2 * width;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static unsafe Vector512<float> Load16(byte* p) => F16.Widen16(Vector256.Load((short*)p));
+        public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16(Vector256.Load((short*)row + c));
     }
 
     private readonly struct FiniteHalves : IRows
     {
-        public static int ElementBytes => 2;
+        public static bool Blocked => false;
+
+        public static int RowBytes(int width) => 2 * width;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static unsafe Vector512<float> Load16(byte* p) => F16.Widen16Finite(Vector256.Load((short*)p));
+        public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16Finite(Vector256.Load((short*)row + c));
     }
 
-    private static unsafe void FoldF16<TW>(float* q, int group, int dk, int dv, ushort* k, int ks, ushort* v, int vs, int rows, float scale,
-        ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, ushort* nextK, ushort* nextV, int nextRows, float* raw, int rawStride)
-        where TW : struct, IRows
+    // q8_0 blocks: an f16 scale, then 32 signed bytes. Element c is byte c % 32 of block c / 32; value = q·d.
+    private readonly struct Q8Rows : IRows
     {
-        int rowsPad = RoundUp(rows), gPad = PadGroup(group);
+        public static bool Blocked => true;
+
+        public static int RowBytes(int width) => width / 32 * 34;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector512<float> Load16(byte* row, int c, float* scales)
+        {
+            var x = Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)(row + (c >> 5) * 34 + 2 + (c & 31))));
+            return Avx512F.ConvertToVector512Single(x) * Vector512.Create(scales[c >> 5]);
+        }
+    }
+
+    private static unsafe void FoldRows<TK, TV>(ref PageFold f, ReadOnlySpan<byte> mask)
+        where TK : struct, IRows
+        where TV : struct, IRows
+    {
+        int group = f.Group, dk = f.Dk, dv = f.Dv, rows = f.Rows, stride = f.Stride;
+        int rowsPad = RoundUp(rows), gPad = PadGroup(group), rows4 = (rows + 3) & ~3, nbk = dk / 32, nbv = dv / 32;
+        float* s = f.S, state = f.State, kSc = f.Scales, vSc = f.Scales + RoundUp(rows4 * nbk);
+        if (TK.Blocked)
+            WidenScales(f.K, f.Ks, rows4, nbk, kSc);
+        if (TV.Blocked)
+            WidenScales(f.V, f.Vs, rows4, nbv, vSc);
+        int kBytes = TK.RowBytes(dk), vBytes = TV.RowBytes(dv);
         for (int r0 = 0; r0 < gPad; r0 += 4)
         {
             for (int j = 0; j < rows; j += 4)
             {
-                // The next fold's key and value rows, four per pass: one KV head's slice of a row is a short piece a
-                // wide row apart, which the hardware prefetchers do not follow. (Here and not in the P·V loop, whose
-                // accumulators the JIT would spill around the branch.)
-                if (r0 == 0 && nextK != null)
+                // The next fold's key and value rows, four per pass: quest's pages are scattered, and the hardware
+                // prefetchers do not see the jump to them. (Here and not in the P·V loop, whose accumulators the JIT
+                // would spill around the branch.)
+                if (r0 == 0 && f.NextK != null)
                 {
-                    PrefetchRows(nextK, ks, j, Math.Min(j + 4, nextRows), dk);
-                    PrefetchRows(nextV, vs, j, Math.Min(j + 4, nextRows), dv);
+                    PrefetchRows(f.NextK, f.Ks, j, Math.Min(j + 4, f.NextRows), kBytes);
+                    PrefetchRows(f.NextV, f.Vs, j, Math.Min(j + 4, f.NextRows), vBytes);
                 }
-                Scores4x4<TW>(q + (long)r0 * dk, dk, k + (long)j * ks, ks, scale, s + (long)r0 * rowsPad + j, rowsPad);
+                Scores4x4<TK>(f.Q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
             }
         }
 
         Span<float> corr = stackalloc float[gPad];
         corr.Fill(1f);
-        if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr, raw, rawStride))
+        if (!Normalize(group, rows, mask, f.MaskBase, s, state, stride, corr, f.Raw, f.RawStride))
             return;
         if (gPad != group)
             new Span<float>(s + (long)group * rowsPad, (gPad - group) * rowsPad).Clear();
@@ -261,14 +334,33 @@ internal static class DecodeStep
                     new Span<float>(state + (long)r0 * stride, real * stride).CopyTo(ghost);
                 int d = 0;
                 for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
-                {
-                    Accumulate4x4<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..]);
-                }
+                    Accumulate4x4<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
                 for (; d < dv; d += Lanes)
-                    Accumulate4x1<TW>(s + (long)r0 * rowsPad, rowsPad, (byte*)(v + d), vs, rows, acc + 2 + d, stride, corr[r0..]);
+                    Accumulate4x1<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
                 if (real < 4)
                     ghost[..(real * stride)].CopyTo(new Span<float>(state + (long)r0 * stride, real * stride));
             }
+        }
+    }
+
+    // The f16 scales of rows × nb q8_0 blocks (row j's block b at rows + j·stride + 34·b) as floats, row-major, eight
+    // gathered per step; nb is a power of two. Writes up to the next multiple of 16; reads only inside the rows.
+    private static unsafe void WidenScales(byte* rows, int stride, int count, int nb, float* dst)
+    {
+        int n = count * nb, shift = System.Numerics.BitOperations.Log2((uint)nb);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var last = Vector256.Create(n - 1);
+        var rowStep = Vector256.Create(stride);
+        var blockMask = Vector256.Create(nb - 1);
+        for (int i = 0; i < n; i += Lanes)
+        {
+            var e0 = Vector256.Min(lane + Vector256.Create(i), last);
+            var e1 = Vector256.Min(lane + Vector256.Create(i + 8), last);
+            var o0 = (e0 >>> shift) * rowStep + (e0 & blockMask) * 34;
+            var o1 = (e1 >>> shift) * rowStep + (e1 & blockMask) * 34;
+            // Each lane reads the scale's two bytes and the block's first two; the narrowing keeps the scale.
+            var both = Vector512.Create(Avx2.GatherVector256((int*)rows, o0, 1), Avx2.GatherVector256((int*)rows, o1, 1));
+            F16.Widen16(Avx512F.ConvertToVector256Int16(both)).Store(dst + i);
         }
     }
 
@@ -280,23 +372,23 @@ internal static class DecodeStep
             Sse.Prefetch0(a);
     }
 
-    // Asks for rows [from, to) of n halves, stride halves apart (a hint: never faults, may be dropped). Inlined: a
-    // call inside the accumulating loops would make the JIT spill every accumulator around it.
+    // Asks for rows [from, to) of rowBytes bytes each, stride bytes apart (a hint: never faults, may be dropped).
+    // Inlined: a call inside the accumulating loops would make the JIT spill every accumulator around it.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void PrefetchRows(ushort* rows, int stride, int from, int to, int n)
+    private static unsafe void PrefetchRows(byte* rows, int stride, int from, int to, int rowBytes)
     {
-        if (stride == n)
+        if (stride == rowBytes)
         {
             // Rows side by side (one KV head's run of a head-major page): one line after another.
-            PrefetchLines((byte*)(rows + (long)from * n), 2L * (to - from) * n);
+            PrefetchLines(rows + (long)from * rowBytes, (long)(to - from) * rowBytes);
             return;
         }
         for (int j = from; j < to; j++)
         {
-            byte* r = (byte*)(rows + (long)j * stride);
-            for (int b = 0; b < 2 * n; b += 64)
+            byte* r = rows + (long)j * stride;
+            for (int b = 0; b < rowBytes; b += 64)
                 Sse.Prefetch0(r + b);
-            Sse.Prefetch0(r + 2 * n - 1);
+            Sse.Prefetch0(r + rowBytes - 1);
         }
     }
 
@@ -353,37 +445,38 @@ internal static class DecodeStep
         return any;
     }
 
-    // Four keys (ks halves apart) × four query rows (dk floats apart): slot i holds key i >> 2 and row i & 3, which
+    // Four keys (ks bytes apart, block scales nb floats apart from sc) × four query rows (dk floats apart): slot i holds key i >> 2 and row i & 3, which
     // Reduce16 puts in lane 4·row + key, so each row's four scores are one 128-bit store.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Scores4x4<TW>(float* q, int dk, ushort* k, int ks, float scale, float* dst, int dstStride)
+    private static unsafe void Scores4x4<TW>(float* q, int dk, byte* k, int ks, float* sc, int nb, float scale, float* dst, int dstStride)
         where TW : struct, IRows
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
-        short* k0 = (short*)k, k1 = k0 + ks, k2 = k1 + ks, k3 = k2 + ks;
+        byte* k0 = k, k1 = k0 + ks, k2 = k1 + ks, k3 = k2 + ks;
+        float* s0 = sc, s1 = s0 + nb, s2 = s1 + nb, s3 = s2 + nb;
         for (int c = 0; c < dk; c += Lanes)
         {
             var q0 = Vector512.Load(q + c);
             var q1 = Vector512.Load(q + dk + c);
             var q2 = Vector512.Load(q + 2 * dk + c);
             var q3 = Vector512.Load(q + 3 * dk + c);
-            var x = TW.Load16((byte*)(k0 + c));
+            var x = TW.Load16(k0, c, s0);
             a0 = Vector512.FusedMultiplyAdd(q0, x, a0);
             a1 = Vector512.FusedMultiplyAdd(q1, x, a1);
             a2 = Vector512.FusedMultiplyAdd(q2, x, a2);
             a3 = Vector512.FusedMultiplyAdd(q3, x, a3);
-            x = TW.Load16((byte*)(k1 + c));
+            x = TW.Load16(k1, c, s1);
             a4 = Vector512.FusedMultiplyAdd(q0, x, a4);
             a5 = Vector512.FusedMultiplyAdd(q1, x, a5);
             a6 = Vector512.FusedMultiplyAdd(q2, x, a6);
             a7 = Vector512.FusedMultiplyAdd(q3, x, a7);
-            x = TW.Load16((byte*)(k2 + c));
+            x = TW.Load16(k2, c, s2);
             a8 = Vector512.FusedMultiplyAdd(q0, x, a8);
             a9 = Vector512.FusedMultiplyAdd(q1, x, a9);
             a10 = Vector512.FusedMultiplyAdd(q2, x, a10);
             a11 = Vector512.FusedMultiplyAdd(q3, x, a11);
-            x = TW.Load16((byte*)(k3 + c));
+            x = TW.Load16(k3, c, s3);
             a12 = Vector512.FusedMultiplyAdd(q0, x, a12);
             a13 = Vector512.FusedMultiplyAdd(q1, x, a13);
             a14 = Vector512.FusedMultiplyAdd(q2, x, a14);
@@ -396,8 +489,10 @@ internal static class DecodeStep
         sums.GetUpper().GetUpper().Store(dst + 3 * dstStride);
     }
 
-    // Four query rows × 16 output floats (what is left of dv past its 64-float chunks); vs counts elements.
-    private static unsafe void Accumulate4x1<TR>(float* p, int pStride, byte* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+    // Four query rows × output floats d..d+15 (what is left of dv past its 64-float chunks): value row j at v + j·vs
+    // bytes, its block scales at sc + j·nb.
+    private static unsafe void Accumulate4x1<TR>(float* p, int pStride, byte* v, int vs, float* sc, int nb, int d, int rows, float* acc, int accStride,
+        ReadOnlySpan<float> corr)
         where TR : struct, IRows
     {
         var a0 = Vector512.Load(acc) * Vector512.Create(corr[0]);
@@ -406,7 +501,7 @@ internal static class DecodeStep
         var a3 = Vector512.Load(acc + 3 * accStride) * Vector512.Create(corr[3]);
         for (int j = 0; j < rows; j++)
         {
-            var x = TR.Load16(v + (long)j * vs * TR.ElementBytes);
+            var x = TR.Load16(v + (long)j * vs, d, sc + j * nb);
             a0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), x, a0);
             a1 = Vector512.FusedMultiplyAdd(Vector512.Create(p[pStride + j]), x, a1);
             a2 = Vector512.FusedMultiplyAdd(Vector512.Create(p[2 * pStride + j]), x, a2);
@@ -418,10 +513,12 @@ internal static class DecodeStep
         a3.Store(acc + 3 * accStride);
     }
 
-    // Four query rows × 64 output floats: acc = acc·corr + Σj p[r][j]·v[j], each value vector read once for the four
-    // rows (vs counts elements). The loop has no branch, so its 16 accumulators stay in registers.
+    // Four query rows × output floats d..d+63: acc = acc·corr + Σj p[r][j]·v[j], each value vector read once for the
+    // four rows (value row j at v + j·vs bytes, its block scales at sc + j·nb). The loop has no branch, so its 16
+    // accumulators stay in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Accumulate4x4<TR>(float* p, int pStride, byte* v, int vs, int rows, float* acc, int accStride, ReadOnlySpan<float> corr)
+    private static unsafe void Accumulate4x4<TR>(float* p, int pStride, byte* v, int vs, float* sc, int nb, int d, int rows, float* acc, int accStride,
+        ReadOnlySpan<float> corr)
         where TR : struct, IRows
     {
         float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
@@ -436,11 +533,12 @@ internal static class DecodeStep
         float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
         for (int j = 0; j < rows; j++)
         {
-            byte* vr = v + (long)j * vs * TR.ElementBytes;
-            var v0 = TR.Load16(vr);
-            var v1 = TR.Load16(vr + 16 * TR.ElementBytes);
-            var v2 = TR.Load16(vr + 32 * TR.ElementBytes);
-            var v3 = TR.Load16(vr + 48 * TR.ElementBytes);
+            byte* vr = v + (long)j * vs;
+            float* sr = sc + j * nb;
+            var v0 = TR.Load16(vr, d, sr);
+            var v1 = TR.Load16(vr, d + 16, sr);
+            var v2 = TR.Load16(vr, d + 32, sr);
+            var v3 = TR.Load16(vr, d + 48, sr);
             var w = Vector512.Create(p0[j]);
             a00 = Vector512.FusedMultiplyAdd(w, v0, a00);
             a01 = Vector512.FusedMultiplyAdd(w, v1, a01);
@@ -475,13 +573,13 @@ internal static class DecodeStep
         return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
     }
 
-    // One query row × 16 output floats.
-    private static unsafe void Accumulate1<TR>(float* p, byte* v, int vs, int rows, float* acc, float corr)
+    // One query row × output floats d..d+15.
+    private static unsafe void Accumulate1<TR>(float* p, byte* v, int vs, float* sc, int nb, int d, int rows, float* acc, float corr)
         where TR : struct, IRows
     {
         var a = Vector512.Load(acc) * Vector512.Create(corr);
         for (int j = 0; j < rows; j++)
-            a = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), TR.Load16(v + (long)j * vs * TR.ElementBytes), a);
+            a = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), TR.Load16(v + (long)j * vs, d, sc + j * nb), a);
         a.Store(acc);
     }
 }

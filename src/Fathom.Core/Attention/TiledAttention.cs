@@ -310,15 +310,15 @@ internal static class TiledAttention
         int g = shape.Group, dk = shape.KeyLength, dv = shape.ValueLength, ps = cache.PageSize, stride = dv + 2, kvHeads = shape.KvHeads;
         int block = QueryTile * g * stride, psPad = DecodeStep.RoundUp(ps);
         bool fast = DecodeStep.Supports(shape);
-        bool f16 = cache.KeyType == KvType.F16 && cache.ValueType == KvType.F16 && DecodeStep.SupportsF16(shape, ps);
+        bool direct = DecodeStep.SupportsInRegisters(shape, ps, cache.KeyType, cache.ValueType);
         fixed (float* sc = scratch)
         fixed (float* pp = partial)
         fixed (float* rw = raw)
         {
             float* kbuf = sc, vbuf = sc + (long)psPad * dk, s = vbuf + (long)psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
-            int gPad = f16 ? DecodeStep.PadGroup(g) : g;
-            bool finite = f16 && !cache.MayHoldNonFinite(layer);
-            // The queries per KV head, gPad rows each (FoldF16's ghost heads are zero rows).
+            int gPad = direct ? DecodeStep.PadGroup(g) : g;
+            bool finite = !cache.MayHoldNonFinite(layer);
+            // The queries per KV head, gPad rows each (FoldPage's ghost heads are zero rows).
             for (int kh = 0; kh < kvHeads; kh++)
             {
                 new Span<float>(q + kh * g * dk, g * dk).CopyTo(new Span<float>(qsc + kh * gPad * dk, g * dk));
@@ -332,8 +332,8 @@ internal static class TiledAttention
                 int page = pages[k];
                 var data = pageData[page] ?? cache.PageArray(layer, page);
                 int heads = headsOf[page];
-                // FoldF16 prefetches the rows of the fold after it; the widened paths ask for the next page here.
-                if (!f16 && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                // FoldPage prefetches the rows of the fold after it; the widened paths ask for the next page here.
+                if (!direct && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
                     Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
                 fixed (byte* pd = data)
                 {
@@ -346,7 +346,7 @@ internal static class TiledAttention
                             continue;
                         var mask = hooks is null ? default : hooks.SlotMask(layer, kh);
                         float* st = pp + (kh * splits + split) * block;
-                        if (f16)
+                        if (direct)
                         {
                             // What this split folds next: the page's next head that reads it, else the next page's first.
                             byte* ahead = null;
@@ -367,9 +367,10 @@ internal static class TiledAttention
                                 ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
                                 nextRows = ps;
                             }
-                            DecodeStep.FoldF16(finite, qsc + kh * gPad * dk, g, dk, dv, (ushort*)(pd + cache.KeyOffset(kh)), kt / 2,
-                                (ushort*)(pd + cache.ValueOffset(kh)), vt / 2, rows, shape.Scale, mask, page * ps, s, st, stride,
-                                ahead == null ? null : (ushort*)(ahead + cache.KeyOffset(nh)), ahead == null ? null : (ushort*)(ahead + cache.ValueOffset(nh)),
+                            // The widening buffers are unused here; they hold the page's block scales instead.
+                            DecodeStep.FoldPage(cache.KeyType, cache.ValueType, finite, qsc + kh * gPad * dk, g, dk, dv, pd + cache.KeyOffset(kh), kt,
+                                pd + cache.ValueOffset(kh), vt, rows, shape.Scale, mask, page * ps, s, st, stride, kbuf,
+                                ahead == null ? null : ahead + cache.KeyOffset(nh), ahead == null ? null : ahead + cache.ValueOffset(nh),
                                 nextRows, rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
                         else if (fast)
@@ -562,16 +563,58 @@ internal static class TiledAttention
                 float l = st[1] * corr;
                 ExpShifted(new Span<float>(s, lim), mNew);
                 for (int j = 0; j < lim; j++)
-                {
-                    float p = s[j];
-                    if (p == 0f)
-                        continue;
-                    l += p;
-                    Axpy(p, vbuf + j * dv, acc, dv);
-                }
+                    l += s[j];
+                AccumulateRows(s, lim, vbuf, dv, acc);
                 st[0] = mNew;
                 st[1] = l;
             }
+        }
+    }
+
+    // acc[0..dv) += Σ_j p[j]·v[j] over rows j < n (v rows dv floats apart), keys in order and zero weights skipped: each
+    // element gets Axpy's arithmetic in Axpy's order, so the same bits, but 64 floats of acc stay in registers across
+    // every row instead of being loaded and stored once per row.
+    private static unsafe void AccumulateRows(float* p, int n, float* v, int dv, float* acc)
+    {
+        int c = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; c + 64 <= dv; c += 64)
+            {
+                float* a = acc + c;
+                Vector256<float> a0 = Vector256.Load(a), a1 = Vector256.Load(a + 8), a2 = Vector256.Load(a + 16), a3 = Vector256.Load(a + 24),
+                    a4 = Vector256.Load(a + 32), a5 = Vector256.Load(a + 40), a6 = Vector256.Load(a + 48), a7 = Vector256.Load(a + 56);
+                for (int j = 0; j < n; j++)
+                {
+                    if (p[j] == 0f)
+                        continue;
+                    var w = Vector256.Create(p[j]);
+                    float* x = v + (long)j * dv + c;
+                    a0 += w * Vector256.Load(x);
+                    a1 += w * Vector256.Load(x + 8);
+                    a2 += w * Vector256.Load(x + 16);
+                    a3 += w * Vector256.Load(x + 24);
+                    a4 += w * Vector256.Load(x + 32);
+                    a5 += w * Vector256.Load(x + 40);
+                    a6 += w * Vector256.Load(x + 48);
+                    a7 += w * Vector256.Load(x + 56);
+                }
+                a0.Store(a);
+                a1.Store(a + 8);
+                a2.Store(a + 16);
+                a3.Store(a + 24);
+                a4.Store(a + 32);
+                a5.Store(a + 40);
+                a6.Store(a + 48);
+                a7.Store(a + 56);
+            }
+        }
+        if (c == dv)
+            return;
+        for (int j = 0; j < n; j++)
+        {
+            if (p[j] != 0f)
+                Axpy(p[j], v + (long)j * dv + c, acc + c, dv - c);
         }
     }
 

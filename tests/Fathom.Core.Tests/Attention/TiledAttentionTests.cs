@@ -4,6 +4,7 @@ using Fathom.Models;
 using Fathom.Tests.KvCache;
 using Fathom.Tests.Models;
 using Fathom.Threading;
+using System.Runtime.Intrinsics.X86;
 
 namespace Fathom.Tests.Attention;
 
@@ -116,7 +117,7 @@ public class TiledAttentionTests
         AssertClose([.. b.Select(x => (double)x)], a, 2e-3, "tiled vs exact");
     }
 
-    // Decode on f16 pages takes DecodeStep.FoldF16 (keys and values widened in registers) for any group size; a partial
+    // Decode on f16 pages takes DecodeStep.FoldPage (keys and values widened in registers) for any group size; a partial
     // last page, several splits, pages some heads skip and masked slots all go through it.
     [Theory]
     [InlineData(8, 2, 64, 16, 150, 1, false)]
@@ -128,10 +129,30 @@ public class TiledAttentionTests
     [InlineData(6, 2, 64, 4, 45, 2, true)]
     [InlineData(4, 2, 32, 8, 50, 2, false)]    // values of 32 and 80: the part past the 64-float chunks
     [InlineData(8, 2, 80, 4, 41, 2, true)]
-    public void F16_decode_folds_pages_in_registers(int heads, int kvHeads, int dim, int pageSize, int cached, int threads, bool selective)
+    public void F16_decode_folds_pages_in_registers(int heads, int kvHeads, int dim, int pageSize, int cached, int threads, bool selective) =>
+        DecodeInRegisters(KvType.F16, KvType.F16, heads, kvHeads, dim, pageSize, cached, threads, selective);
+
+    // q8_0 pages take the same fold (block scales widened once per page, blocks widened and scaled in registers), alone
+    // or beside f16; rows of 32, 64 and 128 (1, 2 and 4 blocks), ghost heads, splits, selection and masks.
+    [Theory]
+    [InlineData(KvType.Q8_0, KvType.Q8_0, 8, 2, 64, 16, 150, 1, false)]
+    [InlineData(KvType.Q8_0, KvType.Q8_0, 8, 2, 64, 16, 150, 2, true)]
+    [InlineData(KvType.Q8_0, KvType.Q8_0, 16, 2, 128, 8, 61, 2, false)]
+    [InlineData(KvType.Q8_0, KvType.Q8_0, 4, 2, 32, 8, 50, 2, false)]
+    [InlineData(KvType.Q8_0, KvType.Q8_0, 14, 2, 64, 8, 77, 1, true)]
+    [InlineData(KvType.Q8_0, KvType.F16, 6, 2, 64, 4, 45, 2, true)]
+    [InlineData(KvType.F16, KvType.Q8_0, 8, 2, 128, 16, 90, 2, false)]
+    public void Q8_0_decode_folds_pages_in_registers(KvType k, KvType v, int heads, int kvHeads, int dim, int pageSize, int cached, int threads,
+        bool selective) =>
+        DecodeInRegisters(k, v, heads, kvHeads, dim, pageSize, cached, threads, selective);
+
+    private static void DecodeInRegisters(KvType k, KvType v, int heads, int kvHeads, int dim, int pageSize, int cached, int threads, bool selective)
     {
         var shape = new AttentionShape(heads, kvHeads, dim, dim, 1f / MathF.Sqrt(dim));
-        using var m = new KvCacheManager(KvCacheManagerTests.Options(KvType.F16, KvType.F16, pageSize: pageSize, layers: 1, kvHeads: kvHeads, dim: dim));
+        // The fold is an AVX-512 path; elsewhere the same cases check the widened path against the reference.
+        if (Avx512F.IsSupported && dim % 32 == 0)
+            Assert.True(DecodeStep.SupportsInRegisters(shape, pageSize, k, v), "an AVX-512 machine folds these pages in registers");
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(k, v, pageSize: pageSize, layers: 1, kvHeads: kvHeads, dim: dim));
         var s = Filled(m, cached);
         var q = KvCacheManagerTests.Row(23, heads * dim);
         var o = new float[heads * dim];
@@ -148,7 +169,7 @@ public class TiledAttentionTests
         else
         {
             TiledAttention.Compute(s, 0, q, 1, cached - 1, shape, o, pool);
-            AssertClose(Reference(s, 0, q, 1, cached - 1, shape), o, 1e-5, $"{heads}/{kvHeads}/{dim}/{pageSize}/{cached}/{threads}");
+            AssertClose(Reference(s, 0, q, 1, cached - 1, shape), o, 1e-5, $"{k}/{v} {heads}/{kvHeads}/{dim}/{pageSize}/{cached}/{threads}");
         }
     }
 

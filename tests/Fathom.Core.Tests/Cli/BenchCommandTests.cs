@@ -15,6 +15,32 @@ public class BenchCommandTests
         Assert.Equal([(8, 0, 0), (0, 2, 0), (8, 0, 4), (0, 2, 4)],
             tests.Select(t => (t.GetProperty("n_prompt").GetInt32(), t.GetProperty("n_gen").GetInt32(), t.GetProperty("n_depth").GetInt32())));
         Assert.All(tests, t => Assert.True(t.GetProperty("avg_ts").GetDouble() > 0 && t.GetProperty("stddev_ts").GetDouble() >= 0));
+        // Each run's own speed, as llama-bench's samples_ts: their mean is avg_ts.
+        Assert.All(tests, t =>
+        {
+            double[] samples = [.. t.GetProperty("samples_ts").EnumerateArray().Select(e => e.GetDouble())];
+            Assert.Equal(2, samples.Length);
+            Assert.Equal(t.GetProperty("avg_ts").GetDouble(), samples.Average(), 0.01);
+        });
+    }
+
+    [Fact]
+    public void Interleave_runs_every_depth_with_its_own_samples()
+    {
+        var (code, output, err) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "0", "-n", "2", "-d", "0,24", "-r", "3", "-t", "1",
+            "--json", "--interleave");
+        Assert.True(code == 0, err);
+        var tests = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([0, 24], tests.Select(t => t.GetProperty("n_depth").GetInt32()));
+        Assert.All(tests, t =>
+        {
+            Assert.True(t.GetProperty("interleaved").GetBoolean());
+            Assert.Equal(3, t.GetProperty("samples_ts").GetArrayLength());
+            Assert.All(t.GetProperty("samples_ts").EnumerateArray(), e => Assert.True(e.GetDouble() > 0));
+        });
+        var both = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "--parallel", "2", "--interleave");
+        Assert.Equal(2, both.Code);
+        Assert.Contains("--interleave", both.Err);
     }
 
     [Fact]

@@ -15,12 +15,21 @@ public unsafe class KernelsTests
     internal static TensorView View(GgmlType type, int cols, int rows, byte[] pinned) =>
         new("w", type, [cols, rows], (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0), pinned.Length);
 
+    /// <summary>
+    /// A pinned copy that lives until the test process ends. A TensorView holds a raw pointer the GC does
+    /// not see: an array referenced only through one can be collected mid-test and its memory reused
+    /// (a flaky mismatch in CI once), so every array handed out here stays referenced.
+    /// </summary>
     internal static byte[] Pinned(ReadOnlySpan<byte> bytes)
     {
         var a = GC.AllocateUninitializedArray<byte>(Math.Max(1, bytes.Length), pinned: true);
         bytes.CopyTo(a);
+        lock (s_alive)
+            s_alive.Add(a);
         return a;
     }
+
+    private static readonly List<byte[]> s_alive = [];
 
     public static TheoryData<int, int, int> Shapes => new()
     {

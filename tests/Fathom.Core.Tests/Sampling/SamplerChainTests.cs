@@ -257,9 +257,7 @@ public class SamplerChainTests
         });
         var top = new TokenLogprob[5];
         chain.Sample(l, history, top, out _);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 5; i++) chain.Sample(l, history, top, out _);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.Of(() => { for (int i = 0; i < 5; i++) chain.Sample(l, history, top, out _); }));
     }
 
     [Theory]
