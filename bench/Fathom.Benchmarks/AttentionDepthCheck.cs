@@ -8,7 +8,7 @@ namespace Fathom.Benchmarks;
 /// <summary>
 /// Decode attention alone at depth, 1B-shaped heads (32 query heads, 8 KV heads of 64, f16 KV in 64-slot pages):
 /// time per call and per cached position, for a cache larger than the caches (all layers cycled) and for one layer
-/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1]; kv1 keeps one
+/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1] [rounds=N]; kv1 keeps one
 /// KV head of four query heads, so each row is one head's 128 bytes (a head-contiguous layout, for comparison); quest runs
 /// the tiled path under quest with a budget of 4096 positions unless given (pages of 16 unless given; no dense layers unless given).
 /// </summary>
@@ -16,7 +16,7 @@ internal static class AttentionDepthCheck
 {
     public static void Run(int threads, string[] args)
     {
-        var depths = args.Where(a => !a.StartsWith("budget=", StringComparison.Ordinal) && int.TryParse(a, out _)).Select(int.Parse).ToArray();
+        var depths = args.Where(a => !a.Contains('=', StringComparison.Ordinal) && int.TryParse(a, out _)).Select(int.Parse).ToArray();
         if (depths.Length == 0)
             depths = [4096, 16384];
         string? questSpec = args.FirstOrDefault(a => a.StartsWith("quest", StringComparison.Ordinal));
@@ -77,7 +77,8 @@ internal static class AttentionDepthCheck
             }
             for (int l = 0; l < layers; l++)
                 Call(l);
-            for (int round = 0; round < 3; round++)
+            int rounds = args.FirstOrDefault(a => a.StartsWith("rounds=", StringComparison.Ordinal)) is { } rs ? int.Parse(rs[7..]) : 3;
+            for (int round = 0; round < rounds; round++)
             {
                 var sw = Stopwatch.StartNew();
                 int calls = 0;

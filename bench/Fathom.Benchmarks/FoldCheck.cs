@@ -23,13 +23,22 @@ internal static unsafe class FoldCheck
         long pageBytes = 2L * ps * kvHeads * rowBytes;
         int pages = mem ? (int)((1L << 30) / pageBytes) : 1;
         var rng = new Random(1);
-        var data = new byte[pages * pageBytes + 256];
+        long dataBytes = pages * pageBytes + 256;
+        bool huge = args.Contains("huge");
+        byte* hp = null;
+        if (huge)
+        {
+            hp = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)dataBytes, 2 << 20);
+            if (Madvise(hp, (nuint)dataBytes, 14) != 0)
+                Console.WriteLine("madvise(MADV_HUGEPAGE) failed");
+        }
+        var data = huge ? new Span<byte>(hp, (int)Math.Min(dataBytes, int.MaxValue)) : new byte[dataBytes];
         var row = new float[d];
-        for (long at = 0; at + rowBytes <= data.LongLength; at += rowBytes)
+        for (long at = 0; at + rowBytes <= data.Length; at += rowBytes)
         {
             for (int i = 0; i < d; i++)
                 row[i] = (float)(rng.NextDouble() * 2 - 1);
-            KvTypes.Encode(type, row, data.AsSpan((int)at, rowBytes));
+            KvTypes.Encode(type, row, data.Slice((int)at, rowBytes));
         }
         var q = new float[g * d];
         for (int i = 0; i < q.Length; i++)
@@ -68,6 +77,9 @@ internal static unsafe class FoldCheck
                 Console.WriteLine($"fold {KvTypes.Name(type)}, page {ps}, {kvHeads} KV heads, {(mem ? "1 GiB" : "cache-resident")}: {ns:F2} ns per key row (4 query heads)");
             }
         }
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
+        static extern int Madvise(void* addr, nuint length, int advice);
 
         // Bytes from the start of the data to KV head kh's first key (or value) of a head-major page.
         long Offset(int page, int kh, bool value) => page * pageBytes + (value ? (long)ps * kvHeads * rowBytes : 0) + (long)kh * ps * rowBytes;

@@ -4,8 +4,9 @@ using BenchmarkDotNet.Running;
 // Quick interleaved kernel check: dotnet run -c Release --project bench/Fathom.Benchmarks -- quick [threads]
 // Grammar mask cost per token: dotnet run -c Release --project bench/Fathom.Benchmarks -- grammar [runs]
 // Prefill mat-mul A/B: dotnet run -c Release --project bench/Fathom.Benchmarks -- gemm [batch]
-// Decode attention alone at depth: dotnet run -c Release --project bench/Fathom.Benchmarks -- attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1]
-// The page fold alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- fold [pageSize] [kvHeads] [mem] [q8_0]
+// Decode attention alone at depth: dotnet run -c Release --project bench/Fathom.Benchmarks -- attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1] [rounds=N]
+// The page fold alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- fold [pageSize] [kvHeads] [mem] [huge] [q8_0]
+// Quest's top-k page choice alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- select [n] [k]
 if (args.Length > 0 && args[0] == "quick")
 {
     Fathom.Benchmarks.QuickKernelCheck.Run(args.Length > 1 ? int.Parse(args[1]) : 2);
@@ -24,6 +25,11 @@ if (args.Length > 0 && args[0] == "sweep")
 if (args.Length > 0 && args[0] == "fold")
 {
     Fathom.Benchmarks.FoldCheck.Run(args.Skip(1).ToArray());
+    return;
+}
+if (args.Length > 0 && args[0] == "select")
+{
+    Fathom.Benchmarks.QuestSelectCheck.Run(args.Skip(1).ToArray());
     return;
 }
 if (args.Length > 0 && args[0] == "attn")

@@ -201,12 +201,35 @@ internal static class DecodeStep
         byte* nextK = null, byte* nextV = null, int nextRows = 0, float* raw = null, int rawStride = 0)
     {
         var f = new PageFold(q, group, dk, dv, k, ks, v, vs, rows, scale, maskBase, s, state, stride, scales, nextK, nextV, nextRows, raw, rawStride);
+        // f16 keys are widened without their 2^112 rebias, which the query takes instead, unless a query element is
+        // so large (|x| ≥ 2^15) that x·2^112 would overflow.
+        bool rawKeys = keys != KvType.Q8_0 && MaxAbs(q, PadGroup(group) * dk) < RawQueryLimit;
         if (keys == KvType.Q8_0)
             WithKeys<Q8Rows>(values, finite, ref f, mask);
+        else if (rawKeys)
+        {
+            if (finite)
+                WithKeys<FiniteRawHalves>(values, finite, ref f, mask);
+            else
+                WithKeys<RawHalves>(values, finite, ref f, mask);
+        }
         else if (finite)
             WithKeys<FiniteHalves>(values, finite, ref f, mask);
         else
             WithKeys<AnyHalves>(values, finite, ref f, mask);
+    }
+
+    // Below this, x·2^112 is finite (2^15·2^112 = 2^127).
+    private const float RawQueryLimit = 32768f;
+
+    // The largest |x| (n a multiple of 16). Whatever it makes of a NaN or an infinity is safe: those give NaN or inf
+    // products on either path.
+    private static unsafe float MaxAbs(float* x, int n)
+    {
+        var m = Vector512<float>.Zero;
+        for (int i = 0; i < n; i += Lanes)
+            m = Vector512.Max(m, Vector512.Abs(Vector512.Load(x + i)));
+        return Max(m);
     }
 
     // One FoldPage call's arguments, passed down the two generic dispatch levels by reference.
@@ -222,12 +245,13 @@ internal static class DecodeStep
 
     private static void WithKeys<TK>(KvType values, bool finite, ref PageFold f, ReadOnlySpan<byte> mask) where TK : struct, IRows
     {
+        // f16 values are widened without their 2^112 rebias, which the probabilities (at most 1) take instead.
         if (values == KvType.Q8_0)
             FoldRows<TK, Q8Rows>(ref f, mask);
         else if (finite)
-            FoldRows<TK, FiniteHalves>(ref f, mask);
+            FoldRows<TK, FiniteRawHalves>(ref f, mask);
         else
-            FoldRows<TK, AnyHalves>(ref f, mask);
+            FoldRows<TK, RawHalves>(ref f, mask);
     }
 
     // How a row of keys or values is read as floats: the scoring and accumulating loops are generic over it.
@@ -239,6 +263,12 @@ internal static class DecodeStep
         /// <summary>Bytes of a row of <paramref name="width"/> elements.</summary>
         static abstract int RowBytes(int width);
 
+        /// <summary>
+        /// The factor the floats <see cref="Load16"/> gives are short of (1 for exact ones): the other operand of their
+        /// products carries it, so each product is the exact one.
+        /// </summary>
+        static abstract float Unit { get; }
+
         /// <summary>Elements c..c+15 of the row at <paramref name="row"/>, whose block scales are at <paramref name="scales"/>.</summary>
         static abstract unsafe Vector512<float> Load16(byte* row, int c, float* scales);
     }
@@ -248,6 +278,8 @@ internal static class DecodeStep
         public static bool Blocked => false;
 
         public static int RowBytes(int width) => 4 * width;
+
+        public static float Unit => 1f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => Vector512.Load((float*)row + c);
@@ -259,6 +291,8 @@ internal static class DecodeStep
 
         public static int RowBytes(int width) => 2 * width;
 
+        public static float Unit => 1f;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16(Vector256.Load((short*)row + c));
     }
@@ -269,8 +303,35 @@ internal static class DecodeStep
 
         public static int RowBytes(int width) => 2 * width;
 
+        public static float Unit => 1f;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16Finite(Vector256.Load((short*)row + c));
+    }
+
+    // Halves read 2^112 too small (three operations instead of four): the other operand takes the 2^112.
+    private readonly struct RawHalves : IRows
+    {
+        public static bool Blocked => false;
+
+        public static int RowBytes(int width) => 2 * width;
+
+        public static float Unit => F16.RawUnit;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16Raw(Vector256.Load((short*)row + c));
+    }
+
+    private readonly struct FiniteRawHalves : IRows
+    {
+        public static bool Blocked => false;
+
+        public static int RowBytes(int width) => 2 * width;
+
+        public static float Unit => F16.RawUnit;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16FiniteRaw(Vector256.Load((short*)row + c));
     }
 
     // q8_0 blocks: an f16 scale, then 32 signed bytes. Element c is byte c % 32 of block c / 32; value = q·d.
@@ -280,6 +341,8 @@ internal static class DecodeStep
 
         public static int RowBytes(int width) => width / 32 * 34;
 
+        public static float Unit => 1f;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales)
         {
@@ -288,6 +351,7 @@ internal static class DecodeStep
         }
     }
 
+    [SkipLocalsInit]
     private static unsafe void FoldRows<TK, TV>(ref PageFold f, ReadOnlySpan<byte> mask)
         where TK : struct, IRows
         where TV : struct, IRows
@@ -300,6 +364,15 @@ internal static class DecodeStep
         if (TV.Blocked)
             WidenScales(f.V, f.Vs, rows4, nbv, vSc);
         int kBytes = TK.RowBytes(dk), vBytes = TV.RowBytes(dv);
+        // The keys' missing factor goes on the query, once per fold.
+        float* q = f.Q;
+        float* qUnit = stackalloc float[TK.Unit != 1f ? gPad * dk : 0];
+        if (TK.Unit != 1f)
+        {
+            for (int i = 0; i < gPad * dk; i += Lanes)
+                (Vector512.Load(q + i) * Vector512.Create(TK.Unit)).Store(qUnit + i);
+            q = qUnit;
+        }
         for (int r0 = 0; r0 < gPad; r0 += 4)
         {
             for (int j = 0; j < rows; j += 4)
@@ -312,18 +385,19 @@ internal static class DecodeStep
                     PrefetchRows(f.NextK, f.Ks, j, Math.Min(j + 4, f.NextRows), kBytes);
                     PrefetchRows(f.NextV, f.Vs, j, Math.Min(j + 4, f.NextRows), vBytes);
                 }
-                Scores4x4<TK>(f.Q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
+                Scores4x4<TK>(q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
             }
         }
 
         Span<float> corr = stackalloc float[gPad];
         corr.Fill(1f);
-        if (!Normalize(group, rows, mask, f.MaskBase, s, state, stride, corr, f.Raw, f.RawStride))
+        if (!Normalize(group, rows, mask, f.MaskBase, s, state, stride, corr, f.Raw, f.RawStride, TV.Unit))
             return;
         if (gPad != group)
             new Span<float>(s + (long)group * rowsPad, (gPad - group) * rowsPad).Clear();
         // The ghost heads of a last partial block accumulate into a scratch block, not into the next head's state.
         Span<float> ghost = gPad != group ? stackalloc float[4 * stride] : default;
+        ghost.Clear();
         for (int r0 = 0; r0 < gPad; r0 += 4)
         {
             int real = Math.Min(4, group - r0);
@@ -396,7 +470,7 @@ internal static class DecodeStep
     // is what the head's accumulator must be scaled by. Returns false when no head saw a key. With raw, each head's
     // scaled scores (−inf where masked) are also kept at raw + r·rawStride + maskBase, for the weights a policy reads.
     private static unsafe bool Normalize(int group, int rows, ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride, Span<float> corr,
-        float* raw, int rawStride)
+        float* raw, int rawStride, float unit = 1f)
     {
         int rowsPad = RoundUp(rows);
         bool any = false;
@@ -429,7 +503,8 @@ internal static class DecodeStep
             }
             any = true;
             float m = st[0], mNew = MathF.Max(m, mx);
-            corr[r] = float.IsNegativeInfinity(m) ? 0f : MathF.Exp(m - mNew);
+            // exp(0) = 1 exactly: once the running max has settled, most pages leave it and need no exp.
+            corr[r] = float.IsNegativeInfinity(m) ? 0f : m == mNew ? 1f : MathF.Exp(m - mNew);
             var shift = Vector512.Create(mNew);
             var sum = Vector512<float>.Zero;
             for (int j = 0; j < rowsPad; j += Lanes)
@@ -437,7 +512,7 @@ internal static class DecodeStep
                 var x = Vector512.Load(sr + j) - shift;
                 var p = ExpOrZero(x);
                 sum += p;
-                p.Store(sr + j);
+                (p * Vector512.Create(unit)).Store(sr + j);
             }
             st[0] = mNew;
             st[1] = st[1] * corr[r] + Vector512.Sum(sum);
@@ -566,6 +641,7 @@ internal static class DecodeStep
         a30.Store(a3p); a31.Store(a3p + 16); a32.Store(a3p + 32); a33.Store(a3p + 48);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Max(Vector512<float> v)
     {
         var h = Vector256.Max(v.GetLower(), v.GetUpper());

@@ -327,6 +327,10 @@ internal static class TiledAttention
             }
             // Pages are head-major: a head's key rows are one run kt apart, its value rows one run vt apart.
             int kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
+            // Slots hold ascending positions: when the last is visible, every row is, and no page's positions need
+            // reading (a line from memory per scattered page otherwise).
+            var positions = cache.Positions(layer);
+            bool allVisible = positions.IsEmpty || positions[^1] <= firstPosition;
             for (int k = 0; k < pages.Length; k++)
             {
                 int page = pages[k];
@@ -337,7 +341,7 @@ internal static class TiledAttention
                     Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
                 fixed (byte* pd = data)
                 {
-                    int rows = fast ? VisibleRows(cache, layer, page, firstPosition) : 0;
+                    int rows = !fast ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
                     if (fast && rows == 0)
                         continue;
                     for (int kh = 0; kh < kvHeads; kh++)

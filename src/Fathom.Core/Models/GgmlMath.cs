@@ -52,15 +52,20 @@ internal static class GgmlMath
                 Vector512.FusedMultiplyAdd(Vector512.Create(C2), b, Vector512.Create(C1))),
             u, Vector512.FusedMultiplyAdd(Vector512.Create(C0), b, Vector512<float>.One));
         if (Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(126f)))
-        {
-            // Outside 2^±126 the power of two is not a normal float: finish lane by lane.
-            Span<float> r = stackalloc float[Lanes];
-            for (int i = 0; i < Lanes; i++)
-                r[i] = Exp(x[i]);
-            return Vector512.Create((ReadOnlySpan<float>)r);
-        }
+            return ExpByLane(x);
         var pow2 = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
         return j * pow2;
+    }
+
+    // Outside 2^±126 the power of two is not a normal float: lane by lane. (Out of line, so the vector Exp, which
+    // would not be inlined with a stackalloc in it, is.)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector512<float> ExpByLane(Vector512<float> x)
+    {
+        Span<float> r = stackalloc float[Lanes];
+        for (int i = 0; i < Lanes; i++)
+            r[i] = Exp(x[i]);
+        return Vector512.Create((ReadOnlySpan<float>)r);
     }
 
     /// <summary>The horizontal sum of 16 lanes in _mm512_reduce_add_ps's order (halves, then quarters, then pairs).</summary>

@@ -51,13 +51,23 @@ internal static class F16
         return false;
     }
 
+    /// <summary>2^112: what the floats of <see cref="Widen16Raw"/> and <see cref="Widen16FiniteRaw"/> are short of.</summary>
+    public const float RawUnit = 5.192296858534828e33f;
+
     /// <summary>16 halves known to be finite as floats, exact: <see cref="Widen16"/> without its inf/NaN step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Widen16Finite(Vector256<short> h)
-    {
-        var bits = (Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF));
-        return bits.AsSingle() * Vector512.Create(5.192296858534828e33f);
-    }
+    public static Vector512<float> Widen16Finite(Vector256<short> h) => Widen16FiniteRaw(h) * Vector512.Create(RawUnit);
+
+    /// <summary>
+    /// 16 finite halves as floats <see cref="RawUnit"/> (2^112) too small, exact, in three operations: the half's bits
+    /// shifted into a float's place, for normals and subnormals alike. A product with an operand that carries the 2^112
+    /// (x·2^112 is exact for |x| below 2^15) equals the product with the half's value, bit for bit, so a dot product or
+    /// an axpy can take the factor once on its other side instead of once per element.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Widen16FiniteRaw(Vector256<short> h) =>
+        // Sign-extended, so after the shift bit 31 is the sign; the copies of it in bits 28–30 are cleared.
+        ((Avx512F.ConvertToVector512Int32(h) << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
 
     /// <summary>
     /// 16 halves as floats, exact, in registers (AVX-512): the half's bits shifted into a float's place read as a value
@@ -67,11 +77,23 @@ internal static class F16
     public static Vector512<float> Widen16(Vector256<short> h)
     {
         var w = Avx512F.ConvertToVector512Int32(h);
-        // Sign-extended, so after the shift bit 31 is the sign; the copies of it in bits 28–30 are cleared.
         var bits = (w << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF));
-        var value = bits.AsSingle() * Vector512.Create(5.192296858534828e33f);
+        var value = bits.AsSingle() * Vector512.Create(RawUnit);
         var special = Vector512.Equals(w & Vector512.Create(0x7C00), Vector512.Create(0x7C00));
         return Vector512.ConditionalSelect(special, bits | Vector512.Create(0x7F800000), value.AsInt32()).AsSingle();
+    }
+
+    /// <summary>
+    /// <see cref="Widen16"/> without the rebias: finite halves <see cref="RawUnit"/> too small (as
+    /// <see cref="Widen16FiniteRaw"/>), infinities and NaNs as themselves (a product with them is inf or NaN either way).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Widen16Raw(Vector256<short> h)
+    {
+        var w = Avx512F.ConvertToVector512Int32(h);
+        var bits = (w << 13) & Vector512.Create(unchecked((int)0x8FFFFFFF));
+        var special = Vector512.Equals(w & Vector512.Create(0x7C00), Vector512.Create(0x7C00));
+        return (bits | (special & Vector512.Create(0x7F800000))).AsSingle();
     }
 
     /// <summary>

@@ -146,6 +146,24 @@ public class TiledAttentionTests
         bool selective) =>
         DecodeInRegisters(k, v, heads, kvHeads, dim, pageSize, cached, threads, selective);
 
+    // A query element of 2^15 or more would overflow once it took the f16 keys' 2^112 (the fold reads them without it):
+    // such a query takes the rebiased keys instead and gets the same result. Queries ×2^20 with the scale ÷2^20.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void F16_decode_with_a_huge_query_keeps_the_exact_keys(bool oneHuge)
+    {
+        var shape = new AttentionShape(8, 2, 64, 64, 1f / 8f / 1048576f);
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(KvType.F16, KvType.F16, pageSize: 16, layers: 1, kvHeads: 2, dim: 64));
+        var s = Filled(m, 70);
+        var q = KvCacheManagerTests.Row(29, 8 * 64);
+        for (int i = 0; i < q.Length; i++)
+            q[i] *= oneHuge && i != 70 ? 1f : 1048576f;
+        var o = new float[8 * 64];
+        TiledAttention.Compute(s, 0, q, 1, 69, shape, o, null);
+        AssertClose(Reference(s, 0, q, 1, 69, shape), o, 1e-5, "huge query");
+    }
+
     private static void DecodeInRegisters(KvType k, KvType v, int heads, int kvHeads, int dim, int pageSize, int cached, int threads, bool selective)
     {
         var shape = new AttentionShape(heads, kvHeads, dim, dim, 1f / MathF.Sqrt(dim));
