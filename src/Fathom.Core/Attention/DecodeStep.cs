@@ -172,11 +172,12 @@ internal static class DecodeStep
 
     /// <summary>
     /// Whether <see cref="FoldPage"/> reads pages of these element types for this shape in registers: f16 or q8_0 keys
-    /// and values (q8_0 rows of whole blocks, at most 16 of them), pages of whole 4-row blocks, and what
-    /// <see cref="Supports"/> needs.
+    /// and values (q8_0 rows of whole blocks, at most 16 of them), pages of whole 4-row blocks, key and value lengths
+    /// that are multiples of 16, and AVX-512 or AVX2 with FMA.
     /// </summary>
     public static bool SupportsInRegisters(AttentionShape shape, int pageSize, KvType keys, KvType values) =>
-        Supports(shape) && Avx2.IsSupported && pageSize % 4 == 0 && InRegisters(keys, shape.KeyLength) && InRegisters(values, shape.ValueLength);
+        (Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported)) && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0
+        && pageSize % 4 == 0 && InRegisters(keys, shape.KeyLength) && InRegisters(values, shape.ValueLength);
 
     private static bool InRegisters(KvType type, int width) =>
         type == KvType.F16 || (type == KvType.Q8_0 && width % 32 == 0 && 16 % (width / 32) == 0);
@@ -226,10 +227,11 @@ internal static class DecodeStep
     // products on either path.
     private static unsafe float MaxAbs(float* x, int n)
     {
-        var m = Vector512<float>.Zero;
-        for (int i = 0; i < n; i += Lanes)
-            m = Vector512.Max(m, Vector512.Abs(Vector512.Load(x + i)));
-        return Max(m);
+        var m = Vector256<float>.Zero;
+        for (int i = 0; i < n; i += 8)
+            m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + i)));
+        var h = Vector128.Max(m.GetLower(), m.GetUpper());
+        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
     }
 
     // One FoldPage call's arguments, passed down the two generic dispatch levels by reference.
@@ -271,6 +273,9 @@ internal static class DecodeStep
 
         /// <summary>Elements c..c+15 of the row at <paramref name="row"/>, whose block scales are at <paramref name="scales"/>.</summary>
         static abstract unsafe Vector512<float> Load16(byte* row, int c, float* scales);
+
+        /// <summary>Elements c..c+7, as <see cref="Load16"/> gives them (AVX2).</summary>
+        static abstract unsafe Vector256<float> Load8(byte* row, int c, float* scales);
     }
 
     private readonly struct FloatRows : IRows
@@ -283,6 +288,9 @@ internal static class DecodeStep
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => Vector512.Load((float*)row + c);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector256<float> Load8(byte* row, int c, float* scales) => Vector256.Load((float*)row + c);
     }
 
     private readonly struct AnyHalves : IRows
@@ -295,6 +303,9 @@ internal static class DecodeStep
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16(Vector256.Load((short*)row + c));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector256<float> Load8(byte* row, int c, float* scales) => F16.Widen8(Vector128.Load((short*)row + c));
     }
 
     private readonly struct FiniteHalves : IRows
@@ -307,6 +318,10 @@ internal static class DecodeStep
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16Finite(Vector256.Load((short*)row + c));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector256<float> Load8(byte* row, int c, float* scales) =>
+            F16.Widen8FiniteRaw(Vector128.Load((short*)row + c)) * Vector256.Create(F16.RawUnit);
     }
 
     // Halves read 2^112 too small (three operations instead of four): the other operand takes the 2^112.
@@ -320,6 +335,9 @@ internal static class DecodeStep
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16Raw(Vector256.Load((short*)row + c));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector256<float> Load8(byte* row, int c, float* scales) => F16.Widen8Raw(Vector128.Load((short*)row + c));
     }
 
     private readonly struct FiniteRawHalves : IRows
@@ -332,6 +350,9 @@ internal static class DecodeStep
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16FiniteRaw(Vector256.Load((short*)row + c));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector256<float> Load8(byte* row, int c, float* scales) => F16.Widen8FiniteRaw(Vector128.Load((short*)row + c));
     }
 
     // q8_0 blocks: an f16 scale, then 32 signed bytes. Element c is byte c % 32 of block c / 32; value = q·d.
@@ -348,6 +369,13 @@ internal static class DecodeStep
         {
             var x = Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)(row + (c >> 5) * 34 + 2 + (c & 31))));
             return Avx512F.ConvertToVector512Single(x) * Vector512.Create(scales[c >> 5]);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static unsafe Vector256<float> Load8(byte* row, int c, float* scales)
+        {
+            var x = Avx2.ConvertToVector256Int32((sbyte*)(row + (c >> 5) * 34 + 2 + (c & 31)));
+            return Avx.ConvertToVector256Single(x) * Vector256.Create(scales[c >> 5]);
         }
     }
 
@@ -369,8 +397,8 @@ internal static class DecodeStep
         float* qUnit = stackalloc float[TK.Unit != 1f ? gPad * dk : 0];
         if (TK.Unit != 1f)
         {
-            for (int i = 0; i < gPad * dk; i += Lanes)
-                (Vector512.Load(q + i) * Vector512.Create(TK.Unit)).Store(qUnit + i);
+            for (int i = 0; i < gPad * dk; i += 8)
+                (Vector256.Load(q + i) * Vector256.Create(TK.Unit)).Store(qUnit + i);
             q = qUnit;
         }
         for (int r0 = 0; r0 < gPad; r0 += 4)
@@ -385,7 +413,17 @@ internal static class DecodeStep
                     PrefetchRows(f.NextK, f.Ks, j, Math.Min(j + 4, f.NextRows), kBytes);
                     PrefetchRows(f.NextV, f.Vs, j, Math.Min(j + 4, f.NextRows), vBytes);
                 }
-                Scores4x4<TK>(q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
+                if (Avx512F.IsSupported)
+                {
+                    Scores4x4<TK>(q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
+                }
+                else
+                {
+                    // AVX2 has 16 registers: two keys × four heads (eight accumulators) per pass.
+                    Scores2x4<TK>(q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
+                    Scores2x4<TK>(q + (long)r0 * dk, dk, f.K + (long)(j + 2) * f.Ks, f.Ks, kSc + (j + 2) * nbk, nbk, f.Scale,
+                        s + (long)r0 * rowsPad + j + 2, rowsPad);
+                }
             }
         }
 
@@ -407,10 +445,19 @@ internal static class DecodeStep
                 if (real < 4)
                     new Span<float>(state + (long)r0 * stride, real * stride).CopyTo(ghost);
                 int d = 0;
-                for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
-                    Accumulate4x4<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
-                for (; d < dv; d += Lanes)
-                    Accumulate4x1<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
+                if (Avx512F.IsSupported)
+                {
+                    for (; d + 4 * Lanes <= dv; d += 4 * Lanes)
+                        Accumulate4x4<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
+                    for (; d < dv; d += Lanes)
+                        Accumulate4x1<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
+                }
+                else
+                {
+                    // Four heads × 16 floats (eight accumulators) per pass: each value vector is still widened once.
+                    for (; d < dv; d += Lanes)
+                        Accumulate4x16<TV>(s + (long)r0 * rowsPad, rowsPad, f.V, f.Vs, vSc, nbv, d, rows, acc + 2 + d, stride, corr[r0..]);
+                }
                 if (real < 4)
                     ghost[..(real * stride)].CopyTo(new Span<float>(state + (long)r0 * stride, real * stride));
             }
@@ -426,6 +473,17 @@ internal static class DecodeStep
         var last = Vector256.Create(n - 1);
         var rowStep = Vector256.Create(stride);
         var blockMask = Vector256.Create(nb - 1);
+        if (!Avx512F.IsSupported)
+        {
+            for (int i = 0; i < n; i += 8)
+            {
+                var e = Vector256.Min(lane + Vector256.Create(i), last);
+                var o = (e >>> shift) * rowStep + (e & blockMask) * 34;
+                // Each lane reads the scale's two bytes and the block's first two; the mask keeps the scale.
+                F16.ToFloat(Avx2.GatherVector256((int*)rows, o, 1).AsUInt32() & Vector256.Create(0xFFFFu)).Store(dst + i);
+            }
+            return;
+        }
         for (int i = 0; i < n; i += Lanes)
         {
             var e0 = Vector256.Min(lane + Vector256.Create(i), last);
@@ -489,10 +547,7 @@ internal static class DecodeStep
             }
             if (raw != null)
                 new Span<float>(sr, rows).CopyTo(new Span<float>(raw + (long)r * rawStride + maskBase, rows));
-            var vmax = Vector512.Create(float.NegativeInfinity);
-            for (int j = 0; j < rowsPad; j += Lanes)
-                vmax = Vector512.Max(vmax, Vector512.Load(sr + j));
-            float mx = Max(vmax);
+            float mx = MaxOf(sr, rowsPad);
             float* st = state + (long)r * stride;
             if (float.IsNegativeInfinity(mx))
             {
@@ -505,17 +560,8 @@ internal static class DecodeStep
             float m = st[0], mNew = MathF.Max(m, mx);
             // exp(0) = 1 exactly: once the running max has settled, most pages leave it and need no exp.
             corr[r] = float.IsNegativeInfinity(m) ? 0f : m == mNew ? 1f : MathF.Exp(m - mNew);
-            var shift = Vector512.Create(mNew);
-            var sum = Vector512<float>.Zero;
-            for (int j = 0; j < rowsPad; j += Lanes)
-            {
-                var x = Vector512.Load(sr + j) - shift;
-                var p = ExpOrZero(x);
-                sum += p;
-                (p * Vector512.Create(unit)).Store(sr + j);
-            }
             st[0] = mNew;
-            st[1] = st[1] * corr[r] + Vector512.Sum(sum);
+            st[1] = st[1] * corr[r] + ExpSum(sr, rowsPad, mNew, unit);
         }
         return any;
     }
@@ -639,6 +685,132 @@ internal static class DecodeStep
         a10.Store(a1p); a11.Store(a1p + 16); a12.Store(a1p + 32); a13.Store(a1p + 48);
         a20.Store(a2p); a21.Store(a2p + 16); a22.Store(a2p + 32); a23.Store(a2p + 48);
         a30.Store(a3p); a31.Store(a3p + 16); a32.Store(a3p + 32); a33.Store(a3p + 48);
+    }
+
+    // Two keys (ks bytes apart, block scales nb floats apart from sc) × four query rows (dk floats apart), 8 lanes (AVX2):
+    // eight accumulators reduced together into [row 0 key 0, row 0 key 1, row 1 key 0, …], each row's pair one 64-bit store.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Scores2x4<TW>(float* q, int dk, byte* k, int ks, float* sc, int nb, float scale, float* dst, int dstStride)
+        where TW : struct, IRows
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        byte* k0 = k, k1 = k0 + ks;
+        float* s0 = sc, s1 = s0 + nb;
+        for (int c = 0; c < dk; c += 8)
+        {
+            var x = TW.Load8(k0, c, s0);
+            var y = TW.Load8(k1, c, s1);
+            var q0 = Vector256.Load(q + c);
+            a0 = Vector256.FusedMultiplyAdd(q0, x, a0);
+            b0 = Vector256.FusedMultiplyAdd(q0, y, b0);
+            var q1 = Vector256.Load(q + dk + c);
+            a1 = Vector256.FusedMultiplyAdd(q1, x, a1);
+            b1 = Vector256.FusedMultiplyAdd(q1, y, b1);
+            var q2 = Vector256.Load(q + 2 * dk + c);
+            a2 = Vector256.FusedMultiplyAdd(q2, x, a2);
+            b2 = Vector256.FusedMultiplyAdd(q2, y, b2);
+            var q3 = Vector256.Load(q + 3 * dk + c);
+            a3 = Vector256.FusedMultiplyAdd(q3, x, a3);
+            b3 = Vector256.FusedMultiplyAdd(q3, y, b3);
+        }
+        // hadd(hadd(a0, b0), hadd(a1, b1)): per 128-bit half, [r0k0, r0k1, r1k0, r1k1] partial sums; the halves added.
+        var u01 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, b0), Avx.HorizontalAdd(a1, b1));
+        var u23 = Avx.HorizontalAdd(Avx.HorizontalAdd(a2, b2), Avx.HorizontalAdd(a3, b3));
+        var lo = (u01.GetLower() + u01.GetUpper()) * Vector128.Create(scale);
+        var hi = (u23.GetLower() + u23.GetUpper()) * Vector128.Create(scale);
+        *(double*)dst = lo.AsDouble().ToScalar();
+        *(double*)(dst + dstStride) = lo.AsDouble().GetElement(1);
+        *(double*)(dst + 2 * dstStride) = hi.AsDouble().ToScalar();
+        *(double*)(dst + 3 * dstStride) = hi.AsDouble().GetElement(1);
+    }
+
+    // Four query rows × output floats d..d+15, 8 lanes (AVX2): acc = acc·corr + Σj p[r][j]·v[j] with eight accumulators
+    // in registers across the rows (value row j at v + j·vs bytes, its block scales at sc + j·nb).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Accumulate4x16<TR>(float* p, int pStride, byte* v, int vs, float* sc, int nb, int d, int rows, float* acc, int accStride,
+        ReadOnlySpan<float> corr)
+        where TR : struct, IRows
+    {
+        float* a0p = acc, a1p = acc + accStride, a2p = acc + 2 * accStride, a3p = acc + 3 * accStride;
+        var c0 = Vector256.Create(corr[0]);
+        var c1 = Vector256.Create(corr[1]);
+        var c2 = Vector256.Create(corr[2]);
+        var c3 = Vector256.Create(corr[3]);
+        Vector256<float> a00 = Vector256.Load(a0p) * c0, a01 = Vector256.Load(a0p + 8) * c0;
+        Vector256<float> a10 = Vector256.Load(a1p) * c1, a11 = Vector256.Load(a1p + 8) * c1;
+        Vector256<float> a20 = Vector256.Load(a2p) * c2, a21 = Vector256.Load(a2p + 8) * c2;
+        Vector256<float> a30 = Vector256.Load(a3p) * c3, a31 = Vector256.Load(a3p + 8) * c3;
+        float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
+        for (int j = 0; j < rows; j++)
+        {
+            byte* vr = v + (long)j * vs;
+            float* sr = sc + j * nb;
+            var v0 = TR.Load8(vr, d, sr);
+            var v1 = TR.Load8(vr, d + 8, sr);
+            var w = Vector256.Create(p0[j]);
+            a00 = Vector256.FusedMultiplyAdd(w, v0, a00);
+            a01 = Vector256.FusedMultiplyAdd(w, v1, a01);
+            w = Vector256.Create(p1[j]);
+            a10 = Vector256.FusedMultiplyAdd(w, v0, a10);
+            a11 = Vector256.FusedMultiplyAdd(w, v1, a11);
+            w = Vector256.Create(p2[j]);
+            a20 = Vector256.FusedMultiplyAdd(w, v0, a20);
+            a21 = Vector256.FusedMultiplyAdd(w, v1, a21);
+            w = Vector256.Create(p3[j]);
+            a30 = Vector256.FusedMultiplyAdd(w, v0, a30);
+            a31 = Vector256.FusedMultiplyAdd(w, v1, a31);
+        }
+        a00.Store(a0p); a01.Store(a0p + 8);
+        a10.Store(a1p); a11.Store(a1p + 8);
+        a20.Store(a2p); a21.Store(a2p + 8);
+        a30.Store(a3p); a31.Store(a3p + 8);
+    }
+
+    // The largest of x[0..n) (n a multiple of 16).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe float MaxOf(float* x, int n)
+    {
+        if (Avx512F.IsSupported)
+        {
+            var vmax = Vector512.Create(float.NegativeInfinity);
+            for (int j = 0; j < n; j += Lanes)
+                vmax = Vector512.Max(vmax, Vector512.Load(x + j));
+            return Max(vmax);
+        }
+        var m = Vector256.Create(float.NegativeInfinity);
+        for (int j = 0; j < n; j += 8)
+            m = Vector256.Max(m, Vector256.Load(x + j));
+        var h = Vector128.Max(m.GetLower(), m.GetUpper());
+        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
+    }
+
+    // x[j] = exp(x[j] − m)·unit over x[0..n) (n a multiple of 16, exp below the floor 0); returns Σ exp(x[j] − m).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe float ExpSum(float* x, int n, float m, float unit)
+    {
+        if (Avx512F.IsSupported)
+        {
+            var shift = Vector512.Create(m);
+            var sum = Vector512<float>.Zero;
+            for (int j = 0; j < n; j += Lanes)
+            {
+                var p = ExpOrZero(Vector512.Load(x + j) - shift);
+                sum += p;
+                (p * Vector512.Create(unit)).Store(x + j);
+            }
+            return Vector512.Sum(sum);
+        }
+        var shift8 = Vector256.Create(m);
+        var floor = Vector256.Create(Floor);
+        var sum8 = Vector256<float>.Zero;
+        for (int j = 0; j < n; j += 8)
+        {
+            var y = Vector256.Load(x + j) - shift8;
+            var p = Vector256.ConditionalSelect(Vector256.LessThan(y, floor), Vector256<float>.Zero, GgmlMath.Exp(Vector256.Max(y, floor)));
+            sum8 += p;
+            (p * Vector256.Create(unit)).Store(x + j);
+        }
+        return Vector256.Sum(sum8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -341,8 +341,8 @@ internal static class TiledAttention
                     Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
                 fixed (byte* pd = data)
                 {
-                    int rows = !fast ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
-                    if (fast && rows == 0)
+                    int rows = !fast && !direct ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
+                    if ((fast || direct) && rows == 0)
                         continue;
                     for (int kh = 0; kh < kvHeads; kh++)
                     {
