@@ -31,6 +31,10 @@ internal static class DecodeStep
     public static bool Supports(AttentionShape shape) =>
         Avx512F.IsSupported && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
 
+    /// <summary>Whether <see cref="FoldTransposed"/> runs for this shape: AVX-512, or AVX2 with FMA; lengths multiples of 16.</summary>
+    public static bool SupportsTransposed(AttentionShape shape) =>
+        (Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported)) && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
+
     /// <summary>Floats of score scratch <see cref="Fold"/> needs for a group of <paramref name="group"/> over pages of <paramref name="pageSize"/>.</summary>
     public static int ScoreFloats(int group, int pageSize) => PadGroup(group) * RoundUp(pageSize) + Lanes;
 
@@ -64,6 +68,27 @@ internal static class DecodeStep
     private static unsafe void Accumulate(int group, int dv, float* s, int rowsPad, byte* v, int vs, int rows, float* state, int stride, ReadOnlySpan<float> corr)
     {
         int r0 = 0;
+        if (!Avx512F.IsSupported)
+        {
+            // AVX2: four rows × 16 floats per pass, then the rows past the last block of four alone, 8 lanes.
+            for (; r0 + 4 <= group; r0 += 4)
+            {
+                for (int d = 0; d < dv; d += Lanes)
+                    Accumulate4x16<FloatRows>(s + (long)r0 * rowsPad, rowsPad, v, 4 * vs, null, 0, d, rows, state + (long)r0 * stride + 2 + d, stride, corr[r0..]);
+            }
+            for (; r0 < group; r0++)
+            {
+                float* p = s + (long)r0 * rowsPad, acc = state + (long)r0 * stride + 2;
+                for (int d = 0; d < dv; d += 8)
+                {
+                    var a = Vector256.Load(acc + d) * Vector256.Create(corr[r0]);
+                    for (int j = 0; j < rows; j++)
+                        a = Vector256.FusedMultiplyAdd(Vector256.Create(p[j]), Vector256.Load((float*)v + (long)j * vs + d), a);
+                    a.Store(acc + d);
+                }
+            }
+            return;
+        }
         for (; r0 + 4 <= group; r0 += 4)
         {
             for (int d = 0; d < dv; d += 4 * Lanes)
@@ -97,6 +122,21 @@ internal static class DecodeStep
         ReadOnlySpan<byte> mask, int maskBase, float* s, float* state, int stride)
     {
         int rowsPad = RoundUp(rows), r0 = 0;
+        if (!Avx512F.IsSupported)
+        {
+            for (; r0 + 4 <= group; r0 += 4)
+                ScoresTransposed4x16(q + (long)r0 * dk, dk, kT, kStride, rowsPad, scale, s + (long)r0 * rowsPad, rowsPad);
+            for (; r0 < group; r0++)
+            {
+                for (int j = 0; j < rowsPad; j += 8)
+                {
+                    var a = Vector256<float>.Zero;
+                    for (int d = 0; d < dk; d++)
+                        a = Vector256.FusedMultiplyAdd(Vector256.Create(q[(long)r0 * dk + d]), Vector256.Load(kT + (long)d * kStride + j), a);
+                    (a * Vector256.Create(scale)).Store(s + (long)r0 * rowsPad + j);
+                }
+            }
+        }
         for (; r0 + 4 <= group; r0 += 4)
             ScoresTransposed4(q + (long)r0 * dk, dk, kT, kStride, rowsPad, scale, s + (long)r0 * rowsPad, rowsPad);
         for (; r0 < group; r0++)
@@ -113,6 +153,43 @@ internal static class DecodeStep
         if (!Normalize(group, rows, mask, maskBase, s, state, stride, corr, null, 0))
             return;
         Accumulate(group, dv, s, rowsPad, (byte*)v, vs, rows, state, stride, corr);
+    }
+
+    // ScoresTransposed4 on AVX2: four query rows × 16 columns per pass (eight accumulators); cols a multiple of 16.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ScoresTransposed4x16(float* q, int dk, float* kT, int kStride, int cols, float scale, float* s, int sStride)
+    {
+        var vs = Vector256.Create(scale);
+        for (int j = 0; j < cols; j += Lanes)
+        {
+            Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+            float* k = kT + j;
+            for (int d = 0; d < dk; d++, k += kStride)
+            {
+                var k0 = Vector256.Load(k);
+                var k1 = Vector256.Load(k + 8);
+                var w = Vector256.Create(q[d]);
+                a00 = Vector256.FusedMultiplyAdd(w, k0, a00);
+                a01 = Vector256.FusedMultiplyAdd(w, k1, a01);
+                w = Vector256.Create(q[dk + d]);
+                a10 = Vector256.FusedMultiplyAdd(w, k0, a10);
+                a11 = Vector256.FusedMultiplyAdd(w, k1, a11);
+                w = Vector256.Create(q[2 * dk + d]);
+                a20 = Vector256.FusedMultiplyAdd(w, k0, a20);
+                a21 = Vector256.FusedMultiplyAdd(w, k1, a21);
+                w = Vector256.Create(q[3 * dk + d]);
+                a30 = Vector256.FusedMultiplyAdd(w, k0, a30);
+                a31 = Vector256.FusedMultiplyAdd(w, k1, a31);
+            }
+            (a00 * vs).Store(s + j);
+            (a01 * vs).Store(s + j + 8);
+            (a10 * vs).Store(s + sStride + j);
+            (a11 * vs).Store(s + sStride + j + 8);
+            (a20 * vs).Store(s + 2 * sStride + j);
+            (a21 * vs).Store(s + 2 * sStride + j + 8);
+            (a30 * vs).Store(s + 3 * sStride + j);
+            (a31 * vs).Store(s + 3 * sStride + j + 8);
+        }
     }
 
     // Four query rows × keys [0, cols) of kT, 32 (then 16) columns per pass: 8 accumulators, each kT row loaded once for the four.

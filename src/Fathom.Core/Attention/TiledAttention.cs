@@ -509,7 +509,7 @@ internal static class TiledAttention
         // A tile of several tokens scores against the keys transposed once (kT: dk rows of psPad columns).
         bool fold = DecodeStep.Supports(shape);
         int psPad = DecodeStep.RoundUp(ps);
-        bool transposed = fold && kT != null && t1 - t0 >= 4;
+        bool transposed = DecodeStep.SupportsTransposed(shape) && kT != null && t1 - t0 >= 4;
         if (transposed)
         {
             for (int j = 0; j < visibleRows; j++)
