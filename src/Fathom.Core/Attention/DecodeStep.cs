@@ -337,16 +337,16 @@ internal static class DecodeStep
     private interface IRows
     {
         /// <summary>Per-block scales precede the elements (a row of width w has w / 32 of them).</summary>
-        static abstract bool Blocked { get; }
+        static virtual bool Blocked => false;
 
-        /// <summary>Bytes of a row of <paramref name="width"/> elements.</summary>
-        static abstract int RowBytes(int width);
+        /// <summary>Bytes of a row of <paramref name="width"/> elements (halves unless a type says otherwise).</summary>
+        static virtual int RowBytes(int width) => 2 * width;
 
         /// <summary>
         /// The factor the floats <see cref="Load16"/> gives are short of (1 for exact ones): the other operand of their
         /// products carries it, so each product is the exact one.
         /// </summary>
-        static abstract float Unit { get; }
+        static virtual float Unit => 1f;
 
         /// <summary>Elements c..c+15 of the row at <paramref name="row"/>, whose block scales are at <paramref name="scales"/>.</summary>
         static abstract unsafe Vector512<float> Load16(byte* row, int c, float* scales);
@@ -357,11 +357,7 @@ internal static class DecodeStep
 
     private readonly struct FloatRows : IRows
     {
-        public static bool Blocked => false;
-
         public static int RowBytes(int width) => 4 * width;
-
-        public static float Unit => 1f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => Vector512.Load((float*)row + c);
@@ -372,12 +368,6 @@ internal static class DecodeStep
 
     private readonly struct AnyHalves : IRows
     {
-        public static bool Blocked => false;
-
-        public static int RowBytes(int width) => 2 * width;
-
-        public static float Unit => 1f;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16(Vector256.Load((short*)row + c));
 
@@ -387,12 +377,6 @@ internal static class DecodeStep
 
     private readonly struct FiniteHalves : IRows
     {
-        public static bool Blocked => false;
-
-        public static int RowBytes(int width) => 2 * width;
-
-        public static float Unit => 1f;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales) => F16.Widen16Finite(Vector256.Load((short*)row + c));
 
@@ -404,10 +388,6 @@ internal static class DecodeStep
     // Halves read 2^112 too small (three operations instead of four): the other operand takes the 2^112.
     private readonly struct RawHalves : IRows
     {
-        public static bool Blocked => false;
-
-        public static int RowBytes(int width) => 2 * width;
-
         public static float Unit => F16.RawUnit;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -419,10 +399,6 @@ internal static class DecodeStep
 
     private readonly struct FiniteRawHalves : IRows
     {
-        public static bool Blocked => false;
-
-        public static int RowBytes(int width) => 2 * width;
-
         public static float Unit => F16.RawUnit;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -438,8 +414,6 @@ internal static class DecodeStep
         public static bool Blocked => true;
 
         public static int RowBytes(int width) => width / 32 * 34;
-
-        public static float Unit => 1f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static unsafe Vector512<float> Load16(byte* row, int c, float* scales)
