@@ -6,9 +6,11 @@ namespace Fathom.Benchmarks;
 
 /// <summary>
 /// The tiled decode step's page fold alone, one thread: ns per key row for one KV head's four query heads.
-/// Usage: fold [pageSize] [kvHeads] [mem] [q8_0]. Without mem the rows are cache-resident; with mem they are pages
-/// picked at random from 1 GiB (as quest reads them), laid out as the paged cache lays them (each KV head's rows of a
-/// page contiguous), the next fold prefetched as the tiled path does. Keys and values are f16, or q8_0 with q8_0.
+/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0]. Without mem the rows are cache-resident; with mem
+/// they are pages picked at random from 1 GiB (as quest reads them), laid out as the paged cache lays them (each KV
+/// head's rows of a page contiguous), the next fold prefetched as the tiled path does (ahead=N: the fold N after it
+/// instead). huge puts the 1 GiB in native memory advised for transparent huge pages. Keys and values are f16, or
+/// q8_0 with q8_0.
 /// </summary>
 internal static unsafe class FoldCheck
 {
@@ -48,7 +50,8 @@ internal static unsafe class FoldCheck
         var s = new float[DecodeStep.ScoreFloats(g, ps)];
         var scales = new float[DecodeStep.ScaleFloats(ps, d, d)];
         const int reps = 100000;
-        var pick = new int[reps + 1];
+        int ahead = args.FirstOrDefault(a => a.StartsWith("ahead=", StringComparison.Ordinal)) is { } ah ? int.Parse(ah[6..]) : 1;
+        var pick = new int[reps + ahead];
         for (int i = 0; i < pick.Length; i++)
             pick[i] = rng.Next(pages);
         fixed (byte* dp = data)
@@ -67,9 +70,9 @@ internal static unsafe class FoldCheck
                 var sw = Stopwatch.StartNew();
                 for (int r = 0; r < reps; r++)
                 {
-                    int kh = r % kvHeads, nkh = (r + 1) % kvHeads;
+                    int kh = r % kvHeads, nkh = (r + ahead) % kvHeads;
                     long k = Offset(pick[r], kh, false), v = Offset(pick[r], kh, true);
-                    long nk = Offset(pick[r + 1], nkh, false), nv = Offset(pick[r + 1], nkh, true);
+                    long nk = Offset(pick[r + ahead], nkh, false), nv = Offset(pick[r + ahead], nkh, true);
                     DecodeStep.FoldPage(type, type, true, qp, g, d, d, dp + k, rowBytes, dp + v, rowBytes, ps, 0.125f, default, 0, sp, st, stride, sc,
                         dp + nk, dp + nv, ps);
                 }
