@@ -311,6 +311,21 @@ internal static class DecodeStep
         return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
     }
 
+    /// <summary>Whether <see cref="FoldWidened"/> runs for this shape: AVX-512, or AVX2 with FMA; lengths multiples of 16.</summary>
+    public static bool SupportsWidened(AttentionShape shape) => SupportsTransposed(shape);
+
+    /// <summary>
+    /// <see cref="FoldPage"/> over keys and values already widened to float rows (k: dk floats apart, v: dv apart), for
+    /// element types it does not read in registers. q holds <see cref="PadGroup"/> rows, those past the group zero; the
+    /// buffers behind k and v hold whole 4-row blocks (rows past <paramref name="rows"/> are read, not used).
+    /// </summary>
+    public static unsafe void FoldWidened(float* q, int group, int dk, int dv, float* k, float* v, int rows, float scale, ReadOnlySpan<byte> mask,
+        int maskBase, float* s, float* state, int stride, float* raw = null, int rawStride = 0)
+    {
+        var f = new PageFold(q, group, dk, dv, (byte*)k, 4 * dk, (byte*)v, 4 * dv, rows, scale, maskBase, s, state, stride, null, null, null, 0, raw, rawStride);
+        FoldRows<FloatRows, FloatRows>(ref f, mask);
+    }
+
     // One FoldPage call's arguments, passed down the two generic dispatch levels by reference.
     private unsafe ref struct PageFold(float* q, int group, int dk, int dv, byte* k, int ks, byte* v, int vs, int rows, float scale,
         int maskBase, float* s, float* state, int stride, float* scales, byte* nextK, byte* nextV, int nextRows, float* raw, int rawStride)

@@ -311,12 +311,14 @@ internal static class TiledAttention
         int block = QueryTile * g * stride, psPad = DecodeStep.RoundUp(ps);
         bool fast = DecodeStep.Supports(shape);
         bool direct = DecodeStep.SupportsInRegisters(shape, ps, cache.KeyType, cache.ValueType);
+        // Without AVX-512 the other element types are widened per head and folded by the same kernels.
+        bool widened = !fast && !direct && DecodeStep.SupportsWidened(shape);
         fixed (float* sc = scratch)
         fixed (float* pp = partial)
         fixed (float* rw = raw)
         {
             float* kbuf = sc, vbuf = sc + (long)psPad * dk, s = vbuf + (long)psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
-            int gPad = direct ? DecodeStep.PadGroup(g) : g;
+            int gPad = direct || widened ? DecodeStep.PadGroup(g) : g;
             bool finite = !cache.MayHoldNonFinite(layer);
             // The queries per KV head, gPad rows each (FoldPage's ghost heads are zero rows).
             for (int kh = 0; kh < kvHeads; kh++)
@@ -341,8 +343,9 @@ internal static class TiledAttention
                     Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
                 fixed (byte* pd = data)
                 {
-                    int rows = !fast && !direct ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
-                    if ((fast || direct) && rows == 0)
+                    bool folds = fast || direct || widened;
+                    int rows = !folds ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
+                    if (folds && rows == 0)
                         continue;
                     for (int kh = 0; kh < kvHeads; kh++)
                     {
@@ -382,6 +385,13 @@ internal static class TiledAttention
                             KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
                             KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
                             DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride,
+                                rw == null ? null : rw + (long)kh * g * slots, slots);
+                        }
+                        else if (widened)
+                        {
+                            KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
+                            KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
+                            DecodeStep.FoldWidened(qsc + kh * gPad * dk, g, dk, dv, kbuf, vbuf, rows, shape.Scale, mask, page * ps, s, st, stride,
                                 rw == null ? null : rw + (long)kh * g * slots, slots);
                         }
                         else
