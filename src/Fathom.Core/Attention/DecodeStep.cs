@@ -8,10 +8,12 @@ using Fathom.Tensors;
 namespace Fathom.Attention;
 
 /// <summary>
-/// The tiled path's decode step: one query token, the query heads of one KV head, one page of widened keys and
-/// values. Scores 16 keys per pass for each query head (one transposing reduction for the 16), folds them into each
-/// head's online softmax, then runs P·V for four query heads at once with their 4 × 64 accumulators in registers
-/// across the page, so a value row is loaded once for the whole group.
+/// The tiled path's decode step: one query token, the query heads of one KV head, one page of keys and values (read
+/// from the page and widened in registers by <see cref="FoldPage"/>, or widened beforehand). Scores blocks of keys ×
+/// four query heads per pass, folds them into each head's online softmax, then runs P·V for four query heads at once
+/// with their accumulators in registers across the page, so a value row is loaded once for the whole group. Each
+/// kernel has an AVX-512 form and an AVX2 form (half the width, half the registers: smaller blocks); the choice is a
+/// JIT-time constant.
 /// </summary>
 internal static class DecodeStep
 {
@@ -137,16 +139,19 @@ internal static class DecodeStep
                 }
             }
         }
-        for (; r0 + 4 <= group; r0 += 4)
-            ScoresTransposed4(q + (long)r0 * dk, dk, kT, kStride, rowsPad, scale, s + (long)r0 * rowsPad, rowsPad);
-        for (; r0 < group; r0++)
+        else
         {
-            for (int j = 0; j < rowsPad; j += Lanes)
+            for (; r0 + 4 <= group; r0 += 4)
+                ScoresTransposed4(q + (long)r0 * dk, dk, kT, kStride, rowsPad, scale, s + (long)r0 * rowsPad, rowsPad);
+            for (; r0 < group; r0++)
             {
-                var a = Vector512<float>.Zero;
-                for (int d = 0; d < dk; d++)
-                    a = Vector512.FusedMultiplyAdd(Vector512.Create(q[(long)r0 * dk + d]), Vector512.Load(kT + (long)d * kStride + j), a);
-                (a * Vector512.Create(scale)).Store(s + (long)r0 * rowsPad + j);
+                for (int j = 0; j < rowsPad; j += Lanes)
+                {
+                    var a = Vector512<float>.Zero;
+                    for (int d = 0; d < dk; d++)
+                        a = Vector512.FusedMultiplyAdd(Vector512.Create(q[(long)r0 * dk + d]), Vector512.Load(kT + (long)d * kStride + j), a);
+                    (a * Vector512.Create(scale)).Store(s + (long)r0 * rowsPad + j);
+                }
             }
         }
         Span<float> corr = stackalloc float[group];
