@@ -65,8 +65,9 @@ public sealed unsafe class WorkerPool : IDisposable
 
     /// <summary>
     /// Runs <paramref name="body"/> over [0, <paramref name="count"/>) in chunks of <paramref name="grain"/>
-    /// indices (0 = an even split into a few chunks per thread). <paramref name="body"/> must live
-    /// on the caller's stack (a local), which it does when passed as <c>ref local</c>.
+    /// indices (0 = an even split into a few chunks per thread). The workers run on a copy of
+    /// <paramref name="body"/> in this call's own frame, copied back when the loop ends: the reference passed in
+    /// may point into the heap (a field, or a local a lambda captures), where the GC could move it mid-loop.
     /// </summary>
     public void For<T>(int count, ref T body, int grain = 0) where T : struct, IParallelBody
     {
@@ -82,11 +83,13 @@ public sealed unsafe class WorkerPool : IDisposable
             body.Invoke(0, count);
             return;
         }
+        // A stack copy: the workers hold a raw pointer to it, which only a location the GC never moves may give.
+        T local = body;
         Monitor.Enter(_dispatch);
         try
         {
             _s.Invoke = &Dispatch<T>;
-            _s.Body = Unsafe.AsPointer(ref body);
+            _s.Body = Unsafe.AsPointer(ref local);
             _s.Count = count;
             _s.Grain = grain;
             _s.Next = 0;
@@ -104,6 +107,7 @@ public sealed unsafe class WorkerPool : IDisposable
             if (Interlocked.Or(ref _s.State, Closed) != 0)
                 WaitForWorkers();
             _s.Body = null;
+            body = local;
             if (_error is { } e)
                 throw new AggregateException("A parallel loop body failed.", e);
         }

@@ -143,7 +143,8 @@ public class WorkerPoolTests
         body.WorkerBytes[2] = 0;
         Assert.Equal(0, Allocations.Of(() =>
         {
-            // For's body must be a stack local: the lambda's copy (its arrays are the same ones).
+            // The lambda's copy (its arrays are the same ones). `body` itself is captured, so it lives in the heap:
+            // For runs the workers on a stack copy of whatever it is given.
             var local = body;
             for (int k = 0; k < 500; k++)
             {
