@@ -33,8 +33,11 @@ internal static class DecodeStep
     public static bool Supports(AttentionShape shape) =>
         Avx512F.IsSupported && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
 
-    /// <summary>Whether <see cref="FoldTransposed"/> runs for this shape: AVX-512, or AVX2 with FMA; lengths multiples of 16.</summary>
-    public static bool SupportsTransposed(AttentionShape shape) =>
+    /// <summary>
+    /// Whether the fold kernels (<see cref="FoldTransposed"/>, <see cref="FoldWidened"/>, and <see cref="FoldPage"/> for
+    /// the types it reads) run for this shape: AVX-512, or AVX2 with FMA; key and value lengths multiples of 16.
+    /// </summary>
+    public static bool HasKernels(AttentionShape shape) =>
         (Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported)) && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0;
 
     /// <summary>Floats of score scratch <see cref="Fold"/> needs for a group of <paramref name="group"/> over pages of <paramref name="pageSize"/>.</summary>
@@ -258,8 +261,7 @@ internal static class DecodeStep
     /// that are multiples of 16, and AVX-512 or AVX2 with FMA.
     /// </summary>
     public static bool SupportsInRegisters(AttentionShape shape, int pageSize, KvType keys, KvType values) =>
-        (Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported)) && shape.KeyLength % Lanes == 0 && shape.ValueLength % Lanes == 0
-        && pageSize % 4 == 0 && InRegisters(keys, shape.KeyLength) && InRegisters(values, shape.ValueLength);
+        HasKernels(shape) && pageSize % 4 == 0 && InRegisters(keys, shape.KeyLength) && InRegisters(values, shape.ValueLength);
 
     private static bool InRegisters(KvType type, int width) =>
         type == KvType.F16 || (type == KvType.Q8_0 && width % 32 == 0 && 16 % (width / 32) == 0);
@@ -312,12 +314,8 @@ internal static class DecodeStep
         var m = Vector256<float>.Zero;
         for (int i = 0; i < n; i += 8)
             m = Vector256.Max(m, Vector256.Abs(Vector256.Load(x + i)));
-        var h = Vector128.Max(m.GetLower(), m.GetUpper());
-        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
+        return Max(m);
     }
-
-    /// <summary>Whether <see cref="FoldWidened"/> runs for this shape: AVX-512, or AVX2 with FMA; lengths multiples of 16.</summary>
-    public static bool SupportsWidened(AttentionShape shape) => SupportsTransposed(shape);
 
     /// <summary>
     /// <see cref="FoldPage"/> over keys and values already widened to float rows (k: dk floats apart, v: dv apart), for
@@ -851,8 +849,7 @@ internal static class DecodeStep
         var m = Vector256.Create(float.NegativeInfinity);
         for (int j = 0; j < n; j += 8)
             m = Vector256.Max(m, Vector256.Load(x + j));
-        var h = Vector128.Max(m.GetLower(), m.GetUpper());
-        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
+        return Max(m);
     }
 
     // x[j] = exp(x[j] − m)·unit over x[0..n) (n a multiple of 16, exp below the floor 0); returns Σ exp(x[j] − m).
@@ -885,10 +882,12 @@ internal static class DecodeStep
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Max(Vector512<float> v)
+    private static float Max(Vector512<float> v) => Max(Vector256.Max(v.GetLower(), v.GetUpper()));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Max(Vector256<float> v)
     {
-        var h = Vector256.Max(v.GetLower(), v.GetUpper());
-        var q = Vector128.Max(h.GetLower(), h.GetUpper());
+        var q = Vector128.Max(v.GetLower(), v.GetUpper());
         return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
     }
 

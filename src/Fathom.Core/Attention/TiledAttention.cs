@@ -312,7 +312,7 @@ internal static class TiledAttention
         bool fast = DecodeStep.Supports(shape);
         bool direct = DecodeStep.SupportsInRegisters(shape, ps, cache.KeyType, cache.ValueType);
         // Without AVX-512 the other element types are widened per head and folded by the same kernels.
-        bool widened = !fast && !direct && DecodeStep.SupportsWidened(shape);
+        bool widened = !fast && !direct && DecodeStep.HasKernels(shape);
         fixed (float* sc = scratch)
         fixed (float* pp = partial)
         fixed (float* rw = raw)
@@ -519,7 +519,7 @@ internal static class TiledAttention
         // A tile of several tokens scores against the keys transposed once (kT: dk rows of psPad columns).
         bool fold = DecodeStep.Supports(shape);
         int psPad = DecodeStep.RoundUp(ps);
-        bool transposed = DecodeStep.SupportsTransposed(shape) && kT != null && t1 - t0 >= 4;
+        bool transposed = DecodeStep.HasKernels(shape) && kT != null && t1 - t0 >= 4;
         if (transposed)
         {
             for (int j = 0; j < visibleRows; j++)

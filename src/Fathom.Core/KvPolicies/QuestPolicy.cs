@@ -285,7 +285,8 @@ internal sealed class QuestPolicy : KvPolicyBase
                     break;
             }
         }
-        int above = CountAtLeast(keys, t) - CountEqual(keys, t), ties = k - above, m = 0;
+        // t is at most +inf's key (NaN maps to −inf's), so t + 1 does not wrap.
+        int above = CountAtLeast(keys, t + 1), ties = k - above, m = 0;
         for (int i = 0; i < n && m < k; i++)
         {
             uint key = keys[i];
@@ -340,14 +341,6 @@ internal sealed class QuestPolicy : KvPolicyBase
         }
         for (; i < keys.Length; i++)
             count += keys[i] >= t ? 1 : 0;
-        return count;
-    }
-
-    private static int CountEqual(Span<uint> keys, uint t)
-    {
-        int count = 0;
-        foreach (uint key in keys)
-            count += key == t ? 1 : 0;
         return count;
     }
 
