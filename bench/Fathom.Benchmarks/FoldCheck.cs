@@ -6,11 +6,12 @@ namespace Fathom.Benchmarks;
 
 /// <summary>
 /// The tiled decode step's page fold alone, one thread: ns per key row for one KV head's four query heads.
-/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0]. Without mem the rows are cache-resident; with mem
-/// they are pages picked at random from 1 GiB (as quest reads them), laid out as the paged cache lays them (each KV
+/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0] [read]. Without mem the rows are cache-resident; with
+/// mem they are pages picked at random from 1 GiB (as quest reads them), laid out as the paged cache lays them (each KV
 /// head's rows of a page contiguous), the next fold prefetched as the tiled path does (ahead=N: the fold N after it
-/// instead). huge puts the 1 GiB in native memory advised for transparent huge pages. Keys and values are f16, or
-/// q8_0 with q8_0.
+/// instead; ahead=0: none). huge puts the 1 GiB in native memory advised for transparent huge pages. Keys and values are
+/// f16, or q8_0 with q8_0. read replaces the fold by a plain sum of the same bytes (the next fold's prefetched along the
+/// way): the memory-only floor of the access pattern, to set the fold's time against.
 /// </summary>
 internal static unsafe class FoldCheck
 {
@@ -50,6 +51,8 @@ internal static unsafe class FoldCheck
         var s = new float[DecodeStep.ScoreFloats(g, ps)];
         var scales = new float[DecodeStep.ScaleFloats(ps, d, d)];
         const int reps = 100000;
+        bool read = args.Contains("read");
+        float sink = 0;
         int ahead = args.FirstOrDefault(a => a.StartsWith("ahead=", StringComparison.Ordinal)) is { } ah ? int.Parse(ah[6..]) : 1;
         var pick = new int[reps + ahead];
         for (int i = 0; i < pick.Length; i++)
@@ -73,16 +76,36 @@ internal static unsafe class FoldCheck
                     int kh = r % kvHeads, nkh = (r + ahead) % kvHeads;
                     long k = Offset(pick[r], kh, false), v = Offset(pick[r], kh, true);
                     long nk = Offset(pick[r + ahead], nkh, false), nv = Offset(pick[r + ahead], nkh, true);
-                    DecodeStep.FoldPage(type, type, true, qp, g, d, d, dp + k, rowBytes, dp + v, rowBytes, ps, 0.125f, default, 0, sp, st, stride, sc,
-                        dp + nk, dp + nv, ps);
+                    if (read)
+                        sink += ReadOnly(dp + k, dp + v, (long)ps * rowBytes, dp + nk, dp + nv);
+                    else
+                        DecodeStep.FoldPage(type, type, true, qp, g, d, d, dp + k, rowBytes, dp + v, rowBytes, ps, 0.125f, default, 0, sp, st, stride, sc,
+                            ahead == 0 ? null : dp + nk, ahead == 0 ? null : dp + nv, ps);
                 }
                 double ns = sw.Elapsed.TotalNanoseconds / reps / ps;
-                Console.WriteLine($"fold {KvTypes.Name(type)}, page {ps}, {kvHeads} KV heads, {(mem ? "1 GiB" : "cache-resident")}: {ns:F2} ns per key row (4 query heads)");
+                Console.WriteLine($"{(read ? "read" : "fold")} {KvTypes.Name(type)}, page {ps}, {kvHeads} KV heads, {(mem ? "1 GiB" : "cache-resident")}: {ns:F2} ns per key row (4 query heads)");
             }
         }
 
+        if (sink == 1234.5f)
+            Console.WriteLine(sink);
+
         [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
         static extern int Madvise(void* addr, nuint length, int advice);
+
+        // The same bytes with no arithmetic but a sum: the memory-only floor for the fold's access pattern (the next
+        // fold prefetched the same way).
+        static float ReadOnly(byte* k, byte* v, long bytes, byte* nk, byte* nv)
+        {
+            var acc = System.Runtime.Intrinsics.Vector512<float>.Zero;
+            for (long i = 0; i < bytes; i += 64)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(nk + i);
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(nv + i);
+                acc += System.Runtime.Intrinsics.Vector512.Load((float*)(k + i)) + System.Runtime.Intrinsics.Vector512.Load((float*)(v + i));
+            }
+            return System.Runtime.Intrinsics.Vector512.Sum(acc);
+        }
 
         // Bytes from the start of the data to KV head kh's first key (or value) of a head-major page.
         long Offset(int page, int kh, bool value) => page * pageBytes + (value ? (long)ps * kvHeads * rowBytes : 0) + (long)kh * ps * rowBytes;
