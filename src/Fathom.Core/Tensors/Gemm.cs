@@ -15,8 +15,9 @@ namespace Fathom.Tensors;
 /// mins in a second chain) is converted to float and added by one FMA with d_w·d_x, block after block
 /// (<see cref="GemmReference"/> is the scalar statement of that order). Here a panel of 16 weight
 /// rows is interleaved per call into a per-thread buffer, from the load-time <see cref="PackedWeight"/>
-/// (32-byte copies) or else from the file's layout; each 512-bit lane holds one weight row, and 4
-/// activation rows share every unpacked weight vector.
+/// (32-byte copies) or else from the file's layout; each 32-bit lane of a 512-bit vector holds one weight row, and 4
+/// activation rows share every unpacked weight vector. Without AVX-512BW the same panel is read as two 8-row halves
+/// by 256-bit kernels (AVX2): every lane takes the same operations in the same order, so the bits are the same.
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -27,8 +28,11 @@ internal static unsafe class Gemm
     [ThreadStatic] private static byte[]? t_panel;
     [ThreadStatic] private static int[]? t_sums;
 
-    /// <summary>True when this machine runs the interleaved kernels (AVX-512BW).</summary>
-    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
+    /// <summary>True when this machine runs the interleaved kernels (AVX-512BW, or AVX2 with FMA).</summary>
+    public static bool IsSupported => Wide || (Simd.UseAvx2Kernels && Fma.IsSupported);
+
+    /// <summary>True when the 512-bit kernels run (AVX-512BW); the other batched kernels (<see cref="Q8Gemm"/>, <see cref="Q6KGemm"/>) need it.</summary>
+    public static bool Wide => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
 
     /// <summary>
     /// True when a batch of <paramref name="n"/> rows times <paramref name="w"/> goes through the interleaved
@@ -142,12 +146,34 @@ internal static unsafe class Gemm
                         if (q40)
                         {
                             int* s0 = Sums + (long)j * blocks;
-                            Q4_0Kernel(panel, blocks, (BlockQ8_0*)a0, (BlockQ8_0*)a1, (BlockQ8_0*)a2, (BlockQ8_0*)a3,
-                                s0, m > 1 ? s0 + blocks : s0, m > 2 ? s0 + 2 * blocks : s0, m > 3 ? s0 + 3 * blocks : s0, o0, o1, o2, o3);
+                            int* s1 = m > 1 ? s0 + blocks : s0, s2 = m > 2 ? s0 + 2 * blocks : s0, s3 = m > 3 ? s0 + 3 * blocks : s0;
+                            if (Wide)
+                            {
+                                Q4_0Kernel(panel, blocks, (BlockQ8_0*)a0, (BlockQ8_0*)a1, (BlockQ8_0*)a2, (BlockQ8_0*)a3, s0, s1, s2, s3, o0, o1, o2, o3);
+                            }
+                            else
+                            {
+                                // A panel whose second half is padding only needs its first.
+                                for (int h = 0; h < 2 && 8 * h < valid; h++)
+                                {
+                                    Q4_0Kernel8(panel, h, blocks, (BlockQ8_0*)a0, (BlockQ8_0*)a1, (BlockQ8_0*)a2, (BlockQ8_0*)a3, s0, s1, s2, s3,
+                                        o0 + 8 * h, o1 + 8 * h, o2 + 8 * h, o3 + 8 * h);
+                                }
+                            }
+                        }
+                        else if (Wide)
+                        {
+                            Q4_KKernel(panel, blocks, (BlockQ8_K*)a0, (BlockQ8_K*)a1, (BlockQ8_K*)a2, (BlockQ8_K*)a3, o0, o1, o2, o3, gemm4: m == 4);
                         }
                         else
                         {
-                            Q4_KKernel(panel, blocks, (BlockQ8_K*)a0, (BlockQ8_K*)a1, (BlockQ8_K*)a2, (BlockQ8_K*)a3, o0, o1, o2, o3, gemm4: m == 4);
+                            // Two activation rows per call (AVX2 has 16 registers); the order is still the 4-row tile's.
+                            for (int h = 0; h < 2 && 8 * h < valid; h++)
+                            {
+                                Q4_KKernel8(panel, h, blocks, (BlockQ8_K*)a0, (BlockQ8_K*)a1, o0 + 8 * h, o1 + 8 * h, gemm4: m == 4);
+                                if (m > 2)
+                                    Q4_KKernel8(panel, h, blocks, (BlockQ8_K*)a2, (BlockQ8_K*)a3, o2 + 8 * h, o3 + 8 * h, gemm4: m == 4);
+                            }
                         }
                         if (!direct)
                         {
@@ -416,5 +442,125 @@ internal static unsafe class Gemm
             }
         }
         return gemm4 ? acc : Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(sum), dd, acc);
+    }
+
+    // ---- AVX2: one 8-row half (h) of the same panels, every lane through the 512-bit kernels' operations.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Dot8(Vector256<byte> w, sbyte* a) =>
+        Avx2.MultiplyAddAdjacent(w, Vector256.Create(Unsafe.ReadUnaligned<int>(a)).AsSByte());
+
+    private static void Q4_0Kernel8(byte* panel, int h, int blocks, BlockQ8_0* a0, BlockQ8_0* a1, BlockQ8_0* a2, BlockQ8_0* a3,
+        int* s0, int* s1, int* s2, int* s3, float* o0, float* o1, float* o2, float* o3)
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++, a0++, a1++, a2++, a3++)
+        {
+            byte* blk = panel + (long)b * Q4_0PanelBlock + 32 * h;
+            Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int c = 0; c < 4; c++)
+            {
+                var raw = Vector256.Load(blk + 64 + 64 * c);
+                var lo = raw & low;
+                var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
+                p0 += Dot8(lo, a0->Qs + 4 * c) + Dot8(hi, a0->Qs + 16 + 4 * c);
+                p1 += Dot8(lo, a1->Qs + 4 * c) + Dot8(hi, a1->Qs + 16 + 4 * c);
+                p2 += Dot8(lo, a2->Qs + 4 * c) + Dot8(hi, a2->Qs + 16 + 4 * c);
+                p3 += Dot8(lo, a3->Qs + 4 * c) + Dot8(hi, a3->Qs + 16 + 4 * c);
+            }
+            var d = Vector256.Load((float*)(panel + (long)b * Q4_0PanelBlock) + 8 * h);
+            f0 = Step8(f0, p0, s0[b], d, F16.Lookup(a0->D));
+            f1 = Step8(f1, p1, s1[b], d, F16.Lookup(a1->D));
+            f2 = Step8(f2, p2, s2[b], d, F16.Lookup(a2->D));
+            f3 = Step8(f3, p3, s3[b], d, F16.Lookup(a3->D));
+        }
+        f0.Store(o0);
+        f1.Store(o1);
+        f2.Store(o2);
+        f3.Store(o3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step8(Vector256<float> acc, Vector256<short> pairs, int offset, Vector256<float> dw, float dx)
+    {
+        var sum = Avx2.MultiplyAddAdjacent(pairs, Vector256<short>.One) + Vector256.Create(offset);
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sum), dw * Vector256.Create(dx), acc);
+    }
+
+    private static void Q4_KKernel8(byte* panel, int h, int blocks, BlockQ8_K* a0, BlockQ8_K* a1, float* o0, float* o1, bool gemm4)
+    {
+        Vector256<float> f0 = default, f1 = default;
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = panel + (long)b * Q4_KPanelBlock + 32 * h;
+            BlockQ8_K* x0 = a0 + b, x1 = a1 + b;
+            var d = Vector256.Load((float*)(panel + (long)b * Q4_KPanelBlock) + 8 * h);
+            Vector256<float> d0 = d * Vector256.Create(x0->D), d1 = d * Vector256.Create(x1->D);
+            Vector256<int> i0 = default, i1 = default;
+            for (int k = 0; k < 4; k++)
+            {
+                Vector256<short> l0 = default, l1 = default, h0 = default, h1 = default;
+                byte* q = blk + 896 + 512 * k;
+                int off = 64 * k;
+                for (int c = 0; c < 8; c++)
+                {
+                    var raw = Vector256.Load(q + 64 * c);
+                    var lo = raw & low;
+                    var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
+                    int o = off + 4 * c;
+                    l0 += Dot8(lo, x0->Qs + o);
+                    h0 += Dot8(hi, x0->Qs + o + 32);
+                    l1 += Dot8(lo, x1->Qs + o);
+                    h1 += Dot8(hi, x1->Qs + o + 32);
+                }
+                var sl = Vector256.Load((short*)(blk + 128 + 128 * k));
+                var sh = Vector256.Load((short*)(blk + 192 + 128 * k));
+                i0 += Avx2.MultiplyAddAdjacent(l0, sl) + Avx2.MultiplyAddAdjacent(h0, sh);
+                i1 += Avx2.MultiplyAddAdjacent(l1, sl) + Avx2.MultiplyAddAdjacent(h1, sh);
+                if (gemm4)
+                {
+                    f0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0), d0, f0);
+                    f1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1), d1, f1);
+                    i0 = i1 = default;
+                }
+            }
+            if (!gemm4)
+            {
+                f0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0), d0, f0);
+                f1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1), d1, f1);
+            }
+        }
+
+        Vector256<float> m0 = default, m1 = default;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* blk = panel + (long)b * Q4_KPanelBlock;
+            var dmin = Vector256.Load((float*)blk + 16 + 8 * h);
+            m0 = MinStep8(m0, blk + 32 * h, a0 + b, dmin, gemm4);
+            m1 = MinStep8(m1, blk + 32 * h, a1 + b, dmin, gemm4);
+        }
+        (f0 - m0).Store(o0);
+        (f1 - m1).Store(o1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MinStep8(Vector256<float> acc, byte* blk, BlockQ8_K* x, Vector256<float> dmin, bool gemm4)
+    {
+        short* bs = x->BSums;
+        var dd = dmin * Vector256.Create(x->D);
+        var sum = Vector256<int>.Zero;
+        for (int k = 0; k < 4; k++)
+        {
+            uint pair = (ushort)(short)(bs[4 * k] + bs[4 * k + 1]) | ((uint)(ushort)(short)(bs[4 * k + 2] + bs[4 * k + 3]) << 16);
+            sum += Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(blk + 640 + 64 * k)), Vector256.Create(pair).AsInt16());
+            if (gemm4)
+            {
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sum), dd, acc);
+                sum = Vector256<int>.Zero;
+            }
+        }
+        return gemm4 ? acc : Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sum), dd, acc);
     }
 }

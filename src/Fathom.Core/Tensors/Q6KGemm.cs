@@ -24,7 +24,7 @@ internal static unsafe class Q6KGemm
     [ThreadStatic] private static byte[]? t_panel;
     [ThreadStatic] private static Vector512<float>[]? t_state;
 
-    public static bool Applies(TensorView w, int n) => n >= 2 && w.Type == GgmlType.Q6_K && Gemm.IsSupported;
+    public static bool Applies(TensorView w, int n) => n >= 2 && w.Type == GgmlType.Q6_K && Gemm.Wide;
 
     public static void Run(TensorView w, byte* act, int actRowBytes, int n, float* y, WorkerPool? pool)
     {
