@@ -13,6 +13,8 @@ namespace Fathom.Tensors;
 /// super-block, minus 32·(scales·bsums), one FMA with d_w·d_x per super-block, then <see cref="Simd.HSum"/>; a batch
 /// equals the one-row path bit for bit. A 512-bit vector holds the lanes of two weight rows; 4 pairs × 2 activation
 /// rows per tile; the 6-bit values are unpacked per call, a column slice at a time, into a per-thread panel.
+/// Without AVX-512BW (AVX2) each row's half of a pair is one 256-bit vector, four rows against one activation row per
+/// call: the same operations per lane, the same bits.
 /// </summary>
 internal static unsafe class Q6KGemm
 {
@@ -24,7 +26,7 @@ internal static unsafe class Q6KGemm
     [ThreadStatic] private static byte[]? t_panel;
     [ThreadStatic] private static Vector512<float>[]? t_state;
 
-    public static bool Applies(TensorView w, int n) => n >= 2 && w.Type == GgmlType.Q6_K && Gemm.Wide;
+    public static bool Applies(TensorView w, int n) => n >= 2 && w.Type == GgmlType.Q6_K && Gemm.IsSupported;
 
     public static void Run(TensorView w, byte* act, int actRowBytes, int n, float* y, WorkerPool? pool)
     {
@@ -78,7 +80,19 @@ internal static unsafe class Q6KGemm
                             var a0 = (BlockQ8_K*)(Act + (long)j * ActRowBytes) + b0;
                             var a1 = m > 1 ? (BlockQ8_K*)((byte*)a0 + ActRowBytes) : a0;
                             Vector512<float>* acc = state + 8 * t;
-                            Tile(panel, nb, a0, a1, acc, first);
+                            if (Gemm.Wide)
+                            {
+                                Tile(panel, nb, a0, a1, acc, first);
+                            }
+                            else
+                            {
+                                for (int h = 0; h < 2; h++)
+                                {
+                                    Tile8(panel, nb, h, a0, acc, first);
+                                    if (m > 1)
+                                        Tile8(panel, nb, h, a1, acc + 1, first);
+                                }
+                            }
                             if (!last)
                                 continue;
                             for (int jj = 0; jj < m; jj++)
@@ -205,5 +219,49 @@ internal static unsafe class Q6KGemm
         var k1 = Avx512BW.MultiplyAddAdjacent(b1, scales);
         c0 = Vector512.FusedMultiplyAdd(dw * e0, Vector512.ConvertToSingle(s0 - (k0 << 5)), c0);
         c1 = Vector512.FusedMultiplyAdd(dw * e1, Vector512.ConvertToSingle(s1 - (k1 << 5)), c1);
+    }
+
+    // AVX2: rows 2q + h of the four pairs against one activation row; acc[2q] holds row 2q + h's lanes in its half h.
+    private static void Tile8(byte* panel, int nb, int h, BlockQ8_K* a, Vector512<float>* acc, bool first)
+    {
+        float* p0 = (float*)acc + 8 * h, p1 = (float*)(acc + 2) + 8 * h, p2 = (float*)(acc + 4) + 8 * h, p3 = (float*)(acc + 6) + 8 * h;
+        Vector256<float> c0 = first ? default : Vector256.Load(p0), c1 = first ? default : Vector256.Load(p1);
+        Vector256<float> c2 = first ? default : Vector256.Load(p2), c3 = first ? default : Vector256.Load(p3);
+        for (int k = 0; k < nb; k++)
+        {
+            BlockQ8_K* y = a + k;
+            byte* blk = panel + (long)k * Pairs * PairBlock + 32 * h;
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int g = 0; g < 8; g++)
+            {
+                var x = Vector256.Load(y->Qs + 32 * g);
+                byte* pg = blk + 64 * g;
+                s0 += Group8(pg, x);
+                s1 += Group8(pg + PairBlock, x);
+                s2 += Group8(pg + 2 * PairBlock, x);
+                s3 += Group8(pg + 3 * PairBlock, x);
+            }
+            var bs = Vector256.Load(y->BSums);
+            var e = Vector256.Create(y->D);
+            c0 = Finish8(blk, s0, bs, e, c0);
+            c1 = Finish8(blk + PairBlock, s1, bs, e, c1);
+            c2 = Finish8(blk + 2 * PairBlock, s2, bs, e, c2);
+            c3 = Finish8(blk + 3 * PairBlock, s3, bs, e, c3);
+        }
+        c0.Store(p0);
+        c1.Store(p1);
+        c2.Store(p2);
+        c3.Store(p3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Group8(byte* pg, Vector256<sbyte> x) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Load(pg), x), Vector256.Load((short*)(pg + 512)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Finish8(byte* blk, Vector256<int> s, Vector256<short> bs, Vector256<float> e, Vector256<float> c)
+    {
+        var k = Avx2.MultiplyAddAdjacent(bs, Vector256.Load((short*)(blk + 1024)));
+        return Vector256.FusedMultiplyAdd(Vector256.Load((float*)(blk + 1088)) * e, Vector256.ConvertToSingle(s - (k << 5)), c);
     }
 }
