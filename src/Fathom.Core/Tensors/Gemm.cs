@@ -453,6 +453,11 @@ internal static unsafe class Gemm
     private static void Q4_0Kernel8(byte* panel, int h, int blocks, BlockQ8_0* a0, BlockQ8_0* a1, BlockQ8_0* a2, BlockQ8_0* a3,
         int* s0, int* s1, int* s2, int* s3, float* o0, float* o1, float* o2, float* o3)
     {
+        if (AvxVnni.IsSupported)
+        {
+            Q4_0Kernel8Vnni(panel, h, blocks, a0, a1, a2, a3, s0, s1, s2, s3, o0, o1, o2, o3);
+            return;
+        }
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         var low = Vector256.Create((byte)0x0F);
         for (int b = 0; b < blocks; b++, a0++, a1++, a2++, a3++)
@@ -470,6 +475,39 @@ internal static unsafe class Gemm
                 p3 += Dot8(lo, a3->Qs + 4 * c) + Dot8(hi, a3->Qs + 16 + 4 * c);
             }
             var d = Vector256.Load((float*)(panel + (long)b * Q4_0PanelBlock) + 8 * h);
+            f0 = Step8(f0, Avx2.MultiplyAddAdjacent(p0, Vector256<short>.One), s0[b], d, F16.Lookup(a0->D));
+            f1 = Step8(f1, Avx2.MultiplyAddAdjacent(p1, Vector256<short>.One), s1[b], d, F16.Lookup(a1->D));
+            f2 = Step8(f2, Avx2.MultiplyAddAdjacent(p2, Vector256<short>.One), s2[b], d, F16.Lookup(a2->D));
+            f3 = Step8(f3, Avx2.MultiplyAddAdjacent(p3, Vector256<short>.One), s3[b], d, F16.Lookup(a3->D));
+        }
+        f0.Store(o0);
+        f1.Store(o1);
+        f2.Store(o2);
+        f3.Store(o3);
+    }
+
+    // With AVX-VNNI: vpdpbusd sums each lane's four nibble × byte products straight into int32, the same integer as
+    // the vpmaddubsw pairs (never saturated: |pair| ≤ 2·15·127) summed as shorts and widened, so the same bits.
+    private static void Q4_0Kernel8Vnni(byte* panel, int h, int blocks, BlockQ8_0* a0, BlockQ8_0* a1, BlockQ8_0* a2, BlockQ8_0* a3,
+        int* s0, int* s1, int* s2, int* s3, float* o0, float* o1, float* o2, float* o3)
+    {
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        var low = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < blocks; b++, a0++, a1++, a2++, a3++)
+        {
+            byte* blk = panel + (long)b * Q4_0PanelBlock + 32 * h;
+            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int c = 0; c < 4; c++)
+            {
+                var raw = Vector256.Load(blk + 64 + 64 * c);
+                var lo = raw & low;
+                var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
+                p0 = Vnni8(Vnni8(p0, lo, a0->Qs + 4 * c), hi, a0->Qs + 16 + 4 * c);
+                p1 = Vnni8(Vnni8(p1, lo, a1->Qs + 4 * c), hi, a1->Qs + 16 + 4 * c);
+                p2 = Vnni8(Vnni8(p2, lo, a2->Qs + 4 * c), hi, a2->Qs + 16 + 4 * c);
+                p3 = Vnni8(Vnni8(p3, lo, a3->Qs + 4 * c), hi, a3->Qs + 16 + 4 * c);
+            }
+            var d = Vector256.Load((float*)(panel + (long)b * Q4_0PanelBlock) + 8 * h);
             f0 = Step8(f0, p0, s0[b], d, F16.Lookup(a0->D));
             f1 = Step8(f1, p1, s1[b], d, F16.Lookup(a1->D));
             f2 = Step8(f2, p2, s2[b], d, F16.Lookup(a2->D));
@@ -482,9 +520,13 @@ internal static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step8(Vector256<float> acc, Vector256<short> pairs, int offset, Vector256<float> dw, float dx)
+    private static Vector256<int> Vnni8(Vector256<int> acc, Vector256<byte> w, sbyte* a) =>
+        AvxVnni.MultiplyWideningAndAdd(acc, w, Vector256.Create(Unsafe.ReadUnaligned<int>(a)).AsSByte());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step8(Vector256<float> acc, Vector256<int> lanes, int offset, Vector256<float> dw, float dx)
     {
-        var sum = Avx2.MultiplyAddAdjacent(pairs, Vector256<short>.One) + Vector256.Create(offset);
+        var sum = lanes + Vector256.Create(offset);
         return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sum), dw * Vector256.Create(dx), acc);
     }
 
@@ -492,6 +534,7 @@ internal static unsafe class Gemm
     {
         Vector256<float> f0 = default, f1 = default;
         var low = Vector256.Create((byte)0x0F);
+        bool vnni = AvxVnni.IsSupported;
         for (int b = 0; b < blocks; b++)
         {
             byte* blk = panel + (long)b * Q4_KPanelBlock + 32 * h;
@@ -501,24 +544,48 @@ internal static unsafe class Gemm
             Vector256<int> i0 = default, i1 = default;
             for (int k = 0; k < 4; k++)
             {
-                Vector256<short> l0 = default, l1 = default, h0 = default, h1 = default;
                 byte* q = blk + 896 + 512 * k;
                 int off = 64 * k;
-                for (int c = 0; c < 8; c++)
-                {
-                    var raw = Vector256.Load(q + 64 * c);
-                    var lo = raw & low;
-                    var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
-                    int o = off + 4 * c;
-                    l0 += Dot8(lo, x0->Qs + o);
-                    h0 += Dot8(hi, x0->Qs + o + 32);
-                    l1 += Dot8(lo, x1->Qs + o);
-                    h1 += Dot8(hi, x1->Qs + o + 32);
-                }
                 var sl = Vector256.Load((short*)(blk + 128 + 128 * k));
                 var sh = Vector256.Load((short*)(blk + 192 + 128 * k));
-                i0 += Avx2.MultiplyAddAdjacent(l0, sl) + Avx2.MultiplyAddAdjacent(h0, sh);
-                i1 += Avx2.MultiplyAddAdjacent(l1, sl) + Avx2.MultiplyAddAdjacent(h1, sh);
+                if (vnni)
+                {
+                    // Each lane's 32 products summed straight into int32 (the same integer as the short pairs below),
+                    // times the sub-block's scale (one of the two equal shorts in each lane).
+                    Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default;
+                    for (int c = 0; c < 8; c++)
+                    {
+                        var raw = Vector256.Load(q + 64 * c);
+                        var lo = raw & low;
+                        var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
+                        int o = off + 4 * c;
+                        l0 = Vnni8(l0, lo, x0->Qs + o);
+                        h0 = Vnni8(h0, hi, x0->Qs + o + 32);
+                        l1 = Vnni8(l1, lo, x1->Qs + o);
+                        h1 = Vnni8(h1, hi, x1->Qs + o + 32);
+                    }
+                    var scl = sl.AsInt32() & Vector256.Create(0xFFFF);
+                    var sch = sh.AsInt32() & Vector256.Create(0xFFFF);
+                    i0 += l0 * scl + h0 * sch;
+                    i1 += l1 * scl + h1 * sch;
+                }
+                else
+                {
+                    Vector256<short> l0 = default, l1 = default, h0 = default, h1 = default;
+                    for (int c = 0; c < 8; c++)
+                    {
+                        var raw = Vector256.Load(q + 64 * c);
+                        var lo = raw & low;
+                        var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
+                        int o = off + 4 * c;
+                        l0 += Dot8(lo, x0->Qs + o);
+                        h0 += Dot8(hi, x0->Qs + o + 32);
+                        l1 += Dot8(lo, x1->Qs + o);
+                        h1 += Dot8(hi, x1->Qs + o + 32);
+                    }
+                    i0 += Avx2.MultiplyAddAdjacent(l0, sl) + Avx2.MultiplyAddAdjacent(h0, sh);
+                    i1 += Avx2.MultiplyAddAdjacent(l1, sl) + Avx2.MultiplyAddAdjacent(h1, sh);
+                }
                 if (gemm4)
                 {
                     f0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0), d0, f0);
