@@ -496,22 +496,27 @@ internal static unsafe class Gemm
         for (int b = 0; b < blocks; b++, a0++, a1++, a2++, a3++)
         {
             byte* blk = panel + (long)b * Q4_0PanelBlock + 32 * h;
-            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
+            // Low and high nibbles in separate chains: vpdpbusd's latency, not its throughput, would bound one chain.
+            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default, q0 = default, q1 = default, q2 = default, q3 = default;
             for (int c = 0; c < 4; c++)
             {
                 var raw = Vector256.Load(blk + 64 + 64 * c);
                 var lo = raw & low;
                 var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
-                p0 = Vnni8(Vnni8(p0, lo, a0->Qs + 4 * c), hi, a0->Qs + 16 + 4 * c);
-                p1 = Vnni8(Vnni8(p1, lo, a1->Qs + 4 * c), hi, a1->Qs + 16 + 4 * c);
-                p2 = Vnni8(Vnni8(p2, lo, a2->Qs + 4 * c), hi, a2->Qs + 16 + 4 * c);
-                p3 = Vnni8(Vnni8(p3, lo, a3->Qs + 4 * c), hi, a3->Qs + 16 + 4 * c);
+                p0 = Vnni8(p0, lo, a0->Qs + 4 * c);
+                q0 = Vnni8(q0, hi, a0->Qs + 16 + 4 * c);
+                p1 = Vnni8(p1, lo, a1->Qs + 4 * c);
+                q1 = Vnni8(q1, hi, a1->Qs + 16 + 4 * c);
+                p2 = Vnni8(p2, lo, a2->Qs + 4 * c);
+                q2 = Vnni8(q2, hi, a2->Qs + 16 + 4 * c);
+                p3 = Vnni8(p3, lo, a3->Qs + 4 * c);
+                q3 = Vnni8(q3, hi, a3->Qs + 16 + 4 * c);
             }
             var d = Vector256.Load((float*)(panel + (long)b * Q4_0PanelBlock) + 8 * h);
-            f0 = Step8(f0, p0, s0[b], d, F16.Lookup(a0->D));
-            f1 = Step8(f1, p1, s1[b], d, F16.Lookup(a1->D));
-            f2 = Step8(f2, p2, s2[b], d, F16.Lookup(a2->D));
-            f3 = Step8(f3, p3, s3[b], d, F16.Lookup(a3->D));
+            f0 = Step8(f0, p0 + q0, s0[b], d, F16.Lookup(a0->D));
+            f1 = Step8(f1, p1 + q1, s1[b], d, F16.Lookup(a1->D));
+            f2 = Step8(f2, p2 + q2, s2[b], d, F16.Lookup(a2->D));
+            f3 = Step8(f3, p3 + q3, s3[b], d, F16.Lookup(a3->D));
         }
         f0.Store(o0);
         f1.Store(o1);
@@ -552,8 +557,9 @@ internal static unsafe class Gemm
                 {
                     // Each lane's 32 products summed straight into int32 (the same integer as the short pairs below),
                     // times the sub-block's scale (one of the two equal shorts in each lane).
-                    Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default;
-                    for (int c = 0; c < 8; c++)
+                    // Even and odd chunks in separate chains, so vpdpbusd's latency does not bound them.
+                    Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default, e0 = default, e1 = default, g0 = default, g1 = default;
+                    for (int c = 0; c < 8; c += 2)
                     {
                         var raw = Vector256.Load(q + 64 * c);
                         var lo = raw & low;
@@ -563,11 +569,18 @@ internal static unsafe class Gemm
                         h0 = Vnni8(h0, hi, x0->Qs + o + 32);
                         l1 = Vnni8(l1, lo, x1->Qs + o);
                         h1 = Vnni8(h1, hi, x1->Qs + o + 32);
+                        raw = Vector256.Load(q + 64 * c + 64);
+                        lo = raw & low;
+                        hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low;
+                        e0 = Vnni8(e0, lo, x0->Qs + o + 4);
+                        g0 = Vnni8(g0, hi, x0->Qs + o + 36);
+                        e1 = Vnni8(e1, lo, x1->Qs + o + 4);
+                        g1 = Vnni8(g1, hi, x1->Qs + o + 36);
                     }
                     var scl = sl.AsInt32() & Vector256.Create(0xFFFF);
                     var sch = sh.AsInt32() & Vector256.Create(0xFFFF);
-                    i0 += l0 * scl + h0 * sch;
-                    i1 += l1 * scl + h1 * sch;
+                    i0 += (l0 + e0) * scl + (h0 + g0) * sch;
+                    i1 += (l1 + e1) * scl + (h1 + g1) * sch;
                 }
                 else
                 {

@@ -13,8 +13,6 @@ namespace Fathom.Tensors;
 /// fma(d_w·d_x, float(lane), acc), then <see cref="Simd.HSum"/>; so a batch equals the one-row path bit for bit.
 /// A 512-bit vector holds the eight lanes of two weight rows; 4 such pairs × 3 activation rows per tile; the
 /// weights are re-laid per call, a column slice at a time, into a per-thread panel (|w|, sign mask, scales).
-/// Without AVX-512BW (AVX2) each row's half of a pair is one 256-bit vector, four rows against one activation row
-/// per call: the same operations per lane, the same bits.
 /// </summary>
 internal static unsafe class Q8Gemm
 {
@@ -25,7 +23,7 @@ internal static unsafe class Q8Gemm
     [ThreadStatic] private static byte[]? t_panel;
     [ThreadStatic] private static Vector512<float>[]? t_state;
 
-    public static bool Applies(TensorView w, int n) => n >= 2 && w.Type == GgmlType.Q8_0 && Gemm.IsSupported;
+    public static bool Applies(TensorView w, int n) => n >= 2 && w.Type == GgmlType.Q8_0 && Gemm.Wide;
 
     public static void Run(TensorView w, byte* act, int actRowBytes, int n, float* y, WorkerPool? pool)
     {
@@ -80,21 +78,7 @@ internal static unsafe class Q8Gemm
                             var a1 = m > 1 ? (BlockQ8_0*)((byte*)a0 + ActRowBytes) : a0;
                             var a2 = m > 2 ? (BlockQ8_0*)((byte*)a0 + 2L * ActRowBytes) : a0;
                             Vector512<float>* acc = state + 12 * t;
-                            if (Gemm.Wide)
-                            {
-                                Tile(panel, nb, a0, a1, a2, acc, first);
-                            }
-                            else
-                            {
-                                for (int h = 0; h < 2; h++)
-                                {
-                                    Tile8(panel, nb, h, a0, acc, first);
-                                    if (m > 1)
-                                        Tile8(panel, nb, h, a1, acc + 1, first);
-                                    if (m > 2)
-                                        Tile8(panel, nb, h, a2, acc + 2, first);
-                                }
-                            }
+                            Tile(panel, nb, a0, a1, a2, acc, first);
                             if (!last)
                                 continue;
                             for (int jj = 0; jj < m; jj++)
@@ -199,37 +183,4 @@ internal static unsafe class Q8Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Lanes(Vector512<byte> wabs, Vector512<sbyte> xs) =>
         Vector512.ConvertToSingle(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(wabs, xs), Vector512<short>.One));
-
-    // AVX2: rows 2q + h of the four pairs against one activation row; acc[3q] holds row 2q + h's lanes in its half h.
-    private static void Tile8(byte* panel, int nb, int h, BlockQ8_0* a, Vector512<float>* acc, bool first)
-    {
-        float* p0 = (float*)acc + 8 * h, p1 = (float*)(acc + 3) + 8 * h, p2 = (float*)(acc + 6) + 8 * h, p3 = (float*)(acc + 9) + 8 * h;
-        Vector256<float> c0 = first ? default : Vector256.Load(p0), c1 = first ? default : Vector256.Load(p1);
-        Vector256<float> c2 = first ? default : Vector256.Load(p2), c3 = first ? default : Vector256.Load(p3);
-        for (int k = 0; k < nb; k++)
-        {
-            var x = Vector256.Load(a[k].Qs);
-            var n = -x;
-            var e = Vector256.Create(F16.Lookup(a[k].D));
-            byte* blk = panel + (long)k * Pairs * PairBlock + 32 * h;
-            c0 = Row8(blk, x, n, e, c0);
-            c1 = Row8(blk + PairBlock, x, n, e, c1);
-            c2 = Row8(blk + 2 * PairBlock, x, n, e, c2);
-            c3 = Row8(blk + 3 * PairBlock, x, n, e, c3);
-        }
-        c0.Store(p0);
-        c1.Store(p1);
-        c2.Store(p2);
-        c3.Store(p3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Row8(byte* blk, Vector256<sbyte> x, Vector256<sbyte> n, Vector256<float> e, Vector256<float> c)
-    {
-        var wabs = Vector256.Load(blk);
-        var neg = Vector256.Load((sbyte*)(blk + 64));
-        var dw = Vector256.Load((float*)(blk + 128));
-        var lanes = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(wabs, Vector256.ConditionalSelect(neg, n, x)), Vector256<short>.One);
-        return Vector256.FusedMultiplyAdd(dw * e, Vector256.ConvertToSingle(lanes), c);
-    }
 }
