@@ -109,6 +109,17 @@ internal static class GgmlMath
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         int i = 0;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            // Each 16-lane group as two 8-lane halves: the same steps per lane (a Vector512 that is not accelerated
+            // would run them element by element).
+            for (int end = gate.Length / Lanes * Lanes; i < end; i += 8)
+            {
+                var x = Vector256.Create((ReadOnlySpan<float>)gate.Slice(i, 8));
+                var silu = x / (Vector256<float>.One + Exp(Vector256<float>.Zero - x));
+                (silu * Vector256.Create(up.Slice(i, 8))).CopyTo(gate.Slice(i, 8));
+            }
+        }
         for (; i + Lanes <= gate.Length; i += Lanes)
         {
             var x = Vector512.Create((ReadOnlySpan<float>)gate.Slice(i, Lanes));

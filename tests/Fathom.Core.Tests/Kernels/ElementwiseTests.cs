@@ -24,6 +24,23 @@ public class ElementwiseTests
     }
 
     [Theory, MemberData(nameof(Sizes))]
+    [InlineData(48)]
+    [InlineData(8192)]
+    public void GgmlSwiGluIsItsLaneStatementBitForBit(int n)
+    {
+        // Whole 16-lane groups take ggml_v_expf (Exp(float) per lane), the tail expf: the same bits on every ISA.
+        float[] g = KernelTestData.Floats(n, 5, 12), u = KernelTestData.Floats(n, 6), y = (float[])g.Clone();
+        Fathom.Models.GgmlMath.SwiGlu(y, u);
+        int whole = n / Fathom.Models.GgmlMath.Lanes * Fathom.Models.GgmlMath.Lanes;
+        for (int i = 0; i < n; i++)
+        {
+            float e = i < whole ? Fathom.Models.GgmlMath.Exp(0f - g[i]) : MathF.Exp(-g[i]);
+            float want = g[i] / (1f + e) * u[i];
+            Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[i]), $"n={n} [{i}]: {y[i]:R} vs {want:R}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Sizes))]
     public void SiluAndSwiGluMatchFormula(int n)
     {
         float[] g = KernelTestData.Floats(n, 3, 8), u = KernelTestData.Floats(n, 4), y = new float[n], z = new float[n];
