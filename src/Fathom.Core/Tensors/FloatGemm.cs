@@ -11,7 +11,8 @@ namespace Fathom.Tensors;
 /// every output is one 16-lane FMA chain over the columns, reduced by <see cref="GgmlMath.Sum"/>, so it
 /// equals the one-row path bit for bit. 8 weight rows × 3 activation rows share each loaded vector;
 /// the columns go in slices whose weight rows (widened to f32 once) sit in L1 while the slice of every
-/// activation row streams past, the 16 partial chains per tile carried from slice to slice.
+/// activation row streams past, the 16 partial chains per tile carried from slice to slice. Without AVX-512 each
+/// 16-lane chain runs as two 8-lane halves (four weight rows per call): the same FMA per lane, so the same bits.
 /// </summary>
 internal static unsafe class FloatGemm
 {
@@ -77,7 +78,19 @@ internal static unsafe class FloatGemm
                             float* x1 = m > 1 ? x0 + Columns : x0;
                             float* x2 = m > 2 ? x0 + 2L * Columns : x0;
                             var acc = (Vector512<float>*)(state + (long)t * Chains * Lanes);
-                            Tile(panel, x0, x1, x2, len, acc, first);
+                            if (Vector512.IsHardwareAccelerated)
+                            {
+                                Tile(panel, x0, x1, x2, len, acc, first);
+                            }
+                            else
+                            {
+                                for (int h = 0; h < 2; h++)
+                                {
+                                    Tile8(panel, x0, x1, x2, len, (float*)acc, h, first);
+                                    if (valid > 4)
+                                        Tile8(panel + 4 * Slice, x0, x1, x2, len, (float*)(acc + 3 * 4), h, first);
+                                }
+                            }
                             if (last)
                             {
                                 for (int jj = 0; jj < m; jj++)
@@ -106,6 +119,12 @@ internal static unsafe class FloatGemm
                     continue;
                 }
                 ushort* src = (ushort*)Weights + (long)(r0 + r) * Columns + k0;
+                if (!Vector512.IsHardwareAccelerated)
+                {
+                    for (int c = 0; c < len; c += 8)
+                        F16.ToFloat(Vector256.WidenLower(Vector128.Load(src + c).ToVector256())).Store(dst + c);
+                    continue;
+                }
                 for (int c = 0; c < len; c += Lanes)
                 {
                     var h = Vector256.Load(src + c);
@@ -181,5 +200,52 @@ internal static unsafe class FloatGemm
         acc[15] = c50; acc[16] = c51; acc[17] = c52;
         acc[18] = c60; acc[19] = c61; acc[20] = c62;
         acc[21] = c70; acc[22] = c71; acc[23] = c72;
+    }
+
+    // Without AVX-512: lanes 8h..8h+7 of four weight rows' chains against three activation rows; chain (r, j) is the
+    // 16 floats at chains + 16·(3r + j).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8(float* panel, float* x0, float* x1, float* x2, int len, float* chains, int h, bool first)
+    {
+        const int Step = Lanes;
+        float* acc = chains + 8 * h;
+        Vector256<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
+        if (first)
+        {
+            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector256<float>.Zero;
+        }
+        else
+        {
+            c00 = Vector256.Load(acc); c01 = Vector256.Load(acc + Step); c02 = Vector256.Load(acc + 2 * Step);
+            c10 = Vector256.Load(acc + 3 * Step); c11 = Vector256.Load(acc + 4 * Step); c12 = Vector256.Load(acc + 5 * Step);
+            c20 = Vector256.Load(acc + 6 * Step); c21 = Vector256.Load(acc + 7 * Step); c22 = Vector256.Load(acc + 8 * Step);
+            c30 = Vector256.Load(acc + 9 * Step); c31 = Vector256.Load(acc + 10 * Step); c32 = Vector256.Load(acc + 11 * Step);
+        }
+        for (int c = 8 * h; c < len; c += Lanes)
+        {
+            var a0 = Vector256.Load(x0 + c);
+            var a1 = Vector256.Load(x1 + c);
+            var a2 = Vector256.Load(x2 + c);
+            var w0 = Vector256.Load(panel + c);
+            c00 = Vector256.FusedMultiplyAdd(w0, a0, c00);
+            c01 = Vector256.FusedMultiplyAdd(w0, a1, c01);
+            c02 = Vector256.FusedMultiplyAdd(w0, a2, c02);
+            var w1 = Vector256.Load(panel + Slice + c);
+            c10 = Vector256.FusedMultiplyAdd(w1, a0, c10);
+            c11 = Vector256.FusedMultiplyAdd(w1, a1, c11);
+            c12 = Vector256.FusedMultiplyAdd(w1, a2, c12);
+            var w2 = Vector256.Load(panel + 2 * Slice + c);
+            c20 = Vector256.FusedMultiplyAdd(w2, a0, c20);
+            c21 = Vector256.FusedMultiplyAdd(w2, a1, c21);
+            c22 = Vector256.FusedMultiplyAdd(w2, a2, c22);
+            var w3 = Vector256.Load(panel + 3 * Slice + c);
+            c30 = Vector256.FusedMultiplyAdd(w3, a0, c30);
+            c31 = Vector256.FusedMultiplyAdd(w3, a1, c31);
+            c32 = Vector256.FusedMultiplyAdd(w3, a2, c32);
+        }
+        c00.Store(acc); c01.Store(acc + Step); c02.Store(acc + 2 * Step);
+        c10.Store(acc + 3 * Step); c11.Store(acc + 4 * Step); c12.Store(acc + 5 * Step);
+        c20.Store(acc + 6 * Step); c21.Store(acc + 7 * Step); c22.Store(acc + 8 * Step);
+        c30.Store(acc + 9 * Step); c31.Store(acc + 10 * Step); c32.Store(acc + 11 * Step);
     }
 }
