@@ -137,6 +137,18 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
 
     private float TinyBlasF32(float* w, float* x)
     {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            // The 16-lane chain as two 8-lane halves: the same FMA per lane (a Vector512 that is not accelerated
+            // would run element by element).
+            Vector256<float> lo = default, hi = default;
+            for (int c = 0; c < Columns; c += Lanes)
+            {
+                lo = Vector256.FusedMultiplyAdd(Vector256.Load(w + c), Vector256.Load(x + c), lo);
+                hi = Vector256.FusedMultiplyAdd(Vector256.Load(w + c + 8), Vector256.Load(x + c + 8), hi);
+            }
+            return GgmlMath.Sum(Vector512.Create(lo, hi));
+        }
         var acc = Vector512<float>.Zero;
         for (int c = 0; c < Columns; c += Lanes)
             acc = Vector512.FusedMultiplyAdd(Vector512.Load(w + c), Vector512.Load(x + c), acc);
@@ -146,6 +158,17 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
     private float TinyBlasF16(int r, float* x)
     {
         var w = (ushort*)Weight.Data + (long)r * Columns;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            Vector256<float> lo = default, hi = default;
+            for (int c = 0; c < Columns; c += Lanes)
+            {
+                var h = Vector256.Load(w + c);
+                lo = Vector256.FusedMultiplyAdd(F16.ToFloat(Vector256.WidenLower(h)), Vector256.Load(x + c), lo);
+                hi = Vector256.FusedMultiplyAdd(F16.ToFloat(Vector256.WidenUpper(h)), Vector256.Load(x + c + 8), hi);
+            }
+            return GgmlMath.Sum(Vector512.Create(lo, hi));
+        }
         var acc = Vector512<float>.Zero;
         for (int c = 0; c < Columns; c += Lanes)
         {
@@ -159,8 +182,10 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
     // ggml_vec_dot_f32 (AVX-512): four 16-lane accumulators over 64-wide steps, folded 0+2, 1+3, 0+1, then a float tail.
     private float VecDotF32(float* w, float* x)
     {
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
         int c = 0;
+        if (!Vector512.IsHardwareAccelerated)
+            return VecDotF32Halves(w, x);
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
         for (; c + 4 * Lanes <= Columns; c += 4 * Lanes)
         {
             s0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c), Vector512.Load(w + c), s0);
@@ -169,6 +194,28 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
             s3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c + 3 * Lanes), Vector512.Load(w + c + 3 * Lanes), s3);
         }
         float sum = GgmlMath.Sum((s0 + s2) + (s1 + s3));
+        for (; c < Columns; c++)
+            sum += w[c] * x[c];
+        return sum;
+    }
+
+    // VecDotF32's four 16-lane accumulators as eight 8-lane halves (the same FMA per lane), for machines without AVX-512.
+    private float VecDotF32Halves(float* w, float* x)
+    {
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, t0 = default, t1 = default, t2 = default, t3 = default;
+        int c = 0;
+        for (; c + 4 * Lanes <= Columns; c += 4 * Lanes)
+        {
+            s0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c), Vector256.Load(w + c), s0);
+            t0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 8), Vector256.Load(w + c + 8), t0);
+            s1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + Lanes), Vector256.Load(w + c + Lanes), s1);
+            t1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + Lanes + 8), Vector256.Load(w + c + Lanes + 8), t1);
+            s2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 2 * Lanes), Vector256.Load(w + c + 2 * Lanes), s2);
+            t2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 2 * Lanes + 8), Vector256.Load(w + c + 2 * Lanes + 8), t2);
+            s3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 3 * Lanes), Vector256.Load(w + c + 3 * Lanes), s3);
+            t3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 3 * Lanes + 8), Vector256.Load(w + c + 3 * Lanes + 8), t3);
+        }
+        float sum = GgmlMath.Sum(Vector512.Create((s0 + s2) + (s1 + s3), (t0 + t2) + (t1 + t3)));
         for (; c < Columns; c++)
             sum += w[c] * x[c];
         return sum;
