@@ -146,6 +146,11 @@ internal static class CausalAttention
         {
             float* a = acc + (long)r * Lanes * dvPad;
             float* o = output + (long)(t0 + r / g) * oWidth + (kvHead * g + r % g) * dv;
+            if (!Vector512.IsHardwareAccelerated)
+            {
+                ReduceLanes8(a, dvPad, dv, o);
+                continue;
+            }
             for (int d = 0; d < dvPad; d += Lanes)
             {
                 var s0 = (Vector512.Load(a + 8 * dvPad + d) + Vector512.Load(a + d)) + (Vector512.Load(a + 12 * dvPad + d) + Vector512.Load(a + 4 * dvPad + d));
@@ -164,10 +169,62 @@ internal static class CausalAttention
         }
     }
 
+    // Tile's output reduction on 8 lanes at a time (machines without AVX-512): the same adds in the same order.
+    private static unsafe void ReduceLanes8(float* a, int dvPad, int dv, float* o)
+    {
+        for (int d = 0; d < dvPad; d += 8)
+        {
+            var s0 = (Vector256.Load(a + 8 * dvPad + d) + Vector256.Load(a + d)) + (Vector256.Load(a + 12 * dvPad + d) + Vector256.Load(a + 4 * dvPad + d));
+            var s1 = (Vector256.Load(a + 9 * dvPad + d) + Vector256.Load(a + 1 * dvPad + d)) + (Vector256.Load(a + 13 * dvPad + d) + Vector256.Load(a + 5 * dvPad + d));
+            var s2 = (Vector256.Load(a + 10 * dvPad + d) + Vector256.Load(a + 2 * dvPad + d)) + (Vector256.Load(a + 14 * dvPad + d) + Vector256.Load(a + 6 * dvPad + d));
+            var s3 = (Vector256.Load(a + 11 * dvPad + d) + Vector256.Load(a + 3 * dvPad + d)) + (Vector256.Load(a + 15 * dvPad + d) + Vector256.Load(a + 7 * dvPad + d));
+            var sum = (s0 + s2) + (s1 + s3);
+            if (d + 8 <= dv)
+                sum.Store(o + d);
+            else
+            {
+                for (int k = 0; k < dv - d; k++)
+                    o[d + k] = sum[k];
+            }
+        }
+    }
+
     // a[d] = fma(p[j], v[j, d], a[d]) for j = l, l+16, … below end, in that order.
     private static unsafe void AccumulateLane(float* a, float* p, float* v, int l, int end, int dvPad)
     {
         int d = 0;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            // Eight lanes at a time (machines without AVX-512): the same FMA per element.
+            for (; d + 32 <= dvPad; d += 32)
+            {
+                var a0 = Vector256.Load(a + d);
+                var a1 = Vector256.Load(a + d + 8);
+                var a2 = Vector256.Load(a + d + 16);
+                var a3 = Vector256.Load(a + d + 24);
+                for (int j = l; j < end; j += Lanes)
+                {
+                    var pj = Vector256.Create(p[j]);
+                    float* vr = v + (long)j * dvPad + d;
+                    a0 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vr), a0);
+                    a1 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vr + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vr + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vr + 24), a3);
+                }
+                a0.Store(a + d);
+                a1.Store(a + d + 8);
+                a2.Store(a + d + 16);
+                a3.Store(a + d + 24);
+            }
+            for (; d < dvPad; d += 8)
+            {
+                var a0 = Vector256.Load(a + d);
+                for (int j = l; j < end; j += Lanes)
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.Create(p[j]), Vector256.Load(v + (long)j * dvPad + d), a0);
+                a0.Store(a + d);
+            }
+            return;
+        }
         for (; d + 4 * Lanes <= dvPad; d += 4 * Lanes)
         {
             var a0 = Vector512.Load(a + d);
@@ -204,12 +261,17 @@ internal static class CausalAttention
     {
         if (!Avx512F.IsSupported)
         {
+            // Each key's 16-lane chain as two 8-lane halves: the same FMA per lane, the same reduction.
             for (int key = 0; key < Lanes; key++)
             {
-                var sum = Vector512<float>.Zero;
+                Vector256<float> lo = default, hi = default;
+                float* kr = k + (long)key * ks;
                 for (int c = 0; c < dkPad; c += Lanes)
-                    sum = Vector512.FusedMultiplyAdd(Vector512.Load(q + c), Vector512.Load(k + (long)key * ks + c), sum);
-                dst[key] = GgmlMath.Sum(sum) * scale;
+                {
+                    lo = Vector256.FusedMultiplyAdd(Vector256.Load(q + c), Vector256.Load(kr + c), lo);
+                    hi = Vector256.FusedMultiplyAdd(Vector256.Load(q + c + 8), Vector256.Load(kr + c + 8), hi);
+                }
+                dst[key] = GgmlMath.Sum(lo, hi) * scale;
             }
             return;
         }
@@ -273,6 +335,11 @@ internal static class CausalAttention
     // in float, groups in double), then each probability rounded to f16. s has room up to RoundUp(n).
     private static unsafe void Softmax(float* s, int n)
     {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            Softmax8(s, n);
+            return;
+        }
         var vmax = Vector512.Create(float.NegativeInfinity);
         int i = 0;
         for (; i + Lanes <= n; i += Lanes)
@@ -305,10 +372,53 @@ internal static class CausalAttention
             F16.RoundToHalf(Vector512.Load(s + i) * inv).Store(s + i);
     }
 
+    // Softmax with each 16-position group as two 8-lane halves (machines without AVX-512): the same exps, the same
+    // group sums, the same rounding.
+    private static unsafe void Softmax8(float* s, int n)
+    {
+        var vmax = Vector256.Create(float.NegativeInfinity);
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            vmax = Vector256.Max(vmax, Vector256.Load(s + i));
+        float max = float.NegativeInfinity;
+        for (int k = 0; k < 8; k++)
+            max = MathF.Max(max, vmax[k]);
+        for (; i < n; i++)
+            max = MathF.Max(max, s[i]);
+        vmax = Vector256.Create(max);
+        double sum = 0;
+        for (i = 0; i + Lanes <= n; i += Lanes)
+        {
+            var lo = GgmlMath.Exp(Vector256.Load(s + i) - vmax);
+            var hi = GgmlMath.Exp(Vector256.Load(s + i + 8) - vmax);
+            sum += GgmlMath.Sum(lo, hi);
+            lo.Store(s + i);
+            hi.Store(s + i + 8);
+        }
+        if (i < n)
+        {
+            var live0 = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(n - i)).AsSingle();
+            var live1 = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(n - i - 8)).AsSingle();
+            var lo = Vector256.ConditionalSelect(live0, GgmlMath.Exp(Vector256.ConditionalSelect(live0, Vector256.Load(s + i), vmax) - vmax), Vector256<float>.Zero);
+            var hi = Vector256.ConditionalSelect(live1, GgmlMath.Exp(Vector256.ConditionalSelect(live1, Vector256.Load(s + i + 8), vmax) - vmax), Vector256<float>.Zero);
+            sum += GgmlMath.Sum(lo, hi);
+            lo.Store(s + i);
+            hi.Store(s + i + 8);
+        }
+        var inv = Vector256.Create((float)(1.0 / sum));
+        for (i = 0; i < n; i += 8)
+            F16.RoundToHalf(Vector256.Load(s + i) * inv).Store(s + i);
+    }
+
     // n floats rounded through f16 into dst, zero-padded to a whole number of 16-lane chunks.
     private static unsafe void RoundRow(float* src, int n, float* dst)
     {
         int i = 0;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            for (int end = n / Lanes * Lanes; i < end; i += 8)
+                F16.RoundToHalf(Vector256.Load(src + i)).Store(dst + i);
+        }
         for (; i + Lanes <= n; i += Lanes)
             F16.RoundToHalf(Vector512.Load(src + i)).Store(dst + i);
         for (; i < n; i++)

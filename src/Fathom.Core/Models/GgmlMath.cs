@@ -105,6 +105,15 @@ internal static class GgmlMath
         return (q[0] + q[2]) + (q[1] + q[3]);
     }
 
+    /// <summary><see cref="Sum(Vector512{float})"/> of the 16 lanes held as two 8-lane halves (machines without AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector256<float> lo, Vector256<float> hi)
+    {
+        var t = lo + hi;
+        var q = t.GetLower() + t.GetUpper();
+        return (q[0] + q[2]) + (q[1] + q[3]);
+    }
+
     /// <summary>y = silu(gate) · up as ggml_vec_swiglu_f32: 16-lane groups with ggml_v_expf, the tail with expf.</summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {

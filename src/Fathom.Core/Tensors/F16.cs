@@ -246,4 +246,19 @@ internal static class F16
             Vector512.ConditionalSelect(Vector512.GreaterThan(abs, Vector512.Create(0x7F800000u)), nan, normal));
         return (r | (bits & Vector512.Create(0x80000000u))).AsSingle();
     }
+
+    /// <summary><see cref="RoundToHalf(Vector512{float})"/> on 8 lanes (machines without AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> RoundToHalf(Vector256<float> x)
+    {
+        Vector256<uint> bits = x.AsUInt32();
+        Vector256<uint> abs = bits & Vector256.Create(0x7FFFFFFFu);
+        Vector256<uint> normal = (abs + Vector256.Create(0xFFFu) + ((abs >> 13) & Vector256<uint>.One)) & Vector256.Create(0xFFFFE000u);
+        normal = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(normal, Vector256.Create(0x47800000u)), Vector256.Create(0x7F800000u), normal);
+        Vector256<uint> sub = ((abs.AsSingle() + Vector256.Create(0.5f)) - Vector256.Create(0.5f)).AsUInt32();
+        Vector256<uint> nan = (abs & Vector256.Create(0xFFFFE000u)) | Vector256.Create(0x00400000u);
+        Vector256<uint> r = Vector256.ConditionalSelect(Vector256.LessThan(abs, Vector256.Create(0x38800000u)), sub,
+            Vector256.ConditionalSelect(Vector256.GreaterThan(abs, Vector256.Create(0x7F800000u)), nan, normal));
+        return (r | (bits & Vector256.Create(0x80000000u))).AsSingle();
+    }
 }
