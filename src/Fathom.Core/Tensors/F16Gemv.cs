@@ -8,9 +8,10 @@ namespace Fathom.Tensors;
 /// <summary>
 /// Decode mat-vec of F16 weights in llamafile tinyBLAS's order (one 16-lane FMA chain per row over
 /// x, then _mm512_reduce_add_ps's fold), four rows per pass. x holds the activations already rounded
-/// to f16 (as floats). .NET has no vcvtph2ps, so halves widen in integer ops: normal values by an
-/// exponent rebias (4 ops), and only a 32-half group that holds a zero, subnormal, Inf or NaN takes
-/// the general exact conversion. The products are those of the general path, so the bits are too.
+/// to f16 (as floats). .NET has no vcvtph2ps, so halves widen in integer ops, 2^112 too small (three ops, zeros and
+/// subnormals included; <see cref="F16.Widen16FiniteRaw"/>), and x is taken 2^112 larger once per call; only a 32-half
+/// group that holds an Inf or NaN takes the widening that keeps them. The products are those of the general path,
+/// so the bits are too.
 /// </summary>
 internal static unsafe class F16Gemv
 {
@@ -21,15 +22,25 @@ internal static unsafe class F16Gemv
         get => Simd.UseAvx512BW && Avx512F.IsSupported;
     }
 
-    /// <summary>y[r] = Σ_c w[r, c]·x[c] for every row; cols a multiple of 16.</summary>
+    [ThreadStatic] private static float[]? t_scaled;
+
+    /// <summary>y[r] = Σ_c w[r, c]·x[c] for every row; cols a multiple of 16; x rounded to f16 (|x| ≤ 65504, or ±inf/NaN).</summary>
     public static void MatVec(ushort* w, int cols, int rows, float* x, float* y, WorkerPool? pool)
     {
-        var body = new Body { W = w, X = x, Y = y, Columns = cols, Rows = rows };
-        int tiles = (rows + Body.RowTile - 1) / Body.RowTile;
-        if (pool is null || pool.ThreadCount == 1)
-            body.Invoke(0, tiles);
-        else
-            pool.For(tiles, ref body, Math.Max(1, tiles / (pool.ThreadCount * 8)));
+        // The halves widen 2^112 too small (three integer operations, zeros and subnormals alike), so x takes the
+        // 2^112 instead: x·2^112 is exact and finite for every f16 value, and each product is the exact one's bits.
+        float[] scaled = t_scaled is { } t && t.Length >= cols ? t : (t_scaled = GC.AllocateUninitializedArray<float>(cols, pinned: true));
+        fixed (float* xs = scaled)
+        {
+            for (int c = 0; c < cols; c += 16)
+                (Vector512.Load(x + c) * Vector512.Create(F16.RawUnit)).Store(xs + c);
+            var body = new Body { W = w, X = xs, Y = y, Columns = cols, Rows = rows };
+            int tiles = (rows + Body.RowTile - 1) / Body.RowTile;
+            if (pool is null || pool.ThreadCount == 1)
+                body.Invoke(0, tiles);
+            else
+                pool.For(tiles, ref body, Math.Max(1, tiles / (pool.ThreadCount * 8)));
+        }
     }
 
     private struct Body : IParallelBody
@@ -86,39 +97,33 @@ internal static unsafe class F16Gemv
         }
     }
 
+    // Columns c..c+31 of one row against x0, x1 (already 2^112 larger): finite halves widened raw, a group holding an
+    // Inf or NaN through the raw widening that keeps them (out of line: rare, and its size would keep Step from being
+    // inlined into the row loops).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Step(ref Vector512<float> acc, ushort* w, Vector512<float> x0, Vector512<float> x1)
     {
-        var h = Vector512.Load(w);
-        // Exponent + 1 (mod 32) ≤ 1 picks exponent 0 (zero, subnormal) and 31 (Inf, NaN).
-        var e = (h + Vector512.Create((ushort)0x0400)) & Vector512.Create((ushort)0x7C00);
-        Vector512<float> lo, hi;
-        if (Vector512.LessThanOrEqualAny(e, Vector512.Create((ushort)0x0400)))
+        var h = Vector512.Load((short*)w);
+        if (Vector512.EqualsAny(h & Vector512.Create((short)0x7C00), Vector512.Create((short)0x7C00)))
         {
-            lo = F16.ToFloat(Avx512F.ConvertToVector512UInt32(h.GetLower()));
-            hi = F16.ToFloat(Avx512F.ConvertToVector512UInt32(h.GetUpper()));
+            acc = Special(acc, h, x0, x1);
+            return;
         }
-        else
-        {
-            lo = Normal(Avx512F.ConvertToVector512UInt32(h.GetLower()));
-            hi = Normal(Avx512F.ConvertToVector512UInt32(h.GetUpper()));
-        }
-        acc = Vector512.FusedMultiplyAdd(lo, x0, acc);
-        acc = Vector512.FusedMultiplyAdd(hi, x1, acc);
+        acc = Vector512.FusedMultiplyAdd(F16.Widen16FiniteRaw(h.GetLower()), x0, acc);
+        acc = Vector512.FusedMultiplyAdd(F16.Widen16FiniteRaw(h.GetUpper()), x1, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector512<float> Special(Vector512<float> acc, Vector512<short> h, Vector512<float> x0, Vector512<float> x1)
+    {
+        acc = Vector512.FusedMultiplyAdd(F16.Widen16Raw(h.GetLower()), x0, acc);
+        return Vector512.FusedMultiplyAdd(F16.Widen16Raw(h.GetUpper()), x1, acc);
     }
 
     /// <summary>The last 16 columns when the count is an odd multiple of 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tail(ref Vector512<float> acc, ushort* w, Vector512<float> x) =>
-        acc = Vector512.FusedMultiplyAdd(F16.ToFloat(Avx512F.ConvertToVector512UInt32(Vector256.Load(w))), x, acc);
-
-    /// <summary>A normal half as float: exponent and mantissa shifted into place and rebiased (+112), sign moved to bit 31.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Normal(Vector512<uint> h)
-    {
-        var magnitude = ((h << 13) & Vector512.Create(0x0FFFE000u)) + Vector512.Create(112u << 23);
-        return Vector512.ConditionalSelect(Vector512.Create(0x80000000u), h << 16, magnitude).AsSingle();
-    }
+        acc = Vector512.FusedMultiplyAdd(F16.Widen16Raw(Vector256.Load((short*)w)), x, acc);
 
     /// <summary>_mm512_reduce_add_ps's order: halves, then quarters, then pairs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
