@@ -11,12 +11,19 @@ namespace Fathom.Tensors;
 /// to f16 (as floats). .NET has no vcvtph2ps, so halves widen in integer ops, 2^112 too small (three ops, zeros and
 /// subnormals included; <see cref="F16.Widen16FiniteRaw"/>), and x is taken 2^112 larger once per call; only a 32-half
 /// group that holds an Inf or NaN takes the widening that keeps them. The products are those of the general path,
-/// so the bits are too.
+/// so the bits are too. Without AVX-512 (AVX2) each row's 16-lane chain runs as two 8-lane halves: the same FMA per
+/// lane, the same fold.
 /// </summary>
 internal static unsafe class F16Gemv
 {
-    /// <summary>AVX-512 (BW for the 16-bit lane tests) is on.</summary>
+    /// <summary>AVX-512 (BW for the 16-bit lane tests), or AVX2 for the 8-lane form, is on.</summary>
     public static bool IsSupported
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Wide || Simd.UseAvx2Kernels;
+    }
+
+    private static bool Wide
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => Simd.UseAvx512BW && Avx512F.IsSupported;
@@ -32,8 +39,8 @@ internal static unsafe class F16Gemv
         float[] scaled = t_scaled is { } t && t.Length >= cols ? t : (t_scaled = GC.AllocateUninitializedArray<float>(cols, pinned: true));
         fixed (float* xs = scaled)
         {
-            for (int c = 0; c < cols; c += 16)
-                (Vector512.Load(x + c) * Vector512.Create(F16.RawUnit)).Store(xs + c);
+            for (int c = 0; c < cols; c += 8)
+                (Vector256.Load(x + c) * Vector256.Create(F16.RawUnit)).Store(xs + c);
             var body = new Body { W = w, X = xs, Y = y, Columns = cols, Rows = rows };
             int tiles = (rows + Body.RowTile - 1) / Body.RowTile;
             if (pool is null || pool.ThreadCount == 1)
@@ -50,7 +57,13 @@ internal static unsafe class F16Gemv
         public float* X, Y;
         public int Columns, Rows;
 
-        public readonly void Invoke(int start, int end) => Rows4(W, Columns, X, Y, start * RowTile, Math.Min(Rows, end * RowTile));
+        public readonly void Invoke(int start, int end)
+        {
+            if (Wide)
+                Rows4(W, Columns, X, Y, start * RowTile, Math.Min(Rows, end * RowTile));
+            else
+                Rows4Halves(W, Columns, X, Y, start * RowTile, Math.Min(Rows, end * RowTile));
+        }
     }
 
     internal static void Rows4(ushort* w, int cols, float* x, float* y, int r0, int r1)
@@ -132,5 +145,84 @@ internal static unsafe class F16Gemv
         var t = v.GetLower() + v.GetUpper();
         var q = t.GetLower() + t.GetUpper();
         return (q[0] + q[2]) + (q[1] + q[3]);
+    }
+
+    // ---- AVX2: lanes 0–7 and 8–15 of each row's chain as two 8-lane accumulators (x already 2^112 larger).
+
+    internal static void Rows4Halves(ushort* w, int cols, float* x, float* y, int r0, int r1)
+    {
+        int r = r0;
+        for (; r + 4 <= r1; r += 4)
+        {
+            ushort* w0 = w + (long)r * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
+            Vector256<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
+            int c = 0;
+            for (; c + 32 <= cols; c += 32)
+            {
+                Simd.PrefetchFourRows((byte*)(w3 + cols + c), 2L * cols);
+                Step8(ref l0, ref h0, w0 + c, x + c);
+                Step8(ref l1, ref h1, w1 + c, x + c);
+                Step8(ref l2, ref h2, w2 + c, x + c);
+                Step8(ref l3, ref h3, w3 + c, x + c);
+            }
+            if (c < cols)
+            {
+                Tail8(ref l0, ref h0, w0 + c, x + c);
+                Tail8(ref l1, ref h1, w1 + c, x + c);
+                Tail8(ref l2, ref h2, w2 + c, x + c);
+                Tail8(ref l3, ref h3, w3 + c, x + c);
+            }
+            y[r] = Fathom.Models.GgmlMath.Sum(l0, h0);
+            y[r + 1] = Fathom.Models.GgmlMath.Sum(l1, h1);
+            y[r + 2] = Fathom.Models.GgmlMath.Sum(l2, h2);
+            y[r + 3] = Fathom.Models.GgmlMath.Sum(l3, h3);
+        }
+        for (; r < r1; r++)
+        {
+            ushort* w0 = w + (long)r * cols;
+            Vector256<float> l0 = default, h0 = default;
+            int c = 0;
+            for (; c + 32 <= cols; c += 32)
+                Step8(ref l0, ref h0, w0 + c, x + c);
+            if (c < cols)
+                Tail8(ref l0, ref h0, w0 + c, x + c);
+            y[r] = Fathom.Models.GgmlMath.Sum(l0, h0);
+        }
+    }
+
+    // Columns c..c+31: lanes 0–7 take c..c+7 then c+16..c+23, lanes 8–15 take c+8..c+15 then c+24..c+31, as the
+    // 16-lane chain does.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step8(ref Vector256<float> lo, ref Vector256<float> hi, ushort* w, float* x)
+    {
+        var a = Vector256.Load((short*)w);
+        var b = Vector256.Load((short*)w + 16);
+        var e = Vector256.Create((short)0x7C00);
+        if (Vector256.EqualsAny(a & e, e) || Vector256.EqualsAny(b & e, e))
+        {
+            Special8(ref lo, ref hi, a, b, x);
+            return;
+        }
+        lo = Vector256.FusedMultiplyAdd(F16.Widen8FiniteRaw(a.GetLower()), Vector256.Load(x), lo);
+        hi = Vector256.FusedMultiplyAdd(F16.Widen8FiniteRaw(a.GetUpper()), Vector256.Load(x + 8), hi);
+        lo = Vector256.FusedMultiplyAdd(F16.Widen8FiniteRaw(b.GetLower()), Vector256.Load(x + 16), lo);
+        hi = Vector256.FusedMultiplyAdd(F16.Widen8FiniteRaw(b.GetUpper()), Vector256.Load(x + 24), hi);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Special8(ref Vector256<float> lo, ref Vector256<float> hi, Vector256<short> a, Vector256<short> b, float* x)
+    {
+        lo = Vector256.FusedMultiplyAdd(F16.Widen8Raw(a.GetLower()), Vector256.Load(x), lo);
+        hi = Vector256.FusedMultiplyAdd(F16.Widen8Raw(a.GetUpper()), Vector256.Load(x + 8), hi);
+        lo = Vector256.FusedMultiplyAdd(F16.Widen8Raw(b.GetLower()), Vector256.Load(x + 16), lo);
+        hi = Vector256.FusedMultiplyAdd(F16.Widen8Raw(b.GetUpper()), Vector256.Load(x + 24), hi);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tail8(ref Vector256<float> lo, ref Vector256<float> hi, ushort* w, float* x)
+    {
+        var a = Vector256.Load((short*)w);
+        lo = Vector256.FusedMultiplyAdd(F16.Widen8Raw(a.GetLower()), Vector256.Load(x), lo);
+        hi = Vector256.FusedMultiplyAdd(F16.Widen8Raw(a.GetUpper()), Vector256.Load(x + 8), hi);
     }
 }

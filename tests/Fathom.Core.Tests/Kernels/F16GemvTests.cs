@@ -32,7 +32,7 @@ public class F16GemvTests
     [InlineData(2064, 7, true)]
     public void DecodeEqualsBatchedRowBitForBit(int cols, int rows, bool special)
     {
-        Assert.SkipUnless(F16Gemv.IsSupported, "no AVX-512 on this machine");
+        Assert.SkipUnless(F16Gemv.IsSupported, "neither AVX-512 nor AVX2 on this machine");
         byte[] w = KernelsTests.Pinned(Halves(cols * rows, cols + rows, special));
         var linear = new Linear(KernelsTests.View(GgmlType.F16, cols, rows, w));
         float[] x = KernelTestData.Floats(cols, rows);
@@ -51,7 +51,7 @@ public class F16GemvTests
     [Fact]
     public void InfinityAndNaNPropagate()
     {
-        Assert.SkipUnless(F16Gemv.IsSupported, "no AVX-512 on this machine");
+        Assert.SkipUnless(F16Gemv.IsSupported, "neither AVX-512 nor AVX2 on this machine");
         int cols = 64, rows = 3;
         var h = new ushort[cols * rows];
         for (int i = 0; i < h.Length; i++)
