@@ -340,18 +340,9 @@ internal static class CausalAttention
             Softmax8(s, n);
             return;
         }
-        var vmax = Vector512.Create(float.NegativeInfinity);
-        int i = 0;
-        for (; i + Lanes <= n; i += Lanes)
-            vmax = Vector512.Max(vmax, Vector512.Load(s + i));
-        float max = float.NegativeInfinity;
-        for (int k = 0; k < Lanes; k++)
-            max = MathF.Max(max, vmax[k]);
-        for (; i < n; i++)
-            max = MathF.Max(max, s[i]);
-
-        vmax = Vector512.Create(max);
+        var vmax = Vector512.Create(RowMax(s, n));
         double sum = 0;
+        int i;
         for (i = 0; i + Lanes <= n; i += Lanes)
         {
             var e = GgmlMath.Exp(Vector512.Load(s + i) - vmax);
@@ -372,9 +363,8 @@ internal static class CausalAttention
             F16.RoundToHalf(Vector512.Load(s + i) * inv).Store(s + i);
     }
 
-    // Softmax with each 16-position group as two 8-lane halves (machines without AVX-512): the same exps, the same
-    // group sums, the same rounding.
-    private static unsafe void Softmax8(float* s, int n)
+    // The largest of s[0..n) (a maximum is the same in any order, so eight lanes serve either width).
+    private static unsafe float RowMax(float* s, int n)
     {
         var vmax = Vector256.Create(float.NegativeInfinity);
         int i = 0;
@@ -385,8 +375,16 @@ internal static class CausalAttention
             max = MathF.Max(max, vmax[k]);
         for (; i < n; i++)
             max = MathF.Max(max, s[i]);
-        vmax = Vector256.Create(max);
+        return max;
+    }
+
+    // Softmax with each 16-position group as two 8-lane halves (machines without AVX-512): the same exps, the same
+    // group sums, the same rounding.
+    private static unsafe void Softmax8(float* s, int n)
+    {
+        var vmax = Vector256.Create(RowMax(s, n));
         double sum = 0;
+        int i;
         for (i = 0; i + Lanes <= n; i += Lanes)
         {
             var lo = GgmlMath.Exp(Vector256.Load(s + i) - vmax);
