@@ -261,6 +261,12 @@ internal static class CausalAttention
     {
         if (!Avx512F.IsSupported)
         {
+            if (Avx.IsSupported)
+            {
+                for (int key = 0; key < Lanes; key += 4)
+                    Dot4Halves(q, k + (long)key * ks, dkPad, ks, scale, dst + key);
+                return;
+            }
             // Each key's 16-lane chain as two 8-lane halves: the same FMA per lane, the same reduction.
             for (int key = 0; key < Lanes; key++)
             {
@@ -301,6 +307,40 @@ internal static class CausalAttention
             a15 = Vector512.FusedMultiplyAdd(qv, Vector512.Load(kc + 15 * st), a15);
         }
         (Reduce16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) * Vector512.Create(scale)).Store(dst);
+    }
+
+    // Four keys (ks floats apart) against q, each key's 16-lane chain as two 8-lane halves, the four reduced together in
+    // _mm512_reduce_add_ps's order: halves (l + l+8), quarters (l + l+4), then (q0 + q2) + (q1 + q3).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Dot4Halves(float* q, float* k, int dkPad, int ks, float scale, float* dst)
+    {
+        Vector256<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
+        float* k1 = k + ks, k2 = k1 + ks, k3 = k2 + ks;
+        for (int c = 0; c < dkPad; c += Lanes)
+        {
+            var qa = Vector256.Load(q + c);
+            var qb = Vector256.Load(q + c + 8);
+            l0 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k + c), l0);
+            h0 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k + c + 8), h0);
+            l1 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k1 + c), l1);
+            h1 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k1 + c + 8), h1);
+            l2 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k2 + c), l2);
+            h2 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k2 + c + 8), h2);
+            l3 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k3 + c), l3);
+            h3 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k3 + c + 8), h3);
+        }
+        Vector256<float> t0 = l0 + h0, t1 = l1 + h1, t2 = l2 + h2, t3 = l3 + h3;
+        // Quarters: lanes 0–3 key 0 (or 2), lanes 4–7 key 1 (or 3).
+        var u01 = Avx.Permute2x128(t0, t1, 0x20) + Avx.Permute2x128(t0, t1, 0x31);
+        var u23 = Avx.Permute2x128(t2, t3, 0x20) + Avx.Permute2x128(t2, t3, 0x31);
+        // Per 128-bit lane [a0 + a2, a1 + a3, b0 + b2, b1 + b3]: low lane keys 0 and 2, high lane keys 1 and 3.
+        var v = Avx.Shuffle(u01, u23, 0x44) + Avx.Shuffle(u01, u23, 0xEE);
+        // [v0 + v1, v2 + v3, …]: low lane (key 0, key 2), high lane (key 1, key 3).
+        var w = (Avx.Shuffle(v, v, 0x88) + Avx.Shuffle(v, v, 0xDD)) * Vector256.Create(scale);
+        dst[0] = w[0];
+        dst[1] = w[4];
+        dst[2] = w[1];
+        dst[3] = w[5];
     }
 
     /// <summary>
