@@ -98,12 +98,7 @@ internal static class GgmlMath
 
     /// <summary>The horizontal sum of 16 lanes in _mm512_reduce_add_ps's order (halves, then quarters, then pairs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sum(Vector512<float> v)
-    {
-        var t = v.GetLower() + v.GetUpper();
-        var q = t.GetLower() + t.GetUpper();
-        return (q[0] + q[2]) + (q[1] + q[3]);
-    }
+    public static float Sum(Vector512<float> v) => Sum(v.GetLower(), v.GetUpper());
 
     /// <summary><see cref="Sum(Vector512{float})"/> of the 16 lanes held as two 8-lane halves (machines without AVX-512).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

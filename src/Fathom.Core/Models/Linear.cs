@@ -147,7 +147,7 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
                 lo = Vector256.FusedMultiplyAdd(Vector256.Load(w + c), Vector256.Load(x + c), lo);
                 hi = Vector256.FusedMultiplyAdd(Vector256.Load(w + c + 8), Vector256.Load(x + c + 8), hi);
             }
-            return GgmlMath.Sum(Vector512.Create(lo, hi));
+            return GgmlMath.Sum(lo, hi);
         }
         var acc = Vector512<float>.Zero;
         for (int c = 0; c < Columns; c += Lanes)
@@ -167,7 +167,7 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
                 lo = Vector256.FusedMultiplyAdd(F16.ToFloat(Vector256.WidenLower(h)), Vector256.Load(x + c), lo);
                 hi = Vector256.FusedMultiplyAdd(F16.ToFloat(Vector256.WidenUpper(h)), Vector256.Load(x + c + 8), hi);
             }
-            return GgmlMath.Sum(Vector512.Create(lo, hi));
+            return GgmlMath.Sum(lo, hi);
         }
         var acc = Vector512<float>.Zero;
         for (int c = 0; c < Columns; c += Lanes)
@@ -215,7 +215,7 @@ internal sealed unsafe class Linear(TensorView weight, bool expert = false)
             s3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 3 * Lanes), Vector256.Load(w + c + 3 * Lanes), s3);
             t3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c + 3 * Lanes + 8), Vector256.Load(w + c + 3 * Lanes + 8), t3);
         }
-        float sum = GgmlMath.Sum(Vector512.Create((s0 + s2) + (s1 + s3), (t0 + t2) + (t1 + t3)));
+        float sum = GgmlMath.Sum((s0 + s2) + (s1 + s3), (t0 + t2) + (t1 + t3));
         for (; c < Columns; c++)
             sum += w[c] * x[c];
         return sum;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Fathom.Models;
 using Fathom.Threading;
 
 namespace Fathom.Tensors;
@@ -92,10 +93,10 @@ internal static unsafe class F16Gemv
                 Tail(ref a2, w2 + c, xt);
                 Tail(ref a3, w3 + c, xt);
             }
-            y[r] = Sum(a0);
-            y[r + 1] = Sum(a1);
-            y[r + 2] = Sum(a2);
-            y[r + 3] = Sum(a3);
+            y[r] = GgmlMath.Sum(a0);
+            y[r + 1] = GgmlMath.Sum(a1);
+            y[r + 2] = GgmlMath.Sum(a2);
+            y[r + 3] = GgmlMath.Sum(a3);
         }
         for (; r < r1; r++)
         {
@@ -106,7 +107,7 @@ internal static unsafe class F16Gemv
                 Step(ref a0, w0 + c, Vector512.Load(x + c), Vector512.Load(x + c + 16));
             if (c < cols)
                 Tail(ref a0, w0 + c, Vector512.Load(x + c));
-            y[r] = Sum(a0);
+            y[r] = GgmlMath.Sum(a0);
         }
     }
 
@@ -138,15 +139,6 @@ internal static unsafe class F16Gemv
     private static void Tail(ref Vector512<float> acc, ushort* w, Vector512<float> x) =>
         acc = Vector512.FusedMultiplyAdd(F16.Widen16Raw(Vector256.Load((short*)w)), x, acc);
 
-    /// <summary>_mm512_reduce_add_ps's order: halves, then quarters, then pairs.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Sum(Vector512<float> v)
-    {
-        var t = v.GetLower() + v.GetUpper();
-        var q = t.GetLower() + t.GetUpper();
-        return (q[0] + q[2]) + (q[1] + q[3]);
-    }
-
     // ---- AVX2: lanes 0–7 and 8–15 of each row's chain as two 8-lane accumulators (x already 2^112 larger).
 
     internal static void Rows4Halves(ushort* w, int cols, float* x, float* y, int r0, int r1)
@@ -172,10 +164,10 @@ internal static unsafe class F16Gemv
                 Tail8(ref l2, ref h2, w2 + c, x + c);
                 Tail8(ref l3, ref h3, w3 + c, x + c);
             }
-            y[r] = Fathom.Models.GgmlMath.Sum(l0, h0);
-            y[r + 1] = Fathom.Models.GgmlMath.Sum(l1, h1);
-            y[r + 2] = Fathom.Models.GgmlMath.Sum(l2, h2);
-            y[r + 3] = Fathom.Models.GgmlMath.Sum(l3, h3);
+            y[r] = GgmlMath.Sum(l0, h0);
+            y[r + 1] = GgmlMath.Sum(l1, h1);
+            y[r + 2] = GgmlMath.Sum(l2, h2);
+            y[r + 3] = GgmlMath.Sum(l3, h3);
         }
         for (; r < r1; r++)
         {
@@ -186,7 +178,7 @@ internal static unsafe class F16Gemv
                 Step8(ref l0, ref h0, w0 + c, x + c);
             if (c < cols)
                 Tail8(ref l0, ref h0, w0 + c, x + c);
-            y[r] = Fathom.Models.GgmlMath.Sum(l0, h0);
+            y[r] = GgmlMath.Sum(l0, h0);
         }
     }
 

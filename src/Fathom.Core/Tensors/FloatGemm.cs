@@ -119,15 +119,15 @@ internal static unsafe class FloatGemm
                     continue;
                 }
                 ushort* src = (ushort*)Weights + (long)(r0 + r) * Columns + k0;
-                if (!Vector512.IsHardwareAccelerated)
-                {
-                    for (int c = 0; c < len; c += 8)
-                        F16.ToFloat(Vector256.WidenLower(Vector128.Load(src + c).ToVector256())).Store(dst + c);
-                    continue;
-                }
                 for (int c = 0; c < len; c += Lanes)
                 {
                     var h = Vector256.Load(src + c);
+                    if (!Vector512.IsHardwareAccelerated)
+                    {
+                        F16.ToFloat(Vector256.WidenLower(h)).Store(dst + c);
+                        F16.ToFloat(Vector256.WidenUpper(h)).Store(dst + c + 8);
+                        continue;
+                    }
                     F16.ToFloat(Vector512.Create(Vector256.WidenLower(h), Vector256.WidenUpper(h))).Store(dst + c);
                 }
             }
