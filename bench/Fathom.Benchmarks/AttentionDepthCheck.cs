@@ -8,9 +8,10 @@ namespace Fathom.Benchmarks;
 /// <summary>
 /// Decode attention alone at depth, 1B-shaped heads (32 query heads, 8 KV heads of 64, f16 KV in 64-slot pages):
 /// time per call and per cached position, for a cache larger than the caches (all layers cycled) and for one layer
-/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1] [rounds=N]; kv1 keeps one
+/// read again and again (warm). Usage: attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1] [rounds=N] [selectonly]; kv1 keeps one
 /// KV head of four query heads, so each row is one head's 128 bytes (a head-contiguous layout, for comparison); quest runs
-/// the tiled path under quest with a budget of 4096 positions unless given (pages of 16 unless given; no dense layers unless given).
+/// the tiled path under quest with a budget of 4096 positions unless given (pages of 16 unless given; no dense layers unless given);
+/// selectonly times quest's page choice alone (bound scoring and top-k per KV head, one thread, best of 40 rounds).
 /// </summary>
 internal static class AttentionDepthCheck
 {
@@ -66,6 +67,24 @@ internal static class AttentionDepthCheck
                 runner = new Fathom.KvPolicies.KvPolicyRunner(quest, seq, new Fathom.KvPolicies.KvPolicyGeometry(layers, kvHeads, heads / kvHeads, d, d, depth + 1, quest.Page));
                 runner.Restored(depth);
                 runner.BeginForward(depth, 1);
+            }
+            if (quest is not null && args.Contains("selectonly"))
+            {
+                var pagesOut = new int[seq.PageCount(0)];
+                double best = double.MaxValue;
+                for (int round = 0; round < 40; round++)
+                {
+                    var sw0 = Stopwatch.StartNew();
+                    for (int l = 0; l < layers; l++)
+                    {
+                        var q = qs[call++ % qs.Length];
+                        for (int kh = 0; kh < kvHeads; kh++)
+                            quest.SelectPages(seq, l, kh, q.AsSpan(kh * 4 * d, 4 * d), pagesOut);
+                    }
+                    best = Math.Min(best, sw0.Elapsed.TotalMicroseconds / (layers * kvHeads));
+                }
+                Console.WriteLine($"select: best {best:F2} us per KV head (1 thread, {seq.PageCount(0)} pages)");
+                continue;
             }
             void Call(int l)
             {

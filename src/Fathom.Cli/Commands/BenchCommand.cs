@@ -125,6 +125,14 @@ internal static class BenchCommand
                     runner.Step(Math.Min(p, 64), Math.Min(n, 8));
                 }
 
+                // With --interleave, a test at depth against the same test at depth 0 (when both ran).
+                DepthRatio? VersusZero(int i)
+                {
+                    var (p, n, d) = tests[i];
+                    int zero = tests.IndexOf((p, n, 0));
+                    return interleaved && d > 0 && zero >= 0 ? DepthRatio.Of(speeds[zero], speeds[i]) : null;
+                }
+
                 void Report(int i)
                 {
                     var (p, n, d) = tests[i];
@@ -133,7 +141,7 @@ internal static class BenchCommand
                     double stdev = r > 1 ? Math.Sqrt(speeds[i].Sum(s => (s - mean) * (s - mean)) / (r - 1)) : 0;
                     if (parse.GetValue(json))
                     {
-                        stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                        var record = new Dictionary<string, object>
                         {
                             ["model"] = name,
                             ["model_size"] = new FileInfo(path).Length,
@@ -152,7 +160,18 @@ internal static class BenchCommand
                             ["type_v"] = KvCache.KvTypes.Name(session.Sequence.ValueType),
                             ["kv_bytes"] = session.KvCache.Accounting.BytesUsed,
                             ["peak_rss_bytes"] = PeakRss(),
-                        }));
+                        };
+                        if (VersusZero(i) is { } vs)
+                        {
+                            record["vs_depth0"] = new Dictionary<string, double>
+                            {
+                                ["pair_median"] = Math.Round(vs.PairMedian, 4),
+                                ["pair_min"] = Math.Round(vs.PairMin, 4),
+                                ["pair_max"] = Math.Round(vs.PairMax, 4),
+                                ["best"] = Math.Round(vs.Best, 4),
+                            };
+                        }
+                        stdout.WriteLine(JsonSerializer.Serialize(record));
                     }
                     else
                     {
@@ -187,6 +206,15 @@ internal static class BenchCommand
                 }
                 if (!parse.GetValue(json))
                 {
+                    for (int i = 0; i < tests.Count; i++)
+                    {
+                        if (VersusZero(i) is { } vs)
+                        {
+                            var (p, n, d) = tests[i];
+                            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                                $"{Label(p, n, d)} against depth 0: {vs.PairMedian:P1} (median of {r} interleaved pairs, {vs.PairMin:P1}–{vs.PairMax:P1}); best run against best run {vs.Best:P1}"));
+                        }
+                    }
                     long kvBytes = runners.Values.Sum(x => x.Session.KvCache.Accounting.BytesUsed);
                     stderr.WriteLine($"peak RSS: {PeakRss() / (1024.0 * 1024.0):F1} MiB (KV cache {kvBytes / (1024.0 * 1024.0):F1} MiB)");
                 }

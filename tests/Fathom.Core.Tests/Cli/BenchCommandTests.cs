@@ -38,6 +38,20 @@ public class BenchCommandTests
             Assert.Equal(3, t.GetProperty("samples_ts").GetArrayLength());
             Assert.All(t.GetProperty("samples_ts").EnumerateArray(), e => Assert.True(e.GetDouble() > 0));
         });
+        // The depth's runs against depth 0's, pair by pair: what the samples give.
+        Assert.False(tests[0].TryGetProperty("vs_depth0", out _));
+        var vs = tests[1].GetProperty("vs_depth0");
+        double[] zero = [.. tests[0].GetProperty("samples_ts").EnumerateArray().Select(e => e.GetDouble())];
+        double[] deep = [.. tests[1].GetProperty("samples_ts").EnumerateArray().Select(e => e.GetDouble())];
+        double[] pairs = [.. zero.Zip(deep, (a, b) => b / a).Order()];
+        Assert.Equal(pairs[1], vs.GetProperty("pair_median").GetDouble(), 0.01);
+        Assert.Equal(pairs[0], vs.GetProperty("pair_min").GetDouble(), 0.01);
+        Assert.Equal(pairs[2], vs.GetProperty("pair_max").GetDouble(), 0.01);
+        Assert.Equal(deep.Max() / zero.Max(), vs.GetProperty("best").GetDouble(), 0.01);
+        var table = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "0", "-n", "2", "-d", "0,24", "-r", "2", "-t", "1", "--interleave");
+        Assert.True(table.Code == 0, table.Err);
+        Assert.Contains("tg2 @ d24 against depth 0:", table.Err);
+        Assert.Contains("median of 2 interleaved pairs", table.Err);
         var both = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "--parallel", "2", "--interleave");
         Assert.Equal(2, both.Code);
         Assert.Contains("--interleave", both.Err);
@@ -67,5 +81,20 @@ public class BenchCommandTests
         Assert.Contains("tg2 @ d16 (synthetic KV)", output);
         Assert.Equal(2, CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "--kv-fill", "fake").Code);
         Assert.Equal(2, CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "-d", "8", "--kv-fill", "synthetic", "--kv-policy", "h2o").Code);
+    }
+
+    [Fact]
+    public void Depth_ratio_is_the_median_pair_and_the_best_runs()
+    {
+        var odd = Fathom.Cli.Commands.DepthRatio.Of([10, 20, 40], [8, 10, 36])!.Value;
+        Assert.Equal(0.8, odd.PairMedian, 12);
+        Assert.Equal(0.5, odd.PairMin, 12);
+        Assert.Equal(0.9, odd.PairMax, 12);
+        Assert.Equal(0.9, odd.Best, 12);
+        var even = Fathom.Cli.Commands.DepthRatio.Of([10, 10, 10, 10], [5, 6, 9, 10])!.Value;
+        Assert.Equal(0.75, even.PairMedian, 12);
+        Assert.Equal(1.0, even.Best, 12);
+        Assert.Null(Fathom.Cli.Commands.DepthRatio.Of([], []));
+        Assert.Null(Fathom.Cli.Commands.DepthRatio.Of([0, 10], [5, 5]));
     }
 }
