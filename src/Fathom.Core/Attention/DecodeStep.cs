@@ -477,23 +477,11 @@ internal static class DecodeStep
             // the P·V loop, whose accumulators the JIT would spill around the branch.)
             int ahead = r0 == 0 && f.NextK != null ? f.NextRows : 0;
             if (Avx512F.IsSupported)
-            {
                 Scores4x4<TK>(q + (long)r0 * dk, dk, f.K, f.Ks, kSc, nbk, f.Scale, s + (long)r0 * rowsPad, rowsPad, rows,
                     f.NextK, f.NextV, f.Vs, ahead, kBytes, vBytes);
-                continue;
-            }
-            for (int j = 0; j < rows; j += 4)
-            {
-                if (j < ahead)
-                {
-                    PrefetchRows(f.NextK, f.Ks, j, Math.Min(j + 4, ahead), kBytes);
-                    PrefetchRows(f.NextV, f.Vs, j, Math.Min(j + 4, ahead), vBytes);
-                }
-                // AVX2 has 16 registers: two keys × four heads (eight accumulators) per pass.
-                Scores2x4<TK>(q + (long)r0 * dk, dk, f.K + (long)j * f.Ks, f.Ks, kSc + j * nbk, nbk, f.Scale, s + (long)r0 * rowsPad + j, rowsPad);
-                Scores2x4<TK>(q + (long)r0 * dk, dk, f.K + (long)(j + 2) * f.Ks, f.Ks, kSc + (j + 2) * nbk, nbk, f.Scale,
-                    s + (long)r0 * rowsPad + j + 2, rowsPad);
-            }
+            else
+                Scores2x4<TK>(q + (long)r0 * dk, dk, f.K, f.Ks, kSc, nbk, f.Scale, s + (long)r0 * rowsPad, rowsPad, rows,
+                    f.NextK, f.NextV, f.Vs, ahead, kBytes, vBytes);
         }
 
         Span<float> corr = stackalloc float[gPad];
@@ -771,41 +759,55 @@ internal static class DecodeStep
         a30.Store(a3p); a31.Store(a3p + 16); a32.Store(a3p + 32); a33.Store(a3p + 48);
     }
 
-    // Two keys (ks bytes apart, block scales nb floats apart from sc) × four query rows (dk floats apart), 8 lanes (AVX2):
-    // eight accumulators reduced together into [row 0 key 0, row 0 key 1, row 1 key 0, …], each row's pair one 64-bit store.
+    // Scores4x4 for AVX2 (16 registers): two keys (ks bytes apart, block scales nb floats apart from sc) × four query
+    // rows (dk floats apart) per pass, eight accumulators reduced together into [row 0 key 0, row 0 key 1, row 1 key 0,
+    // …], each row's pair one 64-bit store (a key past rows, up to the next even count, is read and scored, not used).
+    // Asks for the next fold's rows four at a time as Scores4x4 does.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Scores2x4<TW>(float* q, int dk, byte* k, int ks, float* sc, int nb, float scale, float* dst, int dstStride)
+    private static unsafe void Scores2x4<TW>(float* q, int dk, byte* k, int ks, float* sc, int nb, float scale, float* dst, int dstStride, int rows,
+        byte* nk, byte* nv, int vs, int ahead, int kBytes, int vBytes)
         where TW : struct, IRows
     {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        byte* k0 = k, k1 = k0 + ks;
-        float* s0 = sc, s1 = s0 + nb;
-        for (int c = 0; c < dk; c += 8)
+        var sv = Vector128.Create(scale);
+        for (int j = 0; j < rows; j += 2)
         {
-            var x = TW.Load8(k0, c, s0);
-            var y = TW.Load8(k1, c, s1);
-            var q0 = Vector256.Load(q + c);
-            a0 = Vector256.FusedMultiplyAdd(q0, x, a0);
-            b0 = Vector256.FusedMultiplyAdd(q0, y, b0);
-            var q1 = Vector256.Load(q + dk + c);
-            a1 = Vector256.FusedMultiplyAdd(q1, x, a1);
-            b1 = Vector256.FusedMultiplyAdd(q1, y, b1);
-            var q2 = Vector256.Load(q + 2 * dk + c);
-            a2 = Vector256.FusedMultiplyAdd(q2, x, a2);
-            b2 = Vector256.FusedMultiplyAdd(q2, y, b2);
-            var q3 = Vector256.Load(q + 3 * dk + c);
-            a3 = Vector256.FusedMultiplyAdd(q3, x, a3);
-            b3 = Vector256.FusedMultiplyAdd(q3, y, b3);
+            if ((j & 3) == 0 && j < ahead)
+            {
+                int to = Math.Min(j + 4, ahead);
+                PrefetchRows(nk, ks, j, to, kBytes);
+                PrefetchRows(nv, vs, j, to, vBytes);
+            }
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            byte* k0 = k + (long)j * ks, k1 = k0 + ks;
+            float* s0 = sc + j * nb, s1 = s0 + nb;
+            for (int c = 0; c < dk; c += 8)
+            {
+                var x = TW.Load8(k0, c, s0);
+                var y = TW.Load8(k1, c, s1);
+                var q0 = Vector256.Load(q + c);
+                a0 = Vector256.FusedMultiplyAdd(q0, x, a0);
+                b0 = Vector256.FusedMultiplyAdd(q0, y, b0);
+                var q1 = Vector256.Load(q + dk + c);
+                a1 = Vector256.FusedMultiplyAdd(q1, x, a1);
+                b1 = Vector256.FusedMultiplyAdd(q1, y, b1);
+                var q2 = Vector256.Load(q + 2 * dk + c);
+                a2 = Vector256.FusedMultiplyAdd(q2, x, a2);
+                b2 = Vector256.FusedMultiplyAdd(q2, y, b2);
+                var q3 = Vector256.Load(q + 3 * dk + c);
+                a3 = Vector256.FusedMultiplyAdd(q3, x, a3);
+                b3 = Vector256.FusedMultiplyAdd(q3, y, b3);
+            }
+            // hadd(hadd(a0, b0), hadd(a1, b1)): per 128-bit half, [r0k0, r0k1, r1k0, r1k1] partial sums; the halves added.
+            var u01 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, b0), Avx.HorizontalAdd(a1, b1));
+            var u23 = Avx.HorizontalAdd(Avx.HorizontalAdd(a2, b2), Avx.HorizontalAdd(a3, b3));
+            var lo = (u01.GetLower() + u01.GetUpper()) * sv;
+            var hi = (u23.GetLower() + u23.GetUpper()) * sv;
+            float* d = dst + j;
+            *(double*)d = lo.AsDouble().ToScalar();
+            *(double*)(d + dstStride) = lo.AsDouble().GetElement(1);
+            *(double*)(d + 2 * dstStride) = hi.AsDouble().ToScalar();
+            *(double*)(d + 3 * dstStride) = hi.AsDouble().GetElement(1);
         }
-        // hadd(hadd(a0, b0), hadd(a1, b1)): per 128-bit half, [r0k0, r0k1, r1k0, r1k1] partial sums; the halves added.
-        var u01 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, b0), Avx.HorizontalAdd(a1, b1));
-        var u23 = Avx.HorizontalAdd(Avx.HorizontalAdd(a2, b2), Avx.HorizontalAdd(a3, b3));
-        var lo = (u01.GetLower() + u01.GetUpper()) * Vector128.Create(scale);
-        var hi = (u23.GetLower() + u23.GetUpper()) * Vector128.Create(scale);
-        *(double*)dst = lo.AsDouble().ToScalar();
-        *(double*)(dst + dstStride) = lo.AsDouble().GetElement(1);
-        *(double*)(dst + 2 * dstStride) = hi.AsDouble().ToScalar();
-        *(double*)(dst + 3 * dstStride) = hi.AsDouble().GetElement(1);
     }
 
     // Four query rows × output floats d..d+15, 8 lanes (AVX2): acc = acc·corr + Σj p[r][j]·v[j] with eight accumulators
