@@ -581,6 +581,18 @@ internal static class DecodeStep
         }
     }
 
+    // The scoring loops' share of the next fold: its key rows (ks bytes apart) and value rows (vs apart) j..j+3, those
+    // below ahead.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PrefetchNext(byte* nk, int ks, int kBytes, byte* nv, int vs, int vBytes, int j, int ahead)
+    {
+        if (j >= ahead)
+            return;
+        int to = Math.Min(j + 4, ahead);
+        PrefetchRows(nk, ks, j, to, kBytes);
+        PrefetchRows(nv, vs, j, to, vBytes);
+    }
+
     // Scores (rows of s, rowsPad apart) → probabilities against each head's running max, folded into (m, l); corr[r]
     // is what the head's accumulator must be scaled by. Returns false when no head saw a key. With raw, each head's
     // scaled scores (−inf where masked) are also kept at raw + r·rawStride + maskBase, for the weights a policy reads.
@@ -636,12 +648,7 @@ internal static class DecodeStep
         var sv = Vector512.Create(scale);
         for (int j = 0; j < rows; j += 4)
         {
-            if (j < ahead)
-            {
-                int to = Math.Min(j + 4, ahead);
-                PrefetchRows(nk, ks, j, to, kBytes);
-                PrefetchRows(nv, vs, j, to, vBytes);
-            }
+            PrefetchNext(nk, ks, kBytes, nv, vs, vBytes, j, ahead);
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
             byte* k0 = k + (long)j * ks, k1 = k0 + ks, k2 = k1 + ks, k3 = k2 + ks;
@@ -771,12 +778,8 @@ internal static class DecodeStep
         var sv = Vector128.Create(scale);
         for (int j = 0; j < rows; j += 2)
         {
-            if ((j & 3) == 0 && j < ahead)
-            {
-                int to = Math.Min(j + 4, ahead);
-                PrefetchRows(nk, ks, j, to, kBytes);
-                PrefetchRows(nv, vs, j, to, vBytes);
-            }
+            if ((j & 3) == 0)
+                PrefetchNext(nk, ks, kBytes, nv, vs, vBytes, j, ahead);
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
             byte* k0 = k + (long)j * ks, k1 = k0 + ks;
             float* s0 = sc + j * nb, s1 = s0 + nb;
