@@ -341,7 +341,9 @@ internal static class TiledAttention
                 // FoldPage prefetches the rows of the fold after it; the widened paths ask for the next page here.
                 if (!direct && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
                     Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
-                fixed (byte* pd = data)
+                // Pinned by reference: fixed on the array would read its length, a line from memory per scattered page
+                // that no fold asked for (the page's first head may not be one that reads it).
+                fixed (byte* pd = &System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(data))
                 {
                     bool folds = fast || direct || widened;
                     int rows = !folds ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);

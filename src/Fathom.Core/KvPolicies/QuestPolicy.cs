@@ -125,6 +125,12 @@ internal sealed class QuestPolicy : KvPolicyBase
         fixed (float* sc = scores)
         {
             int pg = 0;
+            sbyte* end = bp + (long)pages * 2 * d;
+            if (Sse.IsSupported)
+            {
+                DecodeStep.PrefetchLines((byte*)bp, Math.Min(BoundsAhead, end - bp));
+                DecodeStep.PrefetchLines((byte*)scl, (long)pages * sizeof(float));
+            }
             if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && d % 8 == 0)
             {
                 // 16 pages per pass, their 16 dots reduced together; Reduce16 puts page i's sum in lane 4·(i & 3) + (i >> 2).
@@ -133,6 +139,7 @@ internal sealed class QuestPolicy : KvPolicyBase
                 for (; pg + 16 <= pages; pg += 16)
                 {
                     sbyte* b = bp + pg * stride;
+                    PrefetchAhead(b, end, 16 * stride);
                     var sums = CausalAttention.Reduce16(PageDot(b, sp, d), PageDot(b + stride, sp, d), PageDot(b + 2 * stride, sp, d),
                         PageDot(b + 3 * stride, sp, d), PageDot(b + 4 * stride, sp, d), PageDot(b + 5 * stride, sp, d),
                         PageDot(b + 6 * stride, sp, d), PageDot(b + 7 * stride, sp, d), PageDot(b + 8 * stride, sp, d),
@@ -152,6 +159,7 @@ internal sealed class QuestPolicy : KvPolicyBase
                 for (; pg + 4 <= pages; pg += 4)
                 {
                     sbyte* b = bp + pg * stride;
+                    PrefetchAhead(b, end, 4 * stride);
                     Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
                     for (int i = 0; i < 2 * d; i += 8)
                     {
@@ -185,6 +193,18 @@ internal sealed class QuestPolicy : KvPolicyBase
                 sc[pg] = u * scl[pg];
             }
         }
+    }
+
+    // A head's bounds are read in order, but from memory every step (the weights streamed since have evicted them), and
+    // the hardware prefetchers ramp up on such a run slowly: each pass asks for the lines this far ahead of it.
+    private const long BoundsAhead = 4096;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PrefetchAhead(sbyte* b, sbyte* end, long bytes)
+    {
+        sbyte* a = b + BoundsAhead;
+        if (Sse.IsSupported && a < end)
+            DecodeStep.PrefetchLines((byte*)a, Math.Min(bytes, end - a));
     }
 
     // One page's 2d 8-bit bounds against the query parts, 16 lanes wide (summed and scaled by the caller); a d that is
