@@ -44,14 +44,13 @@ internal static class TiledAttention
                 SelectAll(cache, layer, q, shape, hooks, selected, selectedCount, pageCount, hooks.SelectsConcurrently ? pool : null);
             else
                 selectedCount.AsSpan(0, kvHeads).Fill(-1);
-            GatherPages(cache, layer, selected, selectedCount, kvHeads, pageCount, pageData);
-
             int items = tiles * kvHeads;
             bool byPage = tokens == 1 && kvHeads <= 32;
             int[]? union = null, headsOf = null;
             int unionCount = 0;
             if (byPage)
                 (union, headsOf, unionCount) = PageUnion(selected, selectedCount, kvHeads, pageCount);
+            GatherPages(cache, layer, selected, selectedCount, kvHeads, pageCount, pageData, union.AsSpan(0, unionCount), byPage);
             int splits = byPage ? Math.Max(1, Math.Min(unionCount, 2 * threads))
                 : items >= 2 * threads ? 1 : Math.Max(1, Math.Min(pageCount, (2 * threads + items - 1) / items));
             // Split boundaries in the page union by work (the heads reading each page), not by page count: quest's
@@ -191,8 +190,10 @@ internal static class TiledAttention
         }
     }
 
-    // The arrays of the pages any head reads, under one pool lock; pages on disk are prefetched and read when first used.
-    private static void GatherPages(KvSequence cache, int layer, int[] selected, int[] selectedCount, int kvHeads, int pageCount, byte[]?[] pageData)
+    // The arrays of the pages any head reads (the union, when the caller has it), under one pool lock; pages on disk are
+    // prefetched and read when first used.
+    private static void GatherPages(KvSequence cache, int layer, int[] selected, int[] selectedCount, int kvHeads, int pageCount, byte[]?[] pageData,
+        ReadOnlySpan<int> known, bool haveUnion)
     {
         bool all = false;
         for (int kh = 0; kh < kvHeads && !all; kh++)
@@ -201,6 +202,13 @@ internal static class TiledAttention
         if (all)
         {
             missing = cache.PageArrays(layer, default, pageData.AsSpan(0, pageCount));
+        }
+        else if (haveUnion)
+        {
+            missing = cache.PageArrays(layer, known, pageData.AsSpan(0, pageCount));
+            if (missing > 0)
+                PrefetchMissing(cache, layer, known, pageData);
+            return;
         }
         else
         {

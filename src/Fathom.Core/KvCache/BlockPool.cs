@@ -174,13 +174,22 @@ public sealed class BlockPool : IDisposable
         lock (_lock)
         {
             long clock = ++_clock;
+            // Without a RAM budget nothing spills and recency is never read, so pages are not touched: a decode step's
+            // pages are scattered, and each touch (like each reference count) is a line from memory on the caller's
+            // thread while the workers wait.
+            bool lru = _ramPages != long.MaxValue;
+            var data = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_data);
             for (int i = 0; i < ids.Length; i++)
             {
                 int page = ids[i];
-                Check(page);
-                _touched[page] = clock;
-                if ((dst[i] = _data[page]) is null)
+                // A page in memory is an allocated one (the last release drops its array): only the others are checked.
+                if ((uint)page >= (uint)data.Length || (dst[i] = data[page]) is null)
+                {
+                    Check(page);
                     missing++;
+                }
+                if (lru)
+                    _touched[page] = clock;
             }
             Hits += ids.Length - missing;
         }

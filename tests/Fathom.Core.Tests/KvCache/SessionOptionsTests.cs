@@ -74,6 +74,31 @@ public class SessionOptionsTests
         }
     }
 
+    [Fact]
+    public void Quest_reading_spilled_pages_gives_the_logits_it_gives_in_memory()
+    {
+        // Quest reads a few scattered pages per step: those on disk come back through the gather of the pages it chose.
+        string dir = Path.Combine(Path.GetTempPath(), "fathom-kv-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var m = Random();
+            var o = new SessionOptions { Attention = AttentionPath.Tiled, PageSize = 8, Threads = 2, KvPolicy = "quest:page=8:dense=0", KvBudget = 32 };
+            var ram = Run(m, o);
+            using var s = m.CreateSession(o with { ContextLength = 256, KvRamBytes = 4096, SpillDirectory = dir });
+            var rows = new List<float>(s.Forward(Tokens.AsSpan(0, 140), allLogits: true).ToArray());
+            for (int t = 140; t < Tokens.Length; t++)
+                rows.AddRange(s.Forward(Tokens.AsSpan(t, 1)).ToArray());
+            var st = s.KvCache.Accounting.Tiers;
+            Assert.True(st.DiskReads > 0, "no page came back from disk");
+            AssertClose(ram, [.. rows], 0f, "quest, spilled");
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
+        }
+    }
+
     [Theory]
     [InlineData(KvType.F32, KvType.F32, 2e-3f)]
     [InlineData(KvType.Q8_0, KvType.Q8_0, 0.05f)]
