@@ -48,15 +48,20 @@ public class SessionOptionsTests
         AssertClose(exact, tiled, 1e-2f, "tiled vs exact");
     }
 
-    [Fact]
-    public void Kv_past_the_ram_budget_spills_to_disk_with_identical_logits()
+    [Theory]
+    [InlineData(null, 1)]
+    // Quest reads a few scattered pages per step: those on disk come back through the gather of the pages it chose.
+    [InlineData("quest:page=8:dense=0", 2)]
+    public void Kv_past_the_ram_budget_spills_to_disk_with_identical_logits(string? policy, int threads)
     {
         string dir = Path.Combine(Path.GetTempPath(), "fathom-kv-" + Guid.NewGuid().ToString("N"));
         try
         {
             using var m = Random();
-            var o = new SessionOptions { Attention = AttentionPath.Tiled, PageSize = 8 };
+            var o = new SessionOptions { Attention = AttentionPath.Tiled, PageSize = 8, Threads = threads, KvPolicy = policy, KvBudget = policy is null ? 0 : 32 };
             var ram = Run(m, o);
+            if (policy is not null)
+                Assert.NotEqual(Run(m, o with { KvPolicy = null, KvBudget = 0 }), ram); // the policy reads fewer pages than all
             using var s = m.CreateSession(o with { ContextLength = 256, KvRamBytes = 4096, SpillDirectory = dir });
             var rows = new List<float>(s.Forward(Tokens.AsSpan(0, 140), allLogits: true).ToArray());
             for (int t = 140; t < Tokens.Length; t++)
@@ -66,31 +71,6 @@ public class SessionOptionsTests
             Assert.True(st.RamBytes <= 4096);
             Assert.True(st.DiskReads > 0);
             AssertClose(ram, [.. rows], 0f, "spilled");
-        }
-        finally
-        {
-            if (Directory.Exists(dir))
-                Directory.Delete(dir, true);
-        }
-    }
-
-    [Fact]
-    public void Quest_reading_spilled_pages_gives_the_logits_it_gives_in_memory()
-    {
-        // Quest reads a few scattered pages per step: those on disk come back through the gather of the pages it chose.
-        string dir = Path.Combine(Path.GetTempPath(), "fathom-kv-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            using var m = Random();
-            var o = new SessionOptions { Attention = AttentionPath.Tiled, PageSize = 8, Threads = 2, KvPolicy = "quest:page=8:dense=0", KvBudget = 32 };
-            var ram = Run(m, o);
-            using var s = m.CreateSession(o with { ContextLength = 256, KvRamBytes = 4096, SpillDirectory = dir });
-            var rows = new List<float>(s.Forward(Tokens.AsSpan(0, 140), allLogits: true).ToArray());
-            for (int t = 140; t < Tokens.Length; t++)
-                rows.AddRange(s.Forward(Tokens.AsSpan(t, 1)).ToArray());
-            var st = s.KvCache.Accounting.Tiers;
-            Assert.True(st.DiskReads > 0, "no page came back from disk");
-            AssertClose(ram, [.. rows], 0f, "quest, spilled");
         }
         finally
         {
