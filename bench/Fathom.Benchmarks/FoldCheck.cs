@@ -6,12 +6,14 @@ namespace Fathom.Benchmarks;
 
 /// <summary>
 /// The tiled decode step's page fold alone, one thread: ns per key row for one KV head's four query heads.
-/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0] [read]. Without mem the rows are cache-resident; with
+/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0] [read] [flush=N[,M…]] [rounds=R] [short]. Without mem the rows are cache-resident; with
 /// mem they are pages picked at random from 1 GiB (as quest reads them), laid out as the paged cache lays them (each KV
 /// head's rows of a page contiguous), the next fold prefetched as the tiled path does (ahead=N: the fold N after it
 /// instead; ahead=0: none). huge puts the 1 GiB in native memory advised for transparent huge pages. Keys and values are
 /// f16, or q8_0 with q8_0. read replaces the fold by a plain sum of the same bytes (the next fold's prefetched along the
-/// way): the memory-only floor of the access pattern, to set the fold's time against.
+/// way): the memory-only floor of the access pattern, to set the fold's time against. flush reads 64 MiB (untimed)
+/// before every N-th fold, as the weights stream between two layers of a decode step, each interval alternated with the
+/// others over R rounds (3 unless given) of 100 000 folds (20 000 with short); min and median are printed.
 /// </summary>
 internal static unsafe class FoldCheck
 {
@@ -50,7 +52,7 @@ internal static unsafe class FoldCheck
         var state = new float[g * stride];
         var s = new float[DecodeStep.ScoreFloats(g, ps)];
         var scales = new float[DecodeStep.ScaleFloats(ps, d, d)];
-        const int reps = 100000;
+        int reps = args.Contains("short") ? 20000 : 100000;
         bool read = args.Contains("read");
         float sink = 0;
         int ahead = args.FirstOrDefault(a => a.StartsWith("ahead=", StringComparison.Ordinal)) is { } ah ? int.Parse(ah[6..]) : 1;
@@ -63,8 +65,15 @@ internal static unsafe class FoldCheck
         fixed (float* sp = s)
         fixed (float* sc = scales)
         {
-            for (int round = 0; round < 3; round++)
+            // flush=N[,M…]: before every N-th fold, 64 MiB are read (untimed), as a decode step's weights stream between two
+            // layers' attention; the intervals alternate round by round in one process (0: never).
+            int[] modes = args.FirstOrDefault(a => a.StartsWith("flush=", StringComparison.Ordinal)) is { } ms ? ms[6..].Split(',').Select(int.Parse).ToArray() : [0];
+            int roundsN = args.FirstOrDefault(a => a.StartsWith("rounds=", StringComparison.Ordinal)) is { } rn ? int.Parse(rn[7..]) : 3;
+            var results = modes.ToDictionary(m => m, _ => new List<double>());
+            var junk = modes.Any(m => m > 0) ? new byte[64 << 20] : [];
+            for (int round = 0; round < roundsN * modes.Length; round++)
             {
+                int mode = modes[round % modes.Length];
                 for (int i = 0; i < g; i++)
                 {
                     new Span<float>(st + i * stride, stride).Clear();
@@ -73,6 +82,13 @@ internal static unsafe class FoldCheck
                 var sw = Stopwatch.StartNew();
                 for (int r = 0; r < reps; r++)
                 {
+                    if (mode > 0 && r % mode == 0)
+                    {
+                        sw.Stop();
+                        for (int i = 0; i < junk.Length; i += 64)
+                            sink += junk[i];
+                        sw.Start();
+                    }
                     int kh = r % kvHeads, nkh = (r + ahead) % kvHeads;
                     long k = Offset(pick[r], kh, false), v = Offset(pick[r], kh, true);
                     long nk = Offset(pick[r + ahead], nkh, false), nv = Offset(pick[r + ahead], nkh, true);
@@ -83,7 +99,13 @@ internal static unsafe class FoldCheck
                             ahead == 0 ? null : dp + nk, ahead == 0 ? null : dp + nv, ps);
                 }
                 double ns = sw.Elapsed.TotalNanoseconds / reps / ps;
-                Console.WriteLine($"{(read ? "read" : "fold")} {KvTypes.Name(type)}, page {ps}, {kvHeads} KV heads, {(mem ? "1 GiB" : "cache-resident")}: {ns:F2} ns per key row (4 query heads)");
+                results[mode].Add(ns);
+            }
+            foreach (var (m, l) in results)
+            {
+                l.Sort();
+                Console.WriteLine($"{(read ? "read" : "fold")} {KvTypes.Name(type)}, page {ps}, {kvHeads} KV heads, {(mem ? "1 GiB" : "cache-resident")}" +
+                    $"{(m > 0 ? $", 64 MiB read before every {m}th fold" : "")}: min {l[0]:F2}, median {l[l.Count / 2]:F2} ns per key row (4 query heads), {l.Count} rounds");
             }
         }
 

@@ -5,7 +5,7 @@ using BenchmarkDotNet.Running;
 // Grammar mask cost per token: dotnet run -c Release --project bench/Fathom.Benchmarks -- grammar [runs]
 // Prefill mat-mul A/B: dotnet run -c Release --project bench/Fathom.Benchmarks -- gemm [batch]
 // Decode attention alone at depth: dotnet run -c Release --project bench/Fathom.Benchmarks -- attn [threads] [depths…] [exact|tiled|quest[:page=P][:dense=D] [budget=N]] [kv1] [rounds=N]
-// The page fold alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0]
+// The page fold alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0] [read] [flush=N[,M…]] [rounds=R] [short]
 // Quest's top-k page choice alone, 1 thread: dotnet run -c Release --project bench/Fathom.Benchmarks -- select [n] [k]
 if (args.Length > 0 && args[0] == "quick")
 {
