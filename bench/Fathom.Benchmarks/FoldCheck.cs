@@ -67,13 +67,13 @@ internal static unsafe class FoldCheck
         {
             // flush=N[,M…]: before every N-th fold, 64 MiB are read (untimed), as a decode step's weights stream between two
             // layers' attention; the intervals alternate round by round in one process (0: never).
-            int[] modes = args.FirstOrDefault(a => a.StartsWith("flush=", StringComparison.Ordinal)) is { } ms ? ms[6..].Split(',').Select(int.Parse).ToArray() : [0];
+            int[] flushes = args.FirstOrDefault(a => a.StartsWith("flush=", StringComparison.Ordinal)) is { } ms ? ms[6..].Split(',').Select(int.Parse).ToArray() : [0];
             int roundsN = args.FirstOrDefault(a => a.StartsWith("rounds=", StringComparison.Ordinal)) is { } rn ? int.Parse(rn[7..]) : 3;
-            var results = modes.ToDictionary(m => m, _ => new List<double>());
-            var junk = modes.Any(m => m > 0) ? new byte[64 << 20] : [];
-            for (int round = 0; round < roundsN * modes.Length; round++)
+            var results = flushes.ToDictionary(f => f, _ => new List<double>());
+            var junk = flushes.Any(f => f > 0) ? new byte[64 << 20] : [];
+            for (int round = 0; round < roundsN * flushes.Length; round++)
             {
-                int mode = modes[round % modes.Length];
+                int flush = flushes[round % flushes.Length];
                 for (int i = 0; i < g; i++)
                 {
                     new Span<float>(st + i * stride, stride).Clear();
@@ -82,7 +82,7 @@ internal static unsafe class FoldCheck
                 var sw = Stopwatch.StartNew();
                 for (int r = 0; r < reps; r++)
                 {
-                    if (mode > 0 && r % mode == 0)
+                    if (flush > 0 && r % flush == 0)
                     {
                         sw.Stop();
                         for (int i = 0; i < junk.Length; i += 64)
@@ -99,7 +99,7 @@ internal static unsafe class FoldCheck
                             ahead == 0 ? null : dp + nk, ahead == 0 ? null : dp + nv, ps);
                 }
                 double ns = sw.Elapsed.TotalNanoseconds / reps / ps;
-                results[mode].Add(ns);
+                results[flush].Add(ns);
             }
             foreach (var (m, l) in results)
             {

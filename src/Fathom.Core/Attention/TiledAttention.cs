@@ -50,7 +50,7 @@ internal static class TiledAttention
             int unionCount = 0;
             if (byPage)
                 (union, headsOf, unionCount) = PageUnion(selected, selectedCount, kvHeads, pageCount);
-            GatherPages(cache, layer, selected, selectedCount, kvHeads, pageCount, pageData, union.AsSpan(0, unionCount), byPage);
+            GatherPages(cache, layer, selected, selectedCount, kvHeads, pageCount, pageData, union, unionCount);
             int splits = byPage ? Math.Max(1, Math.Min(unionCount, 2 * threads))
                 : items >= 2 * threads ? 1 : Math.Max(1, Math.Min(pageCount, (2 * threads + items - 1) / items));
             // Split boundaries in the page union by work (the heads reading each page), not by page count: quest's
@@ -190,10 +190,10 @@ internal static class TiledAttention
         }
     }
 
-    // The arrays of the pages any head reads (the union, when the caller has it), under one pool lock; pages on disk are
-    // prefetched and read when first used.
+    // The arrays of the pages any head reads (the caller's page union when it has one, unionCount long), under one pool
+    // lock; pages on disk are prefetched and read when first used.
     private static void GatherPages(KvSequence cache, int layer, int[] selected, int[] selectedCount, int kvHeads, int pageCount, byte[]?[] pageData,
-        ReadOnlySpan<int> known, bool haveUnion)
+        int[]? union, int unionCount)
     {
         bool all = false;
         for (int kh = 0; kh < kvHeads && !all; kh++)
@@ -203,41 +203,24 @@ internal static class TiledAttention
         {
             missing = cache.PageArrays(layer, default, pageData.AsSpan(0, pageCount));
         }
-        else if (haveUnion)
-        {
-            missing = cache.PageArrays(layer, known, pageData.AsSpan(0, pageCount));
-            if (missing > 0)
-                PrefetchMissing(cache, layer, known, pageData);
-            return;
-        }
         else
         {
-            int[] union = ArrayPool<int>.Shared.Rent(Math.Max(1, pageCount));
-            bool[] seen = ArrayPool<bool>.Shared.Rent(Math.Max(1, pageCount));
+            // Without the caller's union (more KV heads than PageUnion's head masks hold), it is built here.
+            int[]? built = union is null ? ArrayPool<int>.Shared.Rent(Math.Max(1, pageCount)) : null;
             try
             {
-                Array.Clear(seen, 0, pageCount);
-                int n = 0;
-                for (int kh = 0; kh < kvHeads; kh++)
-                {
-                    foreach (int p in selected.AsSpan(kh * pageCount, selectedCount[kh]))
-                    {
-                        if (!seen[p])
-                        {
-                            seen[p] = true;
-                            union[n++] = p;
-                        }
-                    }
-                }
-                missing = cache.PageArrays(layer, union.AsSpan(0, n), pageData.AsSpan(0, pageCount));
+                if (built is not null)
+                    unionCount = Union(selected, selectedCount, kvHeads, pageCount, built);
+                var pages = (union ?? built!).AsSpan(0, unionCount);
+                missing = cache.PageArrays(layer, pages, pageData.AsSpan(0, pageCount));
                 if (missing > 0)
-                    PrefetchMissing(cache, layer, union.AsSpan(0, n), pageData);
+                    PrefetchMissing(cache, layer, pages, pageData);
                 return;
             }
             finally
             {
-                ArrayPool<int>.Shared.Return(union);
-                ArrayPool<bool>.Shared.Return(seen);
+                if (built is not null)
+                    ArrayPool<int>.Shared.Return(built);
             }
         }
         if (missing > 0)
@@ -248,6 +231,27 @@ internal static class TiledAttention
             PrefetchMissing(cache, layer, ids.AsSpan(0, pageCount), pageData);
             ArrayPool<int>.Shared.Return(ids);
         }
+    }
+
+    // The pages any KV head reads, each once, in the order heads list them; returns how many.
+    private static int Union(int[] selected, int[] selectedCount, int kvHeads, int pageCount, int[] union)
+    {
+        bool[] seen = ArrayPool<bool>.Shared.Rent(Math.Max(1, pageCount));
+        Array.Clear(seen, 0, pageCount);
+        int n = 0;
+        for (int kh = 0; kh < kvHeads; kh++)
+        {
+            foreach (int p in selected.AsSpan(kh * pageCount, selectedCount[kh]))
+            {
+                if (!seen[p])
+                {
+                    seen[p] = true;
+                    union[n++] = p;
+                }
+            }
+        }
+        ArrayPool<bool>.Shared.Return(seen);
+        return n;
     }
 
     private static void PrefetchMissing(KvSequence cache, int layer, ReadOnlySpan<int> pages, byte[]?[] pageData)
