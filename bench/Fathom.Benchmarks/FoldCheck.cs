@@ -14,11 +14,19 @@ namespace Fathom.Benchmarks;
 /// way): the memory-only floor of the access pattern, to set the fold's time against. flush reads 64 MiB (untimed)
 /// before every N-th fold, as the weights stream between two layers of a decode step, each interval alternated with the
 /// others over R rounds (3 unless given) of 100 000 folds (20 000 with short); min and median are printed.
+/// <c>fold sweep [rows…]</c> instead folds one KV head's rows, from the L1 cache, for each row count given (4 16 32 64
+/// 128 256 unless given), the counts alternated over 30 rounds; the best time per fold splits it into a per-fold and a
+/// per-row part.
 /// </summary>
 internal static unsafe class FoldCheck
 {
     public static void Run(string[] args)
     {
+        if (args.Contains("sweep"))
+        {
+            Sweep(args.Where(a => int.TryParse(a, out _)).Select(int.Parse).ToArray());
+            return;
+        }
         int ps = args.Length > 0 && int.TryParse(args[0], out int a0) ? a0 : 64;
         int kvHeads = args.Length > 1 && int.TryParse(args[1], out int a1) ? a1 : 8;
         bool mem = args.Contains("mem");
@@ -131,5 +139,60 @@ internal static unsafe class FoldCheck
 
         // Bytes from the start of the data to KV head kh's first key (or value) of a head-major page.
         long Offset(int page, int kh, bool value) => page * pageBytes + (value ? (long)ps * kvHeads * rowBytes : 0) + (long)kh * ps * rowBytes;
+    }
+
+    // One KV head's f16 rows (cache-resident) folded by four query heads, for each row count: the best ns per fold of
+    // 30 rounds, the counts alternated so the machine's slow minutes fall on all of them alike.
+    private static void Sweep(int[] sizes)
+    {
+        const int d = 64, g = 4, rowBytes = 2 * d;
+        if (sizes.Length == 0)
+            sizes = [4, 16, 32, 64, 128, 256];
+        int ps = sizes.Max();
+        var rng = new Random(1);
+        var data = new byte[2L * ps * rowBytes];
+        var row = new float[d];
+        for (int at = 0; at + rowBytes <= data.Length; at += rowBytes)
+        {
+            for (int i = 0; i < d; i++)
+                row[i] = (float)(rng.NextDouble() * 2 - 1);
+            KvTypes.Encode(KvType.F16, row, data.AsSpan(at, rowBytes));
+        }
+        var q = new float[g * d];
+        for (int i = 0; i < q.Length; i++)
+            q[i] = (float)(rng.NextDouble() * 2 - 1);
+        int stride = d + 2;
+        var state = new float[g * stride];
+        var s = new float[DecodeStep.ScoreFloats(g, ps)];
+        var scales = new float[DecodeStep.ScaleFloats(ps, d, d)];
+        var best = new double[sizes.Length];
+        Array.Fill(best, double.MaxValue);
+        fixed (byte* k = data)
+        fixed (float* qp = q)
+        fixed (float* st = state)
+        fixed (float* sp = s)
+        fixed (float* sc = scales)
+        {
+            byte* v = k + (long)ps * rowBytes;
+            for (int round = 0; round < 30; round++)
+            {
+                for (int z = 0; z < sizes.Length; z++)
+                {
+                    int rows = sizes[z], reps = 2_000_000 / rows;
+                    for (int i = 0; i < g; i++)
+                    {
+                        new Span<float>(st + i * stride, stride).Clear();
+                        st[i * stride] = float.NegativeInfinity;
+                    }
+                    var sw = Stopwatch.StartNew();
+                    for (int r = 0; r < reps; r++)
+                        DecodeStep.FoldPage(KvType.F16, KvType.F16, true, qp, g, d, d, k, rowBytes, v, rowBytes, rows, 0.125f, default, 0, sp, st, stride, sc,
+                            k, v, rows);
+                    best[z] = Math.Min(best[z], sw.Elapsed.TotalNanoseconds / reps);
+                }
+            }
+        }
+        for (int z = 0; z < sizes.Length; z++)
+            Console.WriteLine($"fold sweep, {sizes[z],4} rows: best {best[z],8:F1} ns per fold, {best[z] / sizes[z],6:F2} ns per key row (4 query heads, 1 KV head, f16, L1)");
     }
 }

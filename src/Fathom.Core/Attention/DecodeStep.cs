@@ -22,12 +22,17 @@ internal static class DecodeStep
     // Below this a score's exp is 0 to float precision (and masked slots are −inf).
     private const float Floor = -87f;
 
-    /// <summary>exp(x), and exactly 0 where x is below <see cref="Floor"/> (−inf included) instead of ggml's slow lanes.</summary>
+    /// <summary>
+    /// exp(x) for x up to 87 (a score less a running max), and exactly 0 where x is below <see cref="Floor"/> (−inf
+    /// included) instead of ggml's slow lanes; NaN stays NaN. The clamp is a plain vmaxps, which returns its second
+    /// operand, x, when x is NaN (Vector512.Max's NaN rules cost two more operations a vector).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ExpOrZero(Vector512<float> x)
     {
         var floor = Vector512.Create(Floor);
-        return Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, GgmlMath.Exp(Vector512.Max(x, floor)));
+        var clamped = Avx512F.IsSupported ? Avx512F.Max(floor, x) : Vector512.Max(x, floor);
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<float>.Zero, GgmlMath.ExpInRange(clamped));
     }
 
     public static bool Supports(AttentionShape shape) =>
@@ -618,6 +623,8 @@ internal static class DecodeStep
                 new Span<float>(sr, rows).CopyTo(new Span<float>(raw + (long)r * rawStride + maskBase, rows));
             float mx = MaxOf(sr, rowsPad);
             float* st = state + (long)r * stride;
+            if (float.IsNegativeInfinity(mx) && new ReadOnlySpan<float>(sr, rows).ContainsAnyExcept(float.NegativeInfinity))
+                mx = float.NaN;
             if (float.IsNegativeInfinity(mx))
             {
                 // Nothing visible for this head: its probabilities are 0 and its state stays.
@@ -855,7 +862,9 @@ internal static class DecodeStep
         a30.Store(a3p); a31.Store(a3p + 8);
     }
 
-    // The largest of x[0..n) (n a multiple of 16).
+    // The largest of x[0..n) (n a multiple of 16) by plain vmaxps, which may drop a NaN lane (Vector512.Max's NaN
+    // rules cost two more operations a vector): a NaN score still reaches the output through its exp, and the one
+    // case where it would not, a maximum of −inf, is checked by the caller.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe float MaxOf(float* x, int n)
     {
@@ -863,12 +872,12 @@ internal static class DecodeStep
         {
             var vmax = Vector512.Create(float.NegativeInfinity);
             for (int j = 0; j < n; j += Lanes)
-                vmax = Vector512.Max(vmax, Vector512.Load(x + j));
-            return Max(vmax);
+                vmax = Avx512F.Max(vmax, Vector512.Load(x + j));
+            return Max(Avx.Max(vmax.GetLower(), vmax.GetUpper()));
         }
         var m = Vector256.Create(float.NegativeInfinity);
         for (int j = 0; j < n; j += 8)
-            m = Vector256.Max(m, Vector256.Load(x + j));
+            m = Avx.Max(m, Vector256.Load(x + j));
         return Max(m);
     }
 
@@ -894,21 +903,20 @@ internal static class DecodeStep
         for (int j = 0; j < n; j += 8)
         {
             var y = Vector256.Load(x + j) - shift8;
-            var p = Vector256.ConditionalSelect(Vector256.LessThan(y, floor), Vector256<float>.Zero, GgmlMath.Exp(Vector256.Max(y, floor)));
+            var p = Vector256.ConditionalSelect(Vector256.LessThan(y, floor), Vector256<float>.Zero, GgmlMath.ExpInRange(Avx.Max(floor, y)));
             sum8 += p;
             (p * Vector256.Create(unit)).Store(x + j);
         }
         return Vector256.Sum(sum8);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Max(Vector512<float> v) => Max(Vector256.Max(v.GetLower(), v.GetUpper()));
-
+    // The largest lane by plain maxps (NaN rules as MaxOf's).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Max(Vector256<float> v)
     {
-        var q = Vector128.Max(v.GetLower(), v.GetUpper());
-        return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
+        var q = Sse.Max(v.GetLower(), v.GetUpper());
+        q = Sse.Max(q, Sse.MoveHighToLow(q, q));
+        return Sse.MaxScalar(q, Sse.Shuffle(q, q, 1)).ToScalar();
     }
 
     // One query row × output floats d..d+15.

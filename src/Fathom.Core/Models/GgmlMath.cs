@@ -42,39 +42,84 @@ internal static class GgmlMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
+        var n = Rounded(x);
+        if (Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(126f)))
+            return ExpByLane(x);
+        return Reduced(x, n) * Pow2(n);
+    }
+
+    /// <summary>
+    /// <see cref="Exp(Vector512{float})"/> of lanes in [−87, 87] (or NaN), bit for bit, without the lane-by-lane
+    /// fallback that such lanes never take: its call, in a loop, makes the JIT keep the loop's vectors on the stack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ExpInRange(Vector512<float> x)
+    {
+        var n = Rounded(x);
+        return Reduced(x, n) * Pow2(n);
+    }
+
+    // n = x·log2(e) rounded to an integer; exp(x) = 2^n · exp(x − n·ln 2).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Rounded(Vector512<float> x)
+    {
         var shift = Vector512.Create(Shift);
-        var z = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), shift);
-        var n = z - shift;
+        return Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), shift) - shift;
+    }
+
+    // exp(x − n·ln 2) by ggml's polynomial.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Reduced(Vector512<float> x, Vector512<float> n)
+    {
         var b = Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Lo), Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Hi), x));
         var u = b * b;
-        var j = Vector512.FusedMultiplyAdd(
+        return Vector512.FusedMultiplyAdd(
             Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.Create(C4), b, Vector512.Create(C3)), u,
                 Vector512.FusedMultiplyAdd(Vector512.Create(C2), b, Vector512.Create(C1))),
             u, Vector512.FusedMultiplyAdd(Vector512.Create(C0), b, Vector512<float>.One));
-        if (Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(126f)))
-            return ExpByLane(x);
-        var pow2 = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
-        return j * pow2;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pow2(Vector512<float> n) => ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
 
     /// <summary>8 lanes of <see cref="Exp(float)"/> (the same steps as the 16-lane form, for machines without AVX-512).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
+        var n = Rounded(x);
+        if (Vector256.GreaterThanAny(Vector256.Abs(n), Vector256.Create(126f)))
+            return ExpByLane(x);
+        return Reduced(x, n) * Pow2(n);
+    }
+
+    /// <summary>8 lanes of <see cref="ExpInRange(Vector512{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ExpInRange(Vector256<float> x)
+    {
+        var n = Rounded(x);
+        return Reduced(x, n) * Pow2(n);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Rounded(Vector256<float> x)
+    {
         var shift = Vector256.Create(Shift);
-        var z = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), shift);
-        var n = z - shift;
+        return Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), shift) - shift;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Reduced(Vector256<float> x, Vector256<float> n)
+    {
         var b = Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Lo), Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Hi), x));
         var u = b * b;
-        var j = Vector256.FusedMultiplyAdd(
+        return Vector256.FusedMultiplyAdd(
             Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(Vector256.Create(C4), b, Vector256.Create(C3)), u,
                 Vector256.FusedMultiplyAdd(Vector256.Create(C2), b, Vector256.Create(C1))),
             u, Vector256.FusedMultiplyAdd(Vector256.Create(C0), b, Vector256<float>.One));
-        if (Vector256.GreaterThanAny(Vector256.Abs(n), Vector256.Create(126f)))
-            return ExpByLane(x);
-        var pow2 = ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
-        return j * pow2;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Pow2(Vector256<float> n) => ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
 
     // Outside 2^±126 the power of two is not a normal float: lane by lane. (Out of line, so the vector Exp, which
     // would not be inlined with a stackalloc in it, is.)

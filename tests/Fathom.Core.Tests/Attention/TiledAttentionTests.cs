@@ -267,6 +267,52 @@ public class TiledAttentionTests
         Assert.False(s.MayHoldNonFinite(0));
     }
 
+    // The fold takes its running max with plain vmaxps, which can drop a NaN lane. A NaN score still reaches the output
+    // through its exp, except where every other slot of the page is masked and the max comes out −inf: then the fold
+    // must not take the page for one nothing in it is visible in.
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(0.25f)]
+    public unsafe void A_nan_score_among_masked_slots_reaches_the_state(float element)
+    {
+        if (!DecodeStep.HasKernels(new AttentionShape(4, 1, 64, 64, 0.125f)))
+            return;
+        const int group = 4, d = 64, rows = 8, stride = d + 2;
+        var keys = new byte[rows * 2 * d];
+        var values = new byte[rows * 2 * d];
+        for (int r = 0; r < rows; r++)
+        {
+            var k = KvCacheManagerTests.Row(40 + r, d);
+            if (r == 2)
+                k[5] = element;
+            KvTypes.Encode(KvType.F16, k, keys.AsSpan(r * 2 * d, 2 * d));
+            KvTypes.Encode(KvType.F16, KvCacheManagerTests.Row(60 + r, d), values.AsSpan(r * 2 * d, 2 * d));
+        }
+        var mask = new byte[rows];
+        mask[2] = 1;
+        var q = KvCacheManagerTests.Row(7, group * d);
+        var state = new float[group * stride];
+        for (int h = 0; h < group; h++)
+            state[h * stride] = float.NegativeInfinity;
+        var scores = new float[DecodeStep.ScoreFloats(group, rows)];
+        var scales = new float[DecodeStep.ScaleFloats(rows, d, d)];
+        fixed (byte* kp = keys)
+        fixed (byte* vp = values)
+        fixed (float* qp = q)
+        fixed (float* sp = scores)
+        fixed (float* st = state)
+        fixed (float* sc = scales)
+            DecodeStep.FoldPage(KvType.F16, KvType.F16, float.IsFinite(element), qp, group, d, d, kp, 2 * d, vp, 2 * d, rows, 0.125f, mask, 0, sp, st,
+                stride, sc);
+        for (int h = 0; h < group; h++)
+        {
+            // One visible slot: its weight is 1 and the accumulator is its value row, or NaN throughout.
+            Assert.Equal(float.IsNaN(element), float.IsNaN(state[h * stride]));
+            Assert.Equal(float.IsNaN(element), float.IsNaN(state[h * stride + 1]));
+            Assert.Equal(float.IsNaN(element), float.IsNaN(state[h * stride + 2]));
+        }
+    }
+
     private sealed class SelectAndMask(int every, byte[][] masks) : IAttentionHooks
     {
         public int SelectPages(KvSequence sequence, int l, int kvHead, ReadOnlySpan<float> queries, Span<int> pages)
