@@ -46,16 +46,7 @@ internal static unsafe class FoldCheck
                 Console.WriteLine("madvise(MADV_HUGEPAGE) failed");
         }
         var data = huge ? new Span<byte>(hp, (int)Math.Min(dataBytes, int.MaxValue)) : new byte[dataBytes];
-        var row = new float[d];
-        for (long at = 0; at + rowBytes <= data.Length; at += rowBytes)
-        {
-            for (int i = 0; i < d; i++)
-                row[i] = (float)(rng.NextDouble() * 2 - 1);
-            KvTypes.Encode(type, row, data.Slice((int)at, rowBytes));
-        }
-        var q = new float[g * d];
-        for (int i = 0; i < q.Length; i++)
-            q[i] = (float)(rng.NextDouble() * 2 - 1);
+        var q = RandomRows(data, type, d, rowBytes, g, rng);
         int stride = d + 2;
         var state = new float[g * stride];
         var s = new float[DecodeStep.ScoreFloats(g, ps)];
@@ -141,6 +132,22 @@ internal static unsafe class FoldCheck
         long Offset(int page, int kh, bool value) => page * pageBytes + (value ? (long)ps * kvHeads * rowBytes : 0) + (long)kh * ps * rowBytes;
     }
 
+    // Fills data with rows of d uniform values in [−1, 1) encoded as type; returns a query of `heads` such rows, as floats.
+    private static float[] RandomRows(Span<byte> data, KvType type, int d, int rowBytes, int heads, Random rng)
+    {
+        var row = new float[d];
+        for (long at = 0; at + rowBytes <= data.Length; at += rowBytes)
+        {
+            for (int i = 0; i < d; i++)
+                row[i] = (float)(rng.NextDouble() * 2 - 1);
+            KvTypes.Encode(type, row, data.Slice((int)at, rowBytes));
+        }
+        var q = new float[heads * d];
+        for (int i = 0; i < q.Length; i++)
+            q[i] = (float)(rng.NextDouble() * 2 - 1);
+        return q;
+    }
+
     // One KV head's f16 rows (cache-resident) folded by four query heads, for each row count: the best ns per fold of
     // 30 rounds, the counts alternated so the machine's slow minutes fall on all of them alike.
     private static void Sweep(int[] sizes)
@@ -151,16 +158,7 @@ internal static unsafe class FoldCheck
         int ps = sizes.Max();
         var rng = new Random(1);
         var data = new byte[2L * ps * rowBytes];
-        var row = new float[d];
-        for (int at = 0; at + rowBytes <= data.Length; at += rowBytes)
-        {
-            for (int i = 0; i < d; i++)
-                row[i] = (float)(rng.NextDouble() * 2 - 1);
-            KvTypes.Encode(KvType.F16, row, data.AsSpan(at, rowBytes));
-        }
-        var q = new float[g * d];
-        for (int i = 0; i < q.Length; i++)
-            q[i] = (float)(rng.NextDouble() * 2 - 1);
+        var q = RandomRows(data, KvType.F16, d, rowBytes, g, rng);
         int stride = d + 2;
         var state = new float[g * stride];
         var s = new float[DecodeStep.ScoreFloats(g, ps)];
