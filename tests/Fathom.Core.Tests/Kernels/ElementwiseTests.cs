@@ -1,3 +1,4 @@
+using CsCheck;
 using Fathom.Gguf;
 using Fathom.Tensors;
 
@@ -38,6 +39,29 @@ public class ElementwiseTests
             float want = g[i] / (1f + e) * u[i];
             Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[i]), $"n={n} [{i}]: {y[i]:R} vs {want:R}");
         }
+    }
+
+    // ExpInRange is Exp without the lane-by-lane fallback: inside [−87, 87] every lane is Exp(float)'s bits, on both
+    // widths; NaN stays NaN.
+    [Fact]
+    public void ExpInRange_is_ggml_exp_bit_for_bit_inside_its_range()
+    {
+        Gen.Float[-87f, 87f].Array[16].Sample(x =>
+        {
+            x[3] = -87f;
+            x[7] = 87f;
+            var wide = Fathom.Models.GgmlMath.ExpInRange(System.Runtime.Intrinsics.Vector512.Create((ReadOnlySpan<float>)x));
+            var lo = Fathom.Models.GgmlMath.ExpInRange(System.Runtime.Intrinsics.Vector256.Create((ReadOnlySpan<float>)x));
+            for (int i = 0; i < 16; i++)
+            {
+                int want = BitConverter.SingleToInt32Bits(Fathom.Models.GgmlMath.Exp(x[i]));
+                Assert.Equal(want, BitConverter.SingleToInt32Bits(wide[i]));
+                if (i < 8)
+                    Assert.Equal(want, BitConverter.SingleToInt32Bits(lo[i]));
+            }
+        });
+        var nan = Fathom.Models.GgmlMath.ExpInRange(System.Runtime.Intrinsics.Vector512.Create(float.NaN));
+        Assert.True(float.IsNaN(nan[0]));
     }
 
     [Theory, MemberData(nameof(Sizes))]
