@@ -99,6 +99,8 @@ internal static class BenchCommand
                 string Label(int p, int n, int d) => (p > 0 ? $"pp{p}" : $"tg{n}") + (d > 0 ? $" @ d{d}" : "") + (synthetic && d > 0 ? " (synthetic KV)" : "")
                     + (first.Session.KvPolicy is { } kp ? $" {kp.Name}" : "");
                 var speeds = tests.Select(_ => new double[r]).ToArray();
+                // Each test's decode attention by phase, over its timed runs (the tiled path only).
+                var timings = tests.Select(_ => new Attention.AttentionTiming()).ToArray();
 
                 // One timed run of test i.
                 void Run(int i, int run)
@@ -108,9 +110,12 @@ internal static class BenchCommand
                         stderr.Write($"\r{Label(p, n, d)}: run {run + 1}/{r}…   ");
                     var runner = RunnerFor(d);
                     runner.AtDepth(d);
+                    var timing = runner.Session.Sequence.Timing ??= new Attention.AttentionTiming();
+                    var before = timing.Snapshot();
                     var clock = Stopwatch.StartNew();
                     runner.Step(p, n);
                     speeds[i][run] = (p + n) / clock.Elapsed.TotalSeconds;
+                    timings[i].Accumulate(timing.Since(before));
                     if (progress)
                         stderr.Write("\r" + new string(' ', Label(p, n, d).Length + 20) + "\r");
                 }
@@ -161,6 +166,18 @@ internal static class BenchCommand
                             ["kv_bytes"] = session.KvCache.Accounting.BytesUsed,
                             ["peak_rss_bytes"] = PeakRss(),
                         };
+                        if (timings[i].Calls > 0)
+                        {
+                            var at = timings[i];
+                            record["attention_us_per_call"] = new Dictionary<string, object>
+                            {
+                                ["calls"] = at.Calls,
+                                ["page_choice"] = Math.Round(at.PageChoice.TotalMicroseconds / at.Calls, 2),
+                                ["gather"] = Math.Round(at.Gather.TotalMicroseconds / at.Calls, 2),
+                                ["fold"] = Math.Round(at.Fold.TotalMicroseconds / at.Calls, 2),
+                                ["merge"] = Math.Round(at.Merge.TotalMicroseconds / at.Calls, 2),
+                            };
+                        }
                         if (VersusZero(i) is { } vs)
                         {
                             record["vs_depth0"] = new Dictionary<string, double>
@@ -214,6 +231,16 @@ internal static class BenchCommand
                             stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
                                 $"{Label(p, n, d)} against depth 0: {vs.PairMedian:P1} (median of {r} interleaved pairs, {vs.PairMin:P1}–{vs.PairMax:P1}); best run against best run {vs.Best:P1}"));
                         }
+                    }
+                    for (int i = 0; i < tests.Count; i++)
+                    {
+                        var (p, n, d) = tests[i];
+                        var at = timings[i];
+                        if (at.Calls == 0 || n == 0)
+                            continue;
+                        double Us(TimeSpan x) => x.TotalMicroseconds / at.Calls;
+                        stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{Label(p, n, d)} attention per layer call: page choice {Us(at.PageChoice):F1} µs, gather {Us(at.Gather):F1} µs, fold {Us(at.Fold):F1} µs, merge {Us(at.Merge):F1} µs ({at.Total.TotalMilliseconds / (r * n):F2} ms per token)"));
                     }
                     long kvBytes = runners.Values.Sum(x => x.Session.KvCache.Accounting.BytesUsed);
                     stderr.WriteLine($"peak RSS: {PeakRss() / (1024.0 * 1024.0):F1} MiB (KV cache {kvBytes / (1024.0 * 1024.0):F1} MiB)");

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -38,12 +39,16 @@ internal static class TiledAttention
         byte[]?[] pageData = ArrayPool<byte[]?>.Shared.Rent(Math.Max(1, pageCount));
         int stride = dv + 2;
         float[]? partial = null, raw = null;
+        var timing = tokens == 1 ? cache.Timing : null;
+        long start = timing is null ? 0 : Stopwatch.GetTimestamp(), chosen = 0, gathered = 0, folded = 0;
         try
         {
             if (hooks is not null && tokens == 1)
                 SelectAll(cache, layer, q, shape, hooks, selected, selectedCount, pageCount, hooks.SelectsConcurrently ? pool : null);
             else
                 selectedCount.AsSpan(0, kvHeads).Fill(-1);
+            if (timing is not null)
+                chosen = Stopwatch.GetTimestamp();
             int items = tiles * kvHeads;
             bool byPage = tokens == 1 && kvHeads <= 32;
             int[]? union = null, headsOf = null;
@@ -115,10 +120,14 @@ internal static class TiledAttention
                             ArrayPool<float>.Shared.Return(scratch);
                         }
                     };
+                    if (timing is not null)
+                        gathered = Stopwatch.GetTimestamp();
                     if (byPage)
                         Run(pool, splits, byPageBody);
                     else
                         Run(pool, items * splits, body);
+                    if (timing is not null)
+                        folded = Stopwatch.GetTimestamp();
                     if (union is not null)
                     {
                         ArrayPool<int>.Shared.Return(union);
@@ -155,6 +164,8 @@ internal static class TiledAttention
         }
         finally
         {
+            if (timing is not null && folded != 0)
+                timing.Add(start, chosen, gathered, folded, Stopwatch.GetTimestamp());
             if (partial is not null)
                 ArrayPool<float>.Shared.Return(partial);
             if (raw is not null)

@@ -638,6 +638,12 @@ public sealed class KvSequence : IKvCache
         KvTypes.Decode(ValueType, data.Slice(ValueOffset(kvHead, slot % PageSize), ValueHeadBytes), dst[..O.ValueLength]);
     }
 
+    /// <summary>
+    /// When set, the tiled attention adds the wall time of each decode step's phases on this sequence to it (off, and
+    /// free, by default).
+    /// </summary>
+    public Fathom.Attention.AttentionTiming? Timing { get; set; }
+
     /// <summary>True while slot i holds position i in every layer (no eviction): the plain attention path can read it.</summary>
     public bool IsDense => Array.TrueForAll(_layers, t => !t.Evicted);
 

@@ -313,6 +313,30 @@ public class TiledAttentionTests
         }
     }
 
+    // A sequence's timing counts the tiled attention's decode calls on it, by phase, and nothing else.
+    [Fact]
+    public void A_sequence_timing_counts_decode_calls_by_phase()
+    {
+        var shape = new AttentionShape(8, 2, 64, 64, 1f / 8f);
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(KvType.F16, KvType.F16, pageSize: 16, layers: 1, kvHeads: 2, dim: 64));
+        var s = Filled(m, 70);
+        var q = KvCacheManagerTests.Row(5, 3 * 8 * 64);
+        var o = new float[3 * 8 * 64];
+        TiledAttention.Compute(s, 0, q.AsSpan(0, 8 * 64), 1, 69, shape, o, null);
+        var timing = s.Timing = new AttentionTiming();
+        TiledAttention.Compute(s, 0, q.AsSpan(0, 8 * 64), 1, 69, shape, o, null);
+        TiledAttention.Compute(s, 0, q, 3, 67, shape, o, null);
+        using var pool = new WorkerPool(2);
+        TiledAttention.Compute(s, 0, q.AsSpan(0, 8 * 64), 1, 69, shape, o, pool);
+        Assert.Equal(2, timing.Calls);
+        Assert.True(timing.Fold > TimeSpan.Zero);
+        Assert.Equal(timing.Total, timing.PageChoice + timing.Gather + timing.Fold + timing.Merge);
+        var before = timing.Snapshot();
+        TiledAttention.Compute(s, 0, q.AsSpan(0, 8 * 64), 1, 69, shape, o, pool);
+        Assert.Equal(1, timing.Since(before).Calls);
+        Assert.Equal(2, before.Calls);
+    }
+
     private sealed class SelectAndMask(int every, byte[][] masks) : IAttentionHooks
     {
         public int SelectPages(KvSequence sequence, int l, int kvHead, ReadOnlySpan<float> queries, Span<int> pages)

@@ -58,6 +58,24 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void A_tiled_decode_reports_its_attention_by_phase()
+    {
+        var (code, output, err) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "3", "-d", "64", "-r", "2", "-t", "1",
+            "--kv-fill", "synthetic", "--kv-policy", "quest:page=8:dense=0", "--budget", "16", "--json");
+        Assert.True(code == 0, err);
+        var at = JsonDocument.Parse(output.Trim()).RootElement.GetProperty("attention_us_per_call");
+        // One call per layer and decoded token of the timed runs (3 tokens × 2 runs), the warm-up's not among them.
+        long calls = at.GetProperty("calls").GetInt64();
+        Assert.True(calls > 0 && calls % 6 == 0, $"{calls} calls");
+        Assert.True(at.GetProperty("fold").GetDouble() > 0);
+        Assert.All(new[] { "page_choice", "gather", "merge" }, f => Assert.True(at.GetProperty(f).GetDouble() >= 0, f));
+        var table = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "-d", "64", "-r", "1", "-t", "1",
+            "--kv-fill", "synthetic", "--kv-policy", "quest:page=8:dense=0", "--budget", "16");
+        Assert.True(table.Code == 0, table.Err);
+        Assert.Matches(@"tg2 @ d64 \(synthetic KV\) quest attention per layer call: page choice [0-9.]+ µs, gather [0-9.]+ µs, fold [0-9.]+ µs, merge [0-9.]+ µs \([0-9.]+ ms per token\)", table.Err);
+    }
+
+    [Fact]
     public void Table_names_pp_and_tg_tests()
     {
         var (code, output, _) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "4", "-n", "2", "-r", "1", "-t", "1");
