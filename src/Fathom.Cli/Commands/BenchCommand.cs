@@ -110,12 +110,19 @@ internal static class BenchCommand
                         stderr.Write($"\r{Label(p, n, d)}: run {run + 1}/{r}…   ");
                     var runner = RunnerFor(d);
                     runner.AtDepth(d);
-                    var timing = runner.Session.Sequence.Timing ??= new Attention.AttentionTiming();
-                    var before = timing.Snapshot();
+                    // The test's timing is attached for the timed step only (not the fill or the warm-up).
+                    var sequence = runner.Session.Sequence;
+                    sequence.Timing = timings[i];
                     var clock = Stopwatch.StartNew();
-                    runner.Step(p, n);
+                    try
+                    {
+                        runner.Step(p, n);
+                    }
+                    finally
+                    {
+                        sequence.Timing = null;
+                    }
                     speeds[i][run] = (p + n) / clock.Elapsed.TotalSeconds;
-                    timings[i].Accumulate(timing.Since(before));
                     if (progress)
                         stderr.Write("\r" + new string(' ', Label(p, n, d).Length + 20) + "\r");
                 }

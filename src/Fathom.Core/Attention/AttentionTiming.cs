@@ -36,27 +36,4 @@ public sealed class AttentionTiming
         Fold += Stopwatch.GetElapsedTime(gathered, folded);
         Merge += Stopwatch.GetElapsedTime(folded, end);
     }
-
-    /// <summary>The difference since an earlier snapshot of the same timing (<see cref="Snapshot"/>).</summary>
-    public AttentionTiming Since(AttentionTiming earlier) => new()
-    {
-        Calls = Calls - earlier.Calls,
-        PageChoice = PageChoice - earlier.PageChoice,
-        Gather = Gather - earlier.Gather,
-        Fold = Fold - earlier.Fold,
-        Merge = Merge - earlier.Merge,
-    };
-
-    /// <summary>A copy of the sums so far.</summary>
-    public AttentionTiming Snapshot() => Since(new AttentionTiming());
-
-    /// <summary>Adds another timing's sums to this one.</summary>
-    public void Accumulate(AttentionTiming other)
-    {
-        Calls += other.Calls;
-        PageChoice += other.PageChoice;
-        Gather += other.Gather;
-        Fold += other.Fold;
-        Merge += other.Merge;
-    }
 }
