@@ -137,6 +137,9 @@ internal static class BenchCommand
                     runner.Step(Math.Min(p, 64), Math.Min(n, 8));
                 }
 
+                // Mean milliseconds per token over test i's timed runs (the same weighting as the attention's sums).
+                double MsPerToken(int i) => speeds[i].Average(x => 1000.0 / x);
+
                 // With --interleave, a test at depth against the same test at depth 0 (when both ran).
                 DepthRatio? VersusZero(int i)
                 {
@@ -167,6 +170,7 @@ internal static class BenchCommand
                             ["avg_ts"] = Math.Round(mean, 3),
                             ["stddev_ts"] = Math.Round(stdev, 3),
                             ["samples_ts"] = speeds[i].Select(s => Math.Round(s, 3)).ToArray(),
+                            ["ms_per_token"] = Math.Round(MsPerToken(i), 3),
                             ["interleaved"] = interleaved,
                             ["type_k"] = KvCache.KvTypes.Name(session.Sequence.KeyType),
                             ["type_v"] = KvCache.KvTypes.Name(session.Sequence.ValueType),
@@ -184,6 +188,8 @@ internal static class BenchCommand
                                 ["fold"] = Math.Round(at.Fold.TotalMicroseconds / at.Calls, 2),
                                 ["merge"] = Math.Round(at.Merge.TotalMicroseconds / at.Calls, 2),
                             };
+                            if (n > 0)
+                                record["attention_ms_per_token"] = Math.Round(at.Total.TotalMilliseconds / (r * n), 3);
                         }
                         if (VersusZero(i) is { } vs)
                         {
@@ -246,8 +252,13 @@ internal static class BenchCommand
                         if (at.Calls == 0 || n == 0)
                             continue;
                         double Us(TimeSpan x) => x.TotalMicroseconds / at.Calls;
+                        double attention = at.Total.TotalMilliseconds / (r * n);
+                        // A decode test's whole step beside its attention: at depth, what is not attention should cost
+                        // what it costs at depth 0, and when it does not the machine (not the attention) moved the ratio.
+                        string step = p == 0 ? string.Create(CultureInfo.InvariantCulture,
+                            $"; the whole step {MsPerToken(i):F2} ms, the rest of it {MsPerToken(i) - attention:F2} ms") : "";
                         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{Label(p, n, d)} attention per layer call: page choice {Us(at.PageChoice):F1} µs, gather {Us(at.Gather):F1} µs, fold {Us(at.Fold):F1} µs, merge {Us(at.Merge):F1} µs ({at.Total.TotalMilliseconds / (r * n):F2} ms per token)"));
+                            $"{Label(p, n, d)} attention per layer call: page choice {Us(at.PageChoice):F1} µs, gather {Us(at.Gather):F1} µs, fold {Us(at.Fold):F1} µs, merge {Us(at.Merge):F1} µs ({attention:F2} ms per token{step})"));
                     }
                     long kvBytes = runners.Values.Sum(x => x.Session.KvCache.Accounting.BytesUsed);
                     stderr.WriteLine($"peak RSS: {PeakRss() / (1024.0 * 1024.0):F1} MiB (KV cache {kvBytes / (1024.0 * 1024.0):F1} MiB)");
