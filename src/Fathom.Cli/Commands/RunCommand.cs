@@ -186,7 +186,7 @@ internal static class RunCommand
             stdout.WriteLine();
             if (!full)
             {
-                int held = session.Sequence.SlotCount(0);
+                int held = session.KvHeldPositions(0);
                 var acc = session.KvCache.Accounting;
                 stderr.WriteLine($"kv policy {policy.Name} ({policy.Parameters}): {session.Position} positions run, {held} held in layer 0, " +
                     $"{session.KvEvictedSlots} evicted (all layers), {acc.PagesUsed} pages = {acc.BytesUsed / (1024.0 * 1024.0):F2} MiB of KV");

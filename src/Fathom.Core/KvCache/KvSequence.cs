@@ -494,6 +494,12 @@ public sealed class KvSequence : IKvCache
     }
 
     /// <summary>
+    /// Marks <paramref name="layer"/> as no longer holding every position it was written (a policy masks slots it will
+    /// drop later), so nothing takes it for a dense cache: the exact path, a prompt-cache save, a rewind.
+    /// </summary>
+    internal void MarkEvicted(int layer) => L(layer).Evicted = true;
+
+    /// <summary>
     /// Keeps only the slots listed in <paramref name="keep"/> (strictly ascending) of <paramref name="layer"/>,
     /// compacting them to the front: keys keep the positions they were rotated with. Shared pages are
     /// copied before being written; pages left empty return to the pool.

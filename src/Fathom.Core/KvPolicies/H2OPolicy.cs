@@ -62,11 +62,8 @@ internal sealed class H2OPolicy : KvPolicyBase
         // Candidates: resident positions older than the recent window, ascending by (score, position).
         int recentStart = residency.Length - Recent;
         var candidates = new List<int>();
-        for (int p = 0; p < recentStart; p++)
-        {
-            if (residency.Contains(layer, kvHead, p))
-                candidates.Add(p);
-        }
+        for (int p = residency.NextResident(layer, kvHead, 0); p >= 0 && p < recentStart; p = residency.NextResident(layer, kvHead, p + 1))
+            candidates.Add(p);
         candidates.Sort((a, b) => s[a] != s[b] ? s[a].CompareTo(s[b]) : a.CompareTo(b));
         for (int i = 0; i < excess && i < candidates.Count; i++)
         {

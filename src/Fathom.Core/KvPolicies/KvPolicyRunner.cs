@@ -63,6 +63,7 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
             _weights[i] = [];
         }
         _key = new float[geometry.KeyLength];
+        _deadSlots = new int[geometry.Layers];
         Residency = new KvResidency(geometry);
         policy.Begin(geometry);
     }
@@ -77,6 +78,15 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
 
     /// <summary>Positions evicted from the cache so far, summed over layers (a position counts once per layer).</summary>
     public long EvictedSlots { get; private set; }
+
+    // Per layer: slots no head keeps any more that are still in the cache, masked (see Compact).
+    private readonly int[] _deadSlots;
+
+    /// <summary>Slots of <paramref name="layer"/> that no head keeps but that are still in the cache, masked.</summary>
+    public int DeadSlots(int layer) => _deadSlots[layer];
+
+    /// <summary>Drops evicted slots every step instead of a page at a time (tests compare the two).</summary>
+    internal bool CompactEveryStep { get; set; }
 
     /// <summary>KV positions read by the last decode step, summed over layers and KV heads.</summary>
     public long LastStepReads => _lastStepReads;
@@ -191,6 +201,7 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         _prefillEnded = false;
         Evicted = false;
         EvictedSlots = 0;
+        Array.Clear(_deadSlots);
     }
 
     public ReadOnlySpan<float> Key(int layer, int kvHead, int position)
@@ -349,14 +360,28 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
                 }
             }
         }
-        if (keep.Count < slots)
+        int dead = slots - keep.Count, kept = slots;
+        if (dead > 0)
         {
-            _seq.Retain(layer, CollectionsMarshal.AsSpan(keep));
-            EvictedSlots += slots - keep.Count;
+            EvictedSlots += dead - _deadSlots[layer];
             Evicted = true;
+            // A decode step evicts a position or so per head: compacting then would move every younger row of the layer
+            // (a window's whole budget, each step). The dead slots are masked for every head instead, and dropped
+            // together once they fill a page (or the cache has no room for the next position), so the layer holds less than
+            // a page more than its heads keep.
+            if (!Decoding || CompactEveryStep || dead >= _seq.PageSize || slots >= _seq.Capacity)
+            {
+                _seq.Retain(layer, CollectionsMarshal.AsSpan(keep));
+                _deadSlots[layer] = 0;
+                kept = keep.Count;
+            }
+            else
+            {
+                _seq.MarkEvicted(layer);
+                _deadSlots[layer] = dead;
+            }
         }
         positions = _seq.Positions(layer);
-        int kept = keep.Count;
         for (int h = 0; h < _g.KvHeads; h++)
         {
             int i = Index(layer, h);

@@ -4,11 +4,14 @@ namespace Fathom.KvPolicies;
 /// Which positions of one sequence are resident, per layer and KV head, with the page accounting a paged
 /// cache would do: a page (<see cref="KvPolicyGeometry.PageSize"/> positions of one layer) is held while
 /// any head of that layer keeps a position in it, and returns to the pool when the last one is evicted.
+/// Each head's positions are a bit set, walked a 64-bit word at a time: after a window or H2O has evicted most of a
+/// 65536-position context, listing or scanning a head costs its resident positions plus a word per 64 positions, not a
+/// call per position ever written.
 /// </summary>
 public sealed class KvResidency
 {
     private readonly KvPolicyGeometry _g;
-    private readonly bool[][] _resident;
+    private readonly ulong[][] _resident;
     private readonly int[] _count;
     private readonly int[][] _pageRefs;
     private readonly int[] _pagesHeld;
@@ -18,9 +21,9 @@ public sealed class KvResidency
         ArgumentNullException.ThrowIfNull(geometry);
         geometry.Validate();
         _g = geometry;
-        _resident = new bool[geometry.Layers * geometry.KvHeads][];
+        _resident = new ulong[geometry.Layers * geometry.KvHeads][];
         for (int i = 0; i < _resident.Length; i++)
-            _resident[i] = new bool[geometry.Context];
+            _resident[i] = new ulong[(geometry.Context + 63) / 64];
         _count = new int[_resident.Length];
         int pages = (geometry.Context + geometry.PageSize - 1) / geometry.PageSize;
         _pageRefs = new int[geometry.Layers][];
@@ -56,7 +59,28 @@ public sealed class KvResidency
     public int TotalPagesHeld => _pagesHeld.Sum();
 
     public bool Contains(int layer, int kvHead, int position) =>
-        (uint)position < (uint)_g.Context && _resident[Index(layer, kvHead)][position];
+        (uint)position < (uint)_g.Context && (_resident[Index(layer, kvHead)][position >> 6] & (1UL << position)) != 0;
+
+    /// <summary>The lowest resident position of one head at or after <paramref name="from"/>, or -1 when there is none.</summary>
+    public int NextResident(int layer, int kvHead, int from)
+    {
+        var r = _resident[Index(layer, kvHead)];
+        if (from < 0)
+            from = 0;
+        if (from >= Length)
+            return -1;
+        int w = from >> 6;
+        ulong bits = r[w] & (ulong.MaxValue << from);
+        int last = (Length - 1) >> 6;
+        while (bits == 0)
+        {
+            if (++w > last)
+                return -1;
+            bits = r[w];
+        }
+        int p = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
+        return p < Length ? p : -1;
+    }
 
     /// <summary>Makes <paramref name="position"/> resident for every layer and head (a token's KV was written).</summary>
     public void AddPosition(int position)
@@ -73,9 +97,10 @@ public sealed class KvResidency
         if ((uint)position >= (uint)_g.Context)
             throw new ArgumentOutOfRangeException(nameof(position), $"position {position} is outside the context of {_g.Context}");
         int i = Index(layer, kvHead);
-        if (_resident[i][position])
+        ulong bit = 1UL << position;
+        if ((_resident[i][position >> 6] & bit) != 0)
             return;
-        _resident[i][position] = true;
+        _resident[i][position >> 6] |= bit;
         _count[i]++;
         if (_pageRefs[layer][position / _g.PageSize]++ == 0)
             _pagesHeld[layer]++;
@@ -86,9 +111,9 @@ public sealed class KvResidency
     public void Remove(int layer, int kvHead, int position)
     {
         int i = Index(layer, kvHead);
-        if ((uint)position >= (uint)_g.Context || !_resident[i][position])
+        if (!Contains(layer, kvHead, position))
             throw new InvalidOperationException($"position {position} of layer {layer} head {kvHead} is not resident");
-        _resident[i][position] = false;
+        _resident[i][position >> 6] &= ~(1UL << position);
         _count[i]--;
         if (--_pageRefs[layer][position / _g.PageSize] == 0)
             _pagesHeld[layer]--;
@@ -99,10 +124,10 @@ public sealed class KvResidency
     {
         ArgumentNullException.ThrowIfNull(positions);
         var r = _resident[Index(layer, kvHead)];
-        for (int p = 0; p < Length; p++)
+        for (int w = 0; w << 6 < Length; w++)
         {
-            if (r[p])
-                positions.Add(p);
+            for (ulong bits = r[w]; bits != 0; bits &= bits - 1)
+                positions.Add((w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits));
         }
     }
 
@@ -114,11 +139,8 @@ public sealed class KvResidency
         {
             for (int h = 0; h < _g.KvHeads; h++)
             {
-                for (int p = position; p < Length; p++)
-                {
-                    if (_resident[Index(l, h)][p])
-                        Remove(l, h, p);
-                }
+                for (int p = NextResident(l, h, position); p >= 0; p = NextResident(l, h, p + 1))
+                    Remove(l, h, p);
             }
         }
         Length = Math.Min(Length, position);

@@ -48,11 +48,16 @@ internal sealed class StridedPolicy : KvPolicyBase
             return;
         }
         int s = StrideFor(n);
-        for (int p = 0; p < n; p++)
+        // Only the positions the pattern takes are visited (sinks, the stride's multiples, the local window), ascending.
+        for (int p = 0; p < n;)
         {
             bool take = p < Sinks || p >= localStart || (s != int.MaxValue && p % s == 0);
             if (take && residency.Contains(layer, kvHead, p))
                 reads.Add(p);
+            int next = p + 1;
+            if (next >= Sinks && next < localStart)
+                next = (int)Math.Min(localStart, s == int.MaxValue ? long.MaxValue : (next + (long)s - 1) / s * s);
+            p = next;
         }
     }
 }

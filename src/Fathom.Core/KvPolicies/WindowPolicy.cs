@@ -34,10 +34,9 @@ internal sealed class WindowPolicy : KvPolicyBase
     private void Evict(int layer, int kvHead, KvResidency residency)
     {
         ArgumentNullException.ThrowIfNull(residency);
-        for (int p = Sinks; residency.Count(layer, kvHead) > Budget && p < residency.Length; p++)
-        {
-            if (residency.Contains(layer, kvHead, p))
-                residency.Remove(layer, kvHead, p);
-        }
+        // Resident positions only: after the first eviction most of a long context is gone, and it is not walked again.
+        for (int p = residency.NextResident(layer, kvHead, Sinks); p >= 0 && residency.Count(layer, kvHead) > Budget;
+             p = residency.NextResident(layer, kvHead, p + 1))
+            residency.Remove(layer, kvHead, p);
     }
 }

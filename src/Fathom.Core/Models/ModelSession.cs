@@ -88,6 +88,9 @@ public sealed class ModelSession : IDisposable
     /// <summary>Positions evicted by the KV policy so far, summed over layers.</summary>
     public long KvEvictedSlots => _policy?.EvictedSlots ?? 0;
 
+    /// <summary>Positions <paramref name="layer"/> keeps (its slots, less those a policy evicted and has not dropped yet).</summary>
+    public int KvHeldPositions(int layer) => Sequence.SlotCount(layer) - (_policy?.DeadSlots(layer) ?? 0);
+
     /// <summary>Positions this session may run (at least <see cref="ContextLength"/>; more only with an evicting policy).</summary>
     public int MaxPositions { get; }
 

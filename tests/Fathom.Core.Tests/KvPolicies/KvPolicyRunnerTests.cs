@@ -73,10 +73,57 @@ public class KvPolicyRunnerTests
         });
         Assert.Equal(120, logits.Length);
         Assert.All(logits, row => Assert.All(row, x => Assert.True(float.IsFinite(x))));
-        // A layer holds the union of its heads' positions: at most KvHeads × budget (identical sets for window).
-        int bound = spec.StartsWith("window", StringComparison.Ordinal) ? budget : KvHeads * budget;
+        // A layer holds the union of its heads' positions, at most KvHeads × budget (identical sets for window), and
+        // fewer than a page of slots no head keeps (decode steps mask those and drop them a page at a time).
+        int bound = (spec.StartsWith("window", StringComparison.Ordinal) ? budget : KvHeads * budget) + page - 1;
         Assert.InRange(heldMax, 1, bound);
         Assert.True(pagesMax <= Layers * ((bound + page - 1) / page + 1), $"{pagesMax} pages");
+    }
+
+    [Theory]
+    [InlineData("window:sinks=2", 16)]
+    [InlineData("h2o:recent=4", 12)]
+    public void Masked_evictions_dropped_a_page_at_a_time_give_the_logits_of_dropping_them_at_once(string spec, int budget)
+    {
+        using var m = Random();
+        var tokens = Tokens(90);
+        // No forced path: a cache holding masked slots must not be taken for a dense one (the exact path ignores masks).
+        var o = new SessionOptions { ContextLength = 96, PageSize = 8, KvPolicy = spec, KvBudget = budget };
+        // A prompt inside the budget: the first evictions come from decode steps, so only they mark the cache sparse.
+        const int prompt = 10;
+        int lagging = 0;
+        var paged = Decode(m, o, tokens, prompt, s =>
+        {
+            int dead = s.Sequence.SlotCount(0) - Enumerable.Range(0, s.Sequence.SlotCount(0)).Count(slot =>
+                Enumerable.Range(0, KvHeads).Any(h => s.PolicyRunner!.Residency.Contains(0, h, s.Sequence.Positions(0)[slot])));
+            Assert.InRange(dead, 0, 7);
+            if (dead > 0)
+            {
+                lagging++;
+                Assert.False(s.Sequence.IsDense);
+            }
+        });
+        using var eager = m.CreateSession(o);
+        eager.PolicyRunner!.CompactEveryStep = true;
+        eager.Forward(tokens.AsSpan(0, prompt));
+        for (int t = prompt; t < tokens.Length; t++)
+        {
+            var row = eager.Forward(tokens.AsSpan(t, 1)).ToArray();
+            var want = paged[t - prompt];
+            for (int i = 0; i < row.Length; i++)
+                Assert.True(Math.Abs(row[i] - want[i]) <= 1e-4f * Math.Max(1, Math.Abs(row[i])), $"step {t} logit {i}: {want[i]} against {row[i]}");
+        }
+        Assert.True(lagging > 0, "no step left masked slots in the cache");
+        Assert.Equal(eager.KvEvictedSlots, KvEvictedAfter(m, o, tokens, prompt));
+    }
+
+    private static long KvEvictedAfter(Model m, SessionOptions o, int[] tokens, int prompt)
+    {
+        using var s = m.CreateSession(o);
+        s.Forward(tokens.AsSpan(0, prompt));
+        for (int t = prompt; t < tokens.Length; t++)
+            s.Forward(tokens.AsSpan(t, 1));
+        return s.KvEvictedSlots;
     }
 
     [Fact]
