@@ -69,6 +69,16 @@ public class KvResidencyTests
         }, iter: 200);
     }
 
+    // One layer, one KV head, positions [0, filled) resident.
+    private static (KvPolicyGeometry, KvResidency) OneHead(int context, int page, int filled)
+    {
+        var g = new KvPolicyGeometry(1, 1, 1, 4, 4, context, page);
+        var residency = new KvResidency(g);
+        for (int p = 0; p < filled; p++)
+            residency.AddPosition(p);
+        return (g, residency);
+    }
+
     [Fact]
     public void Window_over_a_long_context_keeps_the_sinks_and_the_newest()
     {
@@ -78,12 +88,9 @@ public class KvResidencyTests
          from steps in Gen.Int[1, 5]
          select (context, budget, sinks, steps)).Sample(c =>
         {
-            var g = new KvPolicyGeometry(1, 1, 1, 4, 4, c.context + c.steps, 16);
-            var residency = new KvResidency(g);
+            var (g, residency) = OneHead(c.context + c.steps, 16, c.context);
             var policy = new WindowPolicy(c.budget, c.sinks);
             policy.Begin(g);
-            for (int p = 0; p < c.context; p++)
-                residency.AddPosition(p);
             policy.OnPrefillEnd(0, 0, c.context, default, default, residency);
             for (int s = 0; s < c.steps; s++)
             {
@@ -110,10 +117,7 @@ public class KvResidencyTests
          from holes in Gen.Int[0, 699].Array[0, 30]
          select (n, budget, sinks, local, stride, holes)).Sample(c =>
         {
-            var g = new KvPolicyGeometry(1, 1, 1, 4, 4, c.n, 8);
-            var residency = new KvResidency(g);
-            for (int p = 0; p < c.n; p++)
-                residency.AddPosition(p);
+            var (g, residency) = OneHead(c.n, 8, c.n);
             foreach (int p in c.holes.Where(p => p < c.n).Distinct())
                 residency.Remove(0, 0, p);
             var policy = new StridedPolicy(c.budget, c.sinks, c.local, c.stride);
