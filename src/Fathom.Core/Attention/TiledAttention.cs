@@ -336,97 +336,178 @@ internal static class TiledAttention
         bool direct = DecodeStep.SupportsInRegisters(shape, ps, cache.KeyType, cache.ValueType);
         // Without AVX-512 the other element types are widened per head and folded by the same kernels.
         bool widened = !fast && !direct && DecodeStep.HasKernels(shape);
-        fixed (float* sc = scratch)
-        fixed (float* pp = partial)
-        fixed (float* rw = raw)
+        // Rows a selecting policy reads, gathered per fold (a page's worth of each head's key and value rows at most).
+        byte[]? gatherArray = direct && hooks is not null && raw is null ? ArrayPool<byte>.Shared.Rent(kvHeads * psPad * (cache.KeyHeadBytes + cache.ValueHeadBytes)) : null;
+        try
         {
-            float* kbuf = sc, vbuf = sc + (long)psPad * dk, s = vbuf + (long)psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
-            int gPad = direct || widened ? DecodeStep.PadGroup(g) : g;
-            bool finite = !cache.MayHoldNonFinite(layer);
-            // The queries per KV head, gPad rows each (FoldPage's ghost heads are zero rows).
-            for (int kh = 0; kh < kvHeads; kh++)
+            fixed (byte* gather = gatherArray)
+            fixed (float* sc = scratch)
+            fixed (float* pp = partial)
+            fixed (float* rw = raw)
             {
-                new Span<float>(q + kh * g * dk, g * dk).CopyTo(new Span<float>(qsc + kh * gPad * dk, g * dk));
-                new Span<float>(qsc + (kh * gPad + g) * dk, (gPad - g) * dk).Clear();
-                Init(pp + (kh * splits + split) * block, g, stride);
-            }
-            // Pages are head-major: a head's key rows are one run kt apart, its value rows one run vt apart.
-            int kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
-            // Slots hold ascending positions: when the last is visible, every row is, and no page's positions need
-            // reading (a line from memory per scattered page otherwise).
-            var positions = cache.Positions(layer);
-            bool allVisible = positions.IsEmpty || positions[^1] <= firstPosition;
-            for (int k = 0; k < pages.Length; k++)
-            {
-                int page = pages[k];
-                var data = pageData[page] ?? cache.PageArray(layer, page);
-                int heads = headsOf[page];
-                // FoldPage prefetches the rows of the fold after it; the widened paths ask for the next page here.
-                if (!direct && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
-                    Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
-                // Pinned by reference: fixed on the array would read its length, a line from memory per scattered page
-                // that no fold asked for (the page's first head may not be one that reads it).
-                fixed (byte* pd = &System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(data))
+                float* kbuf = sc, vbuf = sc + (long)psPad * dk, s = vbuf + (long)psPad * dv, qsc = s + DecodeStep.ScoreFloats(g, ps);
+                int gPad = direct || widened ? DecodeStep.PadGroup(g) : g;
+                bool finite = !cache.MayHoldNonFinite(layer);
+                // The queries per KV head, gPad rows each (FoldPage's ghost heads are zero rows).
+                for (int kh = 0; kh < kvHeads; kh++)
                 {
-                    bool folds = fast || direct || widened;
-                    int rows = !folds ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
-                    if (folds && rows == 0)
-                        continue;
-                    for (int kh = 0; kh < kvHeads; kh++)
+                    new Span<float>(q + kh * g * dk, g * dk).CopyTo(new Span<float>(qsc + kh * gPad * dk, g * dk));
+                    new Span<float>(qsc + (kh * gPad + g) * dk, (gPad - g) * dk).Clear();
+                    Init(pp + (kh * splits + split) * block, g, stride);
+                }
+                // Pages are head-major: a head's key rows are one run kt apart, its value rows one run vt apart.
+                int kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
+                // Slots hold ascending positions: when the last is visible, every row is, and no page's positions need
+                // reading (a line from memory per scattered page otherwise).
+                var positions = cache.Positions(layer);
+                bool allVisible = positions.IsEmpty || positions[^1] <= firstPosition;
+                // Rows batched per head (see the gathering branch below), folded when a page's worth is in or at the end.
+                Span<int> batched = stackalloc int[kvHeads];
+                for (int k = 0; k < pages.Length; k++)
+                {
+                    int page = pages[k];
+                    var data = pageData[page] ?? cache.PageArray(layer, page);
+                    int heads = headsOf[page];
+                    // FoldPage prefetches the rows of the fold after it; the widened paths ask for the next page here.
+                    if (!direct && k + 1 < pages.Length && pageData[pages[k + 1]] is { } next)
+                        Prefetch(cache, next, headsOf[pages[k + 1]], kvHeads);
+                    // Pinned by reference: fixed on the array would read its length, a line from memory per scattered page
+                    // that no fold asked for (the page's first head may not be one that reads it).
+                    fixed (byte* pd = &System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(data))
                     {
-                        if ((heads & (1 << kh)) == 0)
+                        bool folds = fast || direct || widened;
+                        int rows = !folds ? 0 : allVisible ? cache.PageRows(layer, page) : VisibleRows(cache, layer, page, firstPosition);
+                        if (folds && rows == 0)
                             continue;
-                        var mask = hooks is null ? default : hooks.SlotMask(layer, kh);
-                        float* st = pp + (kh * splits + split) * block;
-                        if (direct)
+                        for (int kh = 0; kh < kvHeads; kh++)
                         {
-                            // What this split folds next: the page's next head that reads it, else the next page's first.
-                            byte* ahead = null;
-                            int nextRows = 0, nh = kh + 1;
-                            while (nh < kvHeads && (heads & (1 << nh)) == 0)
-                                nh++;
-                            if (nh < kvHeads)
+                            if ((heads & (1 << kh)) == 0)
+                                continue;
+                            var mask = hooks is null ? default : hooks.SlotMask(layer, kh);
+                            float* st = pp + (kh * splits + split) * block;
+                            if (direct && !mask.IsEmpty && rw == null && gather != null)
                             {
-                                ahead = pd;
-                                nextRows = rows;
+                                // A policy that reads at most an eighth of a page (strided's every s-th row) has those rows copied into the head's
+                                // batch, folded a page's worth at a time: the fold touches their lines only, not the head's whole
+                                // runs, and pays its fixed cost once per batch. Slots past the mask's end are visible.
+                                int picked = 0, m0 = page * ps;
+                                for (int r = 0; r < rows; r++)
+                                    picked += m0 + r >= mask.Length || mask[m0 + r] != 0 ? 1 : 0;
+                                if (picked == 0)
+                                    continue;
+                                byte* gk = gather + (long)kh * psPad * (kt + vt), gv = gk + (long)psPad * kt;
+                                if (picked * 8 <= rows)
+                                {
+                                    for (int r = 0; r < rows; r++)
+                                    {
+                                        if (m0 + r < mask.Length && mask[m0 + r] == 0)
+                                            continue;
+                                        if (batched[kh] == ps)
+                                            FoldBatch(cache, finite, qsc + kh * gPad * dk, g, dk, dv, gk, gv, ref batched[kh], shape.Scale, s, st, stride, kbuf);
+                                        int n = batched[kh]++;
+                                        Buffer.MemoryCopy(pd + cache.KeyOffset(kh, r), gk + (long)n * kt, kt, kt);
+                                        Buffer.MemoryCopy(pd + cache.ValueOffset(kh, r), gv + (long)n * vt, vt, vt);
+                                    }
+                                    // Scattered rows are what the hardware prefetchers cannot guess: ask for the ones two pages on.
+                                    if (Sse.IsSupported && k + 2 < pages.Length && (headsOf[pages[k + 2]] & (1 << kh)) != 0 && pageData[pages[k + 2]] is { } far)
+                                        PrefetchRows(cache, far, kh, pages[k + 2] * ps, cache.PageRows(layer, pages[k + 2]), mask);
+                                    continue;
+                                }
+                                // A denser page is folded in place, after the rows batched before it.
+                                if (batched[kh] > 0)
+                                    FoldBatch(cache, finite, qsc + kh * gPad * dk, g, dk, dv, gk, gv, ref batched[kh], shape.Scale, s, st, stride, kbuf);
                             }
-                            else if (k + 1 < pages.Length && pageData[pages[k + 1]] is { } nd)
+                            if (direct)
                             {
-                                nh = 0;
-                                while (nh < kvHeads && (headsOf[pages[k + 1]] & (1 << nh)) == 0)
+                                // What this split folds next: the page's next head that reads it, else the next page's first.
+                                byte* ahead = null;
+                                int nextRows = 0, nh = kh + 1;
+                                while (nh < kvHeads && (heads & (1 << nh)) == 0)
                                     nh++;
-                                // A hint only: the address of an unpinned array is good enough, a stale one merely wastes it.
-                                ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
-                                nextRows = ps;
+                                if (nh < kvHeads)
+                                {
+                                    ahead = pd;
+                                    nextRows = rows;
+                                }
+                                else if (k + 1 < pages.Length && pageData[pages[k + 1]] is { } nd)
+                                {
+                                    nh = 0;
+                                    while (nh < kvHeads && (headsOf[pages[k + 1]] & (1 << nh)) == 0)
+                                        nh++;
+                                    // A hint only: the address of an unpinned array is good enough, a stale one merely wastes it.
+                                    ahead = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(nd));
+                                    nextRows = ps;
+                                }
+                                // The widening buffers are unused here; they hold the page's block scales instead.
+                                DecodeStep.FoldPage(cache.KeyType, cache.ValueType, finite, qsc + kh * gPad * dk, g, dk, dv, pd + cache.KeyOffset(kh), kt,
+                                    pd + cache.ValueOffset(kh), vt, rows, shape.Scale, mask, page * ps, s, st, stride, kbuf,
+                                    ahead == null ? null : ahead + cache.KeyOffset(nh), ahead == null ? null : ahead + cache.ValueOffset(nh),
+                                    nextRows, rw == null ? null : rw + (long)kh * g * slots, slots);
                             }
-                            // The widening buffers are unused here; they hold the page's block scales instead.
-                            DecodeStep.FoldPage(cache.KeyType, cache.ValueType, finite, qsc + kh * gPad * dk, g, dk, dv, pd + cache.KeyOffset(kh), kt,
-                                pd + cache.ValueOffset(kh), vt, rows, shape.Scale, mask, page * ps, s, st, stride, kbuf,
-                                ahead == null ? null : ahead + cache.KeyOffset(nh), ahead == null ? null : ahead + cache.ValueOffset(nh),
-                                nextRows, rw == null ? null : rw + (long)kh * g * slots, slots);
+                            else if (fast)
+                            {
+                                KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
+                                KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
+                                DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride,
+                                    rw == null ? null : rw + (long)kh * g * slots, slots);
+                            }
+                            else if (widened)
+                            {
+                                KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
+                                KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
+                                DecodeStep.FoldWidened(qsc + kh * gPad * dk, g, dk, dv, kbuf, vbuf, rows, shape.Scale, mask, page * ps, s, st, stride,
+                                    rw == null ? null : rw + (long)kh * g * slots, slots);
+                            }
+                            else
+                            {
+                                PageStep(cache, pd, page, layer, kh, qsc + kh * g * dk, 0, 1, firstPosition, shape, mask, kbuf, vbuf, s, st);
+                            }
                         }
-                        else if (fast)
-                        {
-                            KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
-                            KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
-                            DecodeStep.Fold(qsc + kh * g * dk, g, dk, dv, kbuf, dk, vbuf, dv, rows, shape.Scale, mask, page * ps, s, st, stride,
-                                rw == null ? null : rw + (long)kh * g * slots, slots);
-                        }
-                        else if (widened)
-                        {
-                            KvTypes.DecodeRows(cache.KeyType, pd + cache.KeyOffset(kh), kt, rows, dk, kbuf);
-                            KvTypes.DecodeRows(cache.ValueType, pd + cache.ValueOffset(kh), vt, rows, dv, vbuf);
-                            DecodeStep.FoldWidened(qsc + kh * gPad * dk, g, dk, dv, kbuf, vbuf, rows, shape.Scale, mask, page * ps, s, st, stride,
-                                rw == null ? null : rw + (long)kh * g * slots, slots);
-                        }
-                        else
-                        {
-                            PageStep(cache, pd, page, layer, kh, qsc + kh * g * dk, 0, 1, firstPosition, shape, mask, kbuf, vbuf, s, st);
-                        }
+                    }
+                }
+                for (int kh = 0; kh < kvHeads; kh++)
+                {
+                    if (batched[kh] > 0)
+                    {
+                        byte* gk = gather + (long)kh * psPad * (cache.KeyHeadBytes + cache.ValueHeadBytes);
+                        FoldBatch(cache, finite, qsc + kh * gPad * dk, g, dk, dv, gk, gk + (long)psPad * cache.KeyHeadBytes, ref batched[kh], shape.Scale,
+                            s, pp + (kh * splits + split) * block, stride, kbuf);
                     }
                 }
             }
         }
+        finally
+        {
+            if (gatherArray is not null)
+                ArrayPool<byte>.Shared.Return(gatherArray);
+        }
+    }
+
+    // Asks for the key and value rows of head kh that the mask leaves in a page (slots from m0, rows of them).
+    private static unsafe void PrefetchRows(KvSequence cache, byte[] data, int kh, int m0, int rows, ReadOnlySpan<byte> mask)
+    {
+        // A hint only: the address of an unpinned array is good enough, a stale one merely wastes it.
+        byte* pd = (byte*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(data));
+        int kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
+        for (int r = 0; r < rows; r++)
+        {
+            if (m0 + r < mask.Length && mask[m0 + r] == 0)
+                continue;
+            DecodeStep.PrefetchLines(pd + cache.KeyOffset(kh, r), kt);
+            DecodeStep.PrefetchLines(pd + cache.ValueOffset(kh, r), vt);
+        }
+    }
+
+    // Folds the rows a head has batched (keys at gk, values at gv, in the page's row format) and empties the batch; the
+    // kernels read whole blocks of rows, so the rows past the last are zeroed first.
+    private static unsafe void FoldBatch(KvSequence cache, bool finite, float* q, int g, int dk, int dv, byte* gk, byte* gv, ref int count,
+        float scale, float* s, float* state, int stride, float* scales)
+    {
+        int n = count, pad = DecodeStep.RoundUp(n), kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
+        new Span<byte>(gk + (long)n * kt, (pad - n) * kt).Clear();
+        new Span<byte>(gv + (long)n * vt, (pad - n) * vt).Clear();
+        DecodeStep.FoldPage(cache.KeyType, cache.ValueType, finite, q, g, dk, dv, gk, kt, gv, vt, n, scale, default, 0, s, state, stride, scales);
+        count = 0;
     }
 
     private static int[] SplitByWork(int[] union, int[] headsOf, int count, int splits)

@@ -255,8 +255,20 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         int count = 0, slot = 0;
         for (int r = 0; r < reads.Count; r++)
         {
-            while (slot < slots && positions[slot] < reads[r])
-                slot++;
+            // Positions are distinct and ascending, so the read's slot is at most as far past this one as its position is:
+            // exactly there when nothing between was evicted, else found by bisection up to there (a strided read skips
+            // dozens of slots, which a walk would visit).
+            if (slot < slots && positions[slot] < reads[r])
+            {
+                int hi = (int)Math.Min(slot + (long)reads[r] - positions[slot], slots - 1);
+                if (positions[hi] == reads[r])
+                    slot = hi;
+                else
+                {
+                    int at = positions[slot..(hi + 1)].BinarySearch(reads[r]);
+                    slot += at >= 0 ? at : ~at;
+                }
+            }
             if (slot == slots || positions[slot] != reads[r])
                 throw new InvalidOperationException($"KV policy '{Policy.Name}' selected position {reads[r]}, which layer {layer} does not hold");
             mask[slot] = 1;

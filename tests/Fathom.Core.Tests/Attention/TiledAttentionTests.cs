@@ -191,6 +191,33 @@ public class TiledAttentionTests
         }
     }
 
+    // A mask that leaves a few slots of a page (strided's every s-th position) has those rows gathered and folded alone;
+    // denser pages, pages with none, and slots past the mask's end (visible) go the usual way. Both must match.
+    [Theory]
+    [InlineData(KvType.F16, KvType.F16, 16, 1)]
+    [InlineData(KvType.F16, KvType.F16, 16, 2)]
+    [InlineData(KvType.Q8_0, KvType.Q8_0, 16, 2)]
+    [InlineData(KvType.Q8_0, KvType.F16, 8, 1)]
+    public void Sparse_masks_fold_only_the_rows_they_leave(KvType k, KvType v, int pageSize, int threads)
+    {
+        const int cached = 150;
+        var shape = new AttentionShape(8, 2, 64, 64, 1f / 8f);
+        using var m = new KvCacheManager(KvCacheManagerTests.Options(k, v, pageSize: pageSize, layers: 1, kvHeads: 2, dim: 64));
+        var s = Filled(m, cached);
+        // Head 0: every 11th slot of the first 130, then everything; head 1: every 3rd of the first 100, with slots 40..71 all hidden.
+        byte[][] masks =
+        [
+            [.. Enumerable.Range(0, 130).Select(i => (byte)(i % 11 == 3 ? 1 : 0))],
+            [.. Enumerable.Range(0, 100).Select(i => (byte)(i % 3 == 0 && (i < 40 || i >= 72) ? 1 : 0))],
+        ];
+        bool Visible(int kh, int slot) => slot >= masks[kh].Length || masks[kh][slot] != 0;
+        var q = KvCacheManagerTests.Row(29, 8 * 64);
+        var o = new float[8 * 64];
+        using var pool = threads > 1 ? new WorkerPool(threads) : null;
+        TiledAttention.Compute(s, 0, q, 1, cached - 1, shape, o, pool, new SelectAndMask(1, masks));
+        AssertClose(Reference(s, 0, q, 1, cached - 1, shape, (kh, page) => page >= kh, Visible), o, 1e-5, $"{k}/{v} page {pageSize}");
+    }
+
     [Theory]
     [InlineData(KvType.F16, 1, 2)]
     [InlineData(KvType.Q8_0, 1, 1)]
