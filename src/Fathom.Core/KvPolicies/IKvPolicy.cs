@@ -53,6 +53,12 @@ public interface IKvPolicy
     /// <summary>True when the policy evicts down to its budget after every decode step, so a sequence can run past the cache's capacity.</summary>
     bool BoundsDecodeMemory => false;
 
+    /// <summary>
+    /// True when <see cref="SelectReads"/> may run for several KV heads of a layer at once (on worker threads): it only
+    /// reads the residency and its own per-head state, and does not read keys through <see cref="IKeyRows"/>.
+    /// </summary>
+    bool SelectsReadsConcurrently => false;
+
     /// <summary>Drops all state and prepares for a sequence of this shape.</summary>
     void Begin(KvPolicyGeometry geometry);
 

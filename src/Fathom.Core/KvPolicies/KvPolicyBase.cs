@@ -9,6 +9,10 @@ internal abstract class KvPolicyBase : IKvPolicy
     public virtual bool NeedsPrefillColumnSums => false;
     public virtual bool NeedsDecodeWeights => false;
     public virtual bool BoundsDecodeMemory => false;
+
+    // The default reads (every resident position) and strided's pattern only read the residency; a policy whose choice
+    // keeps shared state or reads keys says false.
+    public virtual bool SelectsReadsConcurrently => true;
     protected KvPolicyGeometry Geometry { get; private set; } = new(1, 1, 1, 1, 1, 1);
 
     public virtual void Begin(KvPolicyGeometry geometry)

@@ -97,8 +97,8 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
     /// <summary>Quest page bounds scored by the last decode step, summed over layers and KV heads.</summary>
     public long LastStepScoredPages => _lastStepScoredPages;
 
-    /// <summary>Quest scores each KV head's pages from the cache's bounds and per-thread scratch only.</summary>
-    public bool SelectsConcurrently => _quest is not null;
+    /// <summary>Quest scores each KV head's pages from the cache's bounds and per-thread scratch only; other policies say whether their reads may be chosen at once.</summary>
+    public bool SelectsConcurrently => _quest is not null || Policy.SelectsReadsConcurrently;
 
     private bool Decoding => _prefillEnded && _tokens == 1;
 
@@ -239,10 +239,10 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         var reads = _reads[i];
         reads.Clear();
         Policy.SelectReads(layer, kvHead, _first, queries, this, Residency, reads);
-        _lastStepReads += reads.Count;
+        Interlocked.Add(ref _lastStepReads, reads.Count);
         if (reads.Count == slots)
         {
-            _lastStepPages += sequence.PageCount(layer);
+            Interlocked.Add(ref _lastStepPages, sequence.PageCount(layer));
             return -1;
         }
         // Map the positions to slots (both ascending), mask the rest, list the pages touched.
@@ -279,7 +279,7 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         }
         _selecting[i] = true;
         _selectLength[i] = slots;
-        _lastStepPages += count;
+        Interlocked.Add(ref _lastStepPages, count);
         return count;
     }
 

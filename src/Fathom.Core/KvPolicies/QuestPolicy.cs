@@ -42,6 +42,10 @@ internal sealed class QuestPolicy : KvPolicyBase
     public int Page { get; }
     public int Dense { get; }
     public override string Name => "quest";
+
+    // Its reads path folds keys into the bounds through IKeyRows, whose row buffer is shared (the session path,
+    // SelectPages, scores concurrently on its own).
+    public override bool SelectsReadsConcurrently => false;
     public override string Parameters => $"budget={Budget} page={Page} dense-layers={Dense}";
 
     /// <summary>Pages a step reads in a sparse layer.</summary>
