@@ -240,7 +240,9 @@ internal sealed class KvPolicyRunner : IAttentionHooks, IKeyRows
         reads.Clear();
         Policy.SelectReads(layer, kvHead, _first, queries, this, Residency, reads);
         Interlocked.Add(ref _lastStepReads, reads.Count);
-        if (reads.Count == slots)
+        // Reads are resident positions, so as many as the head keeps are all of them: the residency mask (or none) already
+        // says which slots those are, and no selection mask need be built (window's and H2O's every step).
+        if (reads.Count == slots || reads.Count == Residency.Count(layer, kvHead))
         {
             Interlocked.Add(ref _lastStepPages, sequence.PageCount(layer));
             return -1;
