@@ -319,6 +319,10 @@ internal static class BenchCommand
                     Session.Forward(Tokens(Math.Min(512, d - i)));
             }
             _filled = d;
+            // A refill (after a policy evicted) drops the previous cache's pages: collect them now, untimed, so the
+            // collector does not run inside the timed step.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
         }
 
         // A prefill of p tokens, or n decode steps.
