@@ -319,8 +319,8 @@ internal static class BenchCommand
                     Session.Forward(Tokens(Math.Min(512, d - i)));
             }
             _filled = d;
-            // A refill (after a policy evicted) drops the previous cache's pages: collect them now, untimed, so the
-            // collector does not run inside the timed step.
+            // A fill leaves garbage (a refill after a policy evicted drops the whole previous cache): collect it now,
+            // untimed, so the collector does not run inside the timed step.
             GC.Collect();
             GC.WaitForPendingFinalizers();
         }

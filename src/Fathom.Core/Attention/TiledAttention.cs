@@ -336,8 +336,10 @@ internal static class TiledAttention
         bool direct = DecodeStep.SupportsInRegisters(shape, ps, cache.KeyType, cache.ValueType);
         // Without AVX-512 the other element types are widened per head and folded by the same kernels.
         bool widened = !fast && !direct && DecodeStep.HasKernels(shape);
-        // Rows a selecting policy reads, gathered per fold (a page's worth of each head's key and value rows at most).
-        byte[]? gatherArray = direct && hooks is not null && raw is null ? ArrayPool<byte>.Shared.Rent(kvHeads * psPad * (cache.KeyHeadBytes + cache.ValueHeadBytes)) : null;
+        // Rows a masked head reads, batched per head (a page's worth of its key and value rows at most); only a layer with a
+        // masked head needs the buffer (not quest's, whose selection is by page).
+        byte[]? gatherArray = direct && raw is null && AnyMasked(hooks, layer, kvHeads)
+            ? ArrayPool<byte>.Shared.Rent(kvHeads * psPad * (cache.KeyHeadBytes + cache.ValueHeadBytes)) : null;
         try
         {
             fixed (byte* gather = gatherArray)
@@ -385,14 +387,14 @@ internal static class TiledAttention
                                 continue;
                             var mask = hooks is null ? default : hooks.SlotMask(layer, kh);
                             float* st = pp + (kh * splits + split) * block;
-                            if (direct && !mask.IsEmpty && rw == null && gather != null)
+                            if (gather != null && !mask.IsEmpty)
                             {
-                                // A policy that reads at most an eighth of a page (strided's every s-th row) has those rows copied into the head's
-                                // batch, folded a page's worth at a time: the fold touches their lines only, not the head's whole
-                                // runs, and pays its fixed cost once per batch. Slots past the mask's end are visible.
+                                // A head that reads at most an eighth of a page (strided's every s-th row) has those rows
+                                // copied into its batch, folded a page's worth at a time: the fold touches their lines only,
+                                // not the head's whole runs, and pays its fixed cost once per batch.
                                 int picked = 0, m0 = page * ps;
                                 for (int r = 0; r < rows; r++)
-                                    picked += m0 + r >= mask.Length || mask[m0 + r] != 0 ? 1 : 0;
+                                    picked += Visible(mask, m0 + r) ? 1 : 0;
                                 if (picked == 0)
                                     continue;
                                 byte* gk = gather + (long)kh * psPad * (kt + vt), gv = gk + (long)psPad * kt;
@@ -400,7 +402,7 @@ internal static class TiledAttention
                                 {
                                     for (int r = 0; r < rows; r++)
                                     {
-                                        if (m0 + r < mask.Length && mask[m0 + r] == 0)
+                                        if (!Visible(mask, m0 + r))
                                             continue;
                                         if (batched[kh] == ps)
                                             FoldBatch(cache, finite, qsc + kh * gPad * dk, g, dk, dv, gk, gv, ref batched[kh], shape.Scale, s, st, stride, kbuf);
@@ -469,8 +471,8 @@ internal static class TiledAttention
                 {
                     if (batched[kh] > 0)
                     {
-                        byte* gk = gather + (long)kh * psPad * (cache.KeyHeadBytes + cache.ValueHeadBytes);
-                        FoldBatch(cache, finite, qsc + kh * gPad * dk, g, dk, dv, gk, gk + (long)psPad * cache.KeyHeadBytes, ref batched[kh], shape.Scale,
+                        byte* gk = gather + (long)kh * psPad * (kt + vt);
+                        FoldBatch(cache, finite, qsc + kh * gPad * dk, g, dk, dv, gk, gk + (long)psPad * kt, ref batched[kh], shape.Scale,
                             s, pp + (kh * splits + split) * block, stride, kbuf);
                     }
                 }
@@ -483,6 +485,17 @@ internal static class TiledAttention
         }
     }
 
+    // Whether any KV head of the layer has a slot mask.
+    private static bool AnyMasked(IAttentionHooks? hooks, int layer, int kvHeads)
+    {
+        for (int kh = 0; hooks is not null && kh < kvHeads; kh++)
+        {
+            if (!hooks.SlotMask(layer, kh).IsEmpty)
+                return true;
+        }
+        return false;
+    }
+
     // Asks for the key and value rows of head kh that the mask leaves in a page (slots from m0, rows of them).
     private static unsafe void PrefetchRows(KvSequence cache, byte[] data, int kh, int m0, int rows, ReadOnlySpan<byte> mask)
     {
@@ -491,7 +504,7 @@ internal static class TiledAttention
         int kt = cache.KeyHeadBytes, vt = cache.ValueHeadBytes;
         for (int r = 0; r < rows; r++)
         {
-            if (m0 + r < mask.Length && mask[m0 + r] == 0)
+            if (!Visible(mask, m0 + r))
                 continue;
             DecodeStep.PrefetchLines(pd + cache.KeyOffset(kh, r), kt);
             DecodeStep.PrefetchLines(pd + cache.ValueOffset(kh, r), vt);
