@@ -6,10 +6,11 @@ namespace Fathom.Benchmarks;
 
 /// <summary>
 /// The tiled decode step's page fold alone, one thread: ns per key row for one KV head's four query heads.
-/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0] [read] [flush=N[,M…]] [rounds=R] [short]. Without mem the rows are cache-resident; with
+/// Usage: fold [pageSize] [kvHeads] [mem] [huge] [ahead=N] [q8_0] [read] [seq] [region=M] [flush=N[,M…]] [rounds=R] [short]. Without mem the rows are cache-resident; with
 /// mem they are pages picked at random from 1 GiB (as quest reads them), laid out as the paged cache lays them (each KV
 /// head's rows of a page contiguous), the next fold prefetched as the tiled path does (ahead=N: the fold N after it
-/// instead; ahead=0: none). huge puts the 1 GiB in native memory advised for transparent huge pages. Keys and values are
+/// instead; ahead=0: none). huge puts the 1 GiB in native memory advised for transparent huge pages; seq reads the pages in
+/// address order and region=M picks them from the first M MiB only (the access pattern's and the page tables' share). Keys and values are
 /// f16, or q8_0 with q8_0. read replaces the fold by a plain sum of the same bytes (the next fold's prefetched along the
 /// way): the memory-only floor of the access pattern, to set the fold's time against. flush reads 64 MiB (untimed)
 /// before every N-th fold, as the weights stream between two layers of a decode step, each interval alternated with the
@@ -56,8 +57,13 @@ internal static unsafe class FoldCheck
         float sink = 0;
         int ahead = args.FirstOrDefault(a => a.StartsWith("ahead=", StringComparison.Ordinal)) is { } ah ? int.Parse(ah[6..]) : 1;
         var pick = new int[reps + ahead];
+        // seq: the pages in address order (each page's heads in turn), what the hardware prefetchers and the TLB like best;
+        // region=M: random pages from the first M MiB only (8: the L3 cache and the TLB's reach; 64, 256: more page tables).
+        bool seq = args.Contains("seq");
+        int region = args.FirstOrDefault(a => a.StartsWith("region=", StringComparison.Ordinal)) is { } rg
+            ? (int)Math.Clamp(long.Parse(rg[7..]) * (1 << 20) / pageBytes, 1, pages) : pages;
         for (int i = 0; i < pick.Length; i++)
-            pick[i] = rng.Next(pages);
+            pick[i] = seq ? i / kvHeads % pages : rng.Next(region);
         fixed (byte* dp = data)
         fixed (float* qp = q)
         fixed (float* st = state)

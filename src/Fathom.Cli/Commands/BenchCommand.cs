@@ -148,6 +148,20 @@ internal static class BenchCommand
                     return interleaved && d > 0 && zero >= 0 ? DepthRatio.Of(speeds[zero], speeds[i]) : null;
                 }
 
+                // A decode test at depth against depth 0 with the rest of the step held at depth 0's: depth 0's step over
+                // that step plus the attention's extra time per token. The rest does the same work at both depths, so this
+                // is the ratio the attention alone makes, whatever the machine did to the rest meanwhile.
+                double? AttentionRatio(int i)
+                {
+                    var (p, n, d) = tests[i];
+                    int zero = tests.IndexOf((p, n, 0));
+                    if (VersusZero(i) is null || p != 0 || n == 0 || timings[i].Calls == 0 || timings[zero].Calls == 0)
+                        return null;
+                    double step0 = MsPerToken(zero);
+                    double extra = (timings[i].Total.TotalMilliseconds - timings[zero].Total.TotalMilliseconds) / (r * n);
+                    return step0 / (step0 + extra);
+                }
+
                 void Report(int i)
                 {
                     var (p, n, d) = tests[i];
@@ -200,6 +214,8 @@ internal static class BenchCommand
                                 ["pair_max"] = Math.Round(vs.PairMax, 4),
                                 ["best"] = Math.Round(vs.Best, 4),
                             };
+                            if (AttentionRatio(i) is { } ar)
+                                ((Dictionary<string, double>)record["vs_depth0"])["attention_only"] = Math.Round(ar, 4);
                         }
                         stdout.WriteLine(JsonSerializer.Serialize(record));
                     }
@@ -241,8 +257,11 @@ internal static class BenchCommand
                         if (VersusZero(i) is { } vs)
                         {
                             var (p, n, d) = tests[i];
+                            string own = AttentionRatio(i) is { } ar
+                                ? string.Create(CultureInfo.InvariantCulture, $"; the attention's own ratio {ar:P1} (depth 0's step against it plus the attention's extra time)")
+                                : "";
                             stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                                $"{Label(p, n, d)} against depth 0: {vs.PairMedian:P1} (median of {r} interleaved pairs, {vs.PairMin:P1}–{vs.PairMax:P1}); best run against best run {vs.Best:P1}"));
+                                $"{Label(p, n, d)} against depth 0: {vs.PairMedian:P1} (median of {r} interleaved pairs, {vs.PairMin:P1}–{vs.PairMax:P1}); best run against best run {vs.Best:P1}{own}"));
                         }
                     }
                     for (int i = 0; i < tests.Count; i++)

@@ -80,6 +80,29 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void An_interleaved_decode_at_depth_reports_the_attentions_own_ratio()
+    {
+        string[] args = ["bench", "-m", Fixtures.Model("tiny-llama-f32.gguf"), "-p", "0", "-n", "2", "-d", "0,64", "-r", "2", "-t", "1",
+            "--kv-fill", "synthetic", "--kv-policy", "quest:page=8:dense=0", "--budget", "16", "--interleave"];
+        var (code, output, err) = CliRunner.Run([.. args, "--json"]);
+        Assert.True(code == 0, err);
+        var tests = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.False(tests[0].TryGetProperty("vs_depth0", out _));
+        // Depth 0's step over itself plus the attention's extra time per token at depth.
+        double step0 = tests[0].GetProperty("ms_per_token").GetDouble();
+        double extra = tests[1].GetProperty("attention_ms_per_token").GetDouble() - tests[0].GetProperty("attention_ms_per_token").GetDouble();
+        double own = tests[1].GetProperty("vs_depth0").GetProperty("attention_only").GetDouble();
+        Assert.Equal(step0 / (step0 + extra), own, 0.01);
+        var table = CliRunner.Run(args);
+        Assert.True(table.Code == 0, table.Err);
+        Assert.Matches(@"tg2 @ d64 \(synthetic KV\) quest against depth 0: .*; the attention's own ratio [0-9.]+ %", table.Err);
+        // Without a policy's timed attention there is no such ratio.
+        var plain = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "0", "-n", "2", "-d", "0,24", "-r", "2", "-t", "1", "--interleave");
+        Assert.True(plain.Code == 0, plain.Err);
+        Assert.DoesNotContain("the attention's own ratio", plain.Err);
+    }
+
+    [Fact]
     public void Table_names_pp_and_tg_tests()
     {
         var (code, output, _) = CliRunner.Run("bench", "-m", Fixtures.Model("tiny-llama-q4_0.gguf"), "-p", "4", "-n", "2", "-r", "1", "-t", "1");
