@@ -140,26 +140,30 @@ internal static class BenchCommand
                 // Mean milliseconds per token over test i's timed runs (the same weighting as the attention's sums).
                 double MsPerToken(int i) => speeds[i].Average(x => 1000.0 / x);
 
-                // With --interleave, a test at depth against the same test at depth 0 (when both ran).
-                DepthRatio? VersusZero(int i)
+                // Mean attention milliseconds per generated token over test i's timed runs (a decode test's).
+                double AttentionMsPerToken(int i) => timings[i].Total.TotalMilliseconds / (r * tests[i].N);
+
+                // With --interleave, the same test at depth 0 for a test at depth (when both ran), else -1.
+                int ZeroOf(int i)
                 {
                     var (p, n, d) = tests[i];
-                    int zero = tests.IndexOf((p, n, 0));
-                    return interleaved && d > 0 && zero >= 0 ? DepthRatio.Of(speeds[zero], speeds[i]) : null;
+                    return interleaved && d > 0 ? tests.IndexOf((p, n, 0)) : -1;
                 }
+
+                // With --interleave, a test at depth against the same test at depth 0 (when both ran).
+                DepthRatio? VersusZero(int i) => ZeroOf(i) is var zero and >= 0 ? DepthRatio.Of(speeds[zero], speeds[i]) : null;
 
                 // A decode test at depth against depth 0 with the rest of the step held at depth 0's: depth 0's step over
                 // that step plus the attention's extra time per token. The rest does the same work at both depths, so this
                 // is the ratio the attention alone makes, whatever the machine did to the rest meanwhile.
                 double? AttentionRatio(int i)
                 {
-                    var (p, n, d) = tests[i];
-                    int zero = tests.IndexOf((p, n, 0));
-                    if (VersusZero(i) is null || p != 0 || n == 0 || timings[i].Calls == 0 || timings[zero].Calls == 0)
+                    var (p, n, _) = tests[i];
+                    int zero = ZeroOf(i);
+                    if (zero < 0 || p != 0 || n == 0 || timings[i].Calls == 0 || timings[zero].Calls == 0)
                         return null;
                     double step0 = MsPerToken(zero);
-                    double extra = (timings[i].Total.TotalMilliseconds - timings[zero].Total.TotalMilliseconds) / (r * n);
-                    return step0 / (step0 + extra);
+                    return step0 / (step0 + AttentionMsPerToken(i) - AttentionMsPerToken(zero));
                 }
 
                 void Report(int i)
@@ -203,7 +207,7 @@ internal static class BenchCommand
                                 ["merge"] = Math.Round(at.Merge.TotalMicroseconds / at.Calls, 2),
                             };
                             if (n > 0)
-                                record["attention_ms_per_token"] = Math.Round(at.Total.TotalMilliseconds / (r * n), 3);
+                                record["attention_ms_per_token"] = Math.Round(AttentionMsPerToken(i), 3);
                         }
                         if (VersusZero(i) is { } vs)
                         {
@@ -271,7 +275,7 @@ internal static class BenchCommand
                         if (at.Calls == 0 || n == 0)
                             continue;
                         double Us(TimeSpan x) => x.TotalMicroseconds / at.Calls;
-                        double attention = at.Total.TotalMilliseconds / (r * n);
+                        double attention = AttentionMsPerToken(i);
                         // A decode test's whole step beside its attention: at depth, what is not attention should cost
                         // what it costs at depth 0, and when it does not the machine (not the attention) moved the ratio.
                         string step = p == 0 ? string.Create(CultureInfo.InvariantCulture,
